@@ -1,0 +1,275 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketledger/ticketledger/eventstore"
+)
+
+// makePosition builds a position from a transaction id in its text form and a row position.
+func makePosition(xid string, pos int64) (eventstore.Position, error) {
+	x, err := strconv.ParseUint(xid, 10, 64)
+	if err != nil {
+		return eventstore.Position{}, fmt.Errorf("transaction id %q: %w", xid, err)
+	}
+	return eventstore.MakePosition(x, uint64(pos)), nil
+}
+
+// positionArgs returns the query arguments for p: the transaction id as text (pgx has no
+// codec for xid8; the queries cast it) and the row position, clamped to bigint.
+func positionArgs(p eventstore.Position) (string, int64) {
+	major, minor := p.Parts()
+	return strconv.FormatUint(major, 10), int64(min(minor, math.MaxInt64))
+}
+
+const readStreamForwardsSQL = `SELECT s.version, s.tombstoned,
+	e.transaction_id::text, e.position, e.version, e.event_id, e.type, e.data, e.metadata, e.created
+FROM streams s
+LEFT JOIN LATERAL (
+	SELECT * FROM events ev
+	WHERE ev.stream = s.name AND ev.version >= $2
+	ORDER BY ev.version
+	LIMIT $3
+) e ON true
+WHERE s.name = $1
+ORDER BY e.version`
+
+const readStreamBackwardsSQL = `SELECT s.version, s.tombstoned,
+	e.transaction_id::text, e.position, e.version, e.event_id, e.type, e.data, e.metadata, e.created
+FROM streams s
+LEFT JOIN LATERAL (
+	SELECT * FROM events ev
+	WHERE ev.stream = s.name AND ev.version <= $2
+	ORDER BY ev.version DESC
+	LIMIT $3
+) e ON true
+WHERE s.name = $1
+ORDER BY e.version DESC`
+
+// ReadStream implements eventstore.Store. It reads the stream's state and its events in
+// one statement, hence from one snapshot.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]eventstore.RecordedEvent, error) {
+	if err := eventstore.CheckStreamName(stream); err != nil {
+		return nil, err
+	}
+	op := "read stream " + strconv.Quote(stream)
+	if opts.Count < 0 {
+		return nil, fmt.Errorf("%w: %s: negative count %d", eventstore.ErrInvalid, op, opts.Count)
+	}
+	if opts.Direction != eventstore.Forwards && opts.Direction != eventstore.Backwards {
+		return nil, fmt.Errorf("%w: %s: unknown direction %d", eventstore.ErrInvalid, op, opts.Direction)
+	}
+	if err := s.checkOpen(ctx, op); err != nil {
+		return nil, err
+	}
+	var limit *int64
+	if opts.Count > 0 {
+		n := int64(opts.Count)
+		limit = &n
+	}
+	from := int64(min(opts.From, math.MaxInt64))
+	query := readStreamForwardsSQL
+	if opts.Direction == eventstore.Backwards {
+		query = readStreamBackwardsSQL
+		if opts.From == 0 {
+			from = math.MaxInt64
+		}
+	}
+	rows, err := s.pool.Query(ctx, query, stream, from, limit)
+	if err != nil {
+		return nil, classify(ctx, op, err)
+	}
+	defer rows.Close()
+
+	var (
+		found, tombstoned bool
+		streamVersion     int64
+		events            []eventstore.RecordedEvent
+	)
+	for rows.Next() {
+		found = true
+		var (
+			xid     *string
+			pos     *int64
+			version *int64
+			id      *uuid.UUID
+			typ     *string
+			created *time.Time
+			e       eventstore.RecordedEvent
+		)
+		if err := rows.Scan(&streamVersion, &tombstoned, &xid, &pos, &version, &id, &typ, &e.Data, &e.Metadata, &created); err != nil {
+			return nil, classify(ctx, op, err)
+		}
+		if pos == nil {
+			continue
+		}
+		p, err := makePosition(*xid, *pos)
+		if err != nil {
+			return nil, fmt.Errorf("pgstore: %s: %w", op, err)
+		}
+		e.ID, e.Stream, e.Version, e.Position, e.Type, e.Created = *id, stream, uint64(*version), p, *typ, created.UTC()
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(ctx, op, err)
+	}
+	switch {
+	case tombstoned:
+		return nil, fmt.Errorf("pgstore: %s: %w", op, eventstore.ErrStreamDeleted)
+	case !found || streamVersion == 0:
+		return nil, fmt.Errorf("pgstore: %s: %w", op, eventstore.ErrStreamNotFound)
+	}
+	return events, nil
+}
+
+// The global-log reads. Each returns up to $3 committed rows after (or before) the cursor
+// ($1, $2) in (transaction_id, position) order, whether or not they are below the horizon:
+// the column visible says so, computed from the statement's own snapshot. Visible rows
+// form a prefix of a forward read and a suffix of a backward read. Rows that do not pass
+// the filter ($4 stream prefixes, $5 type prefixes; empty means any) come without data
+// and metadata.
+const (
+	logColumns = `e.transaction_id::text, e.position,
+	e.transaction_id < (SELECT pg_snapshot_xmin(pg_current_snapshot())) AS visible,
+	m.match, e.stream, e.version, e.event_id, e.type,
+	CASE WHEN m.match THEN e.data END, CASE WHEN m.match THEN e.metadata END, e.created
+FROM events e
+CROSS JOIN LATERAL (SELECT
+	(cardinality($4::text[]) = 0 OR e.stream ^@ ANY ($4::text[]))
+	AND (cardinality($5::text[]) = 0 OR e.type ^@ ANY ($5::text[]))
+	AND NOT e.stream ^@ '$' AND NOT e.type ^@ '$' AS match) m`
+
+	readLogForwardsSQL = `SELECT ` + logColumns + `
+WHERE (e.transaction_id, e.position) > ($1::text::xid8, $2::bigint)
+ORDER BY e.transaction_id, e.position
+LIMIT $3`
+
+	readLogBackwardsSQL = `SELECT ` + logColumns + `
+WHERE (e.transaction_id, e.position) < ($1::text::xid8, $2::bigint)
+ORDER BY e.transaction_id DESC, e.position DESC
+LIMIT $3`
+)
+
+// logRow is a row of a global-log read.
+type logRow struct {
+	visible bool
+	match   bool
+	event   eventstore.RecordedEvent
+}
+
+// readLog runs a global-log read from cursor (exclusive) in the given direction and
+// appends its rows to buf. Backwards from Start reads from the end of the log.
+func (s *Store) readLog(ctx context.Context, dir eventstore.Direction, cursor eventstore.Position, limit int, filter eventstore.Filter, buf []logRow) ([]logRow, error) {
+	query := readLogForwardsSQL
+	if dir == eventstore.Backwards {
+		query = readLogBackwardsSQL
+		if cursor.IsZero() {
+			cursor = eventstore.MakePosition(math.MaxUint64, math.MaxInt64)
+		}
+	}
+	xid, pos := positionArgs(cursor)
+	streams, types := filter.StreamPrefixes, filter.TypePrefixes
+	if streams == nil {
+		streams = []string{}
+	}
+	if types == nil {
+		types = []string{}
+	}
+	rows, err := s.pool.Query(ctx, query, xid, pos, limit, streams, types)
+	if err != nil {
+		return buf, err
+	}
+	defer rows.Close()
+	var (
+		xidText string
+		rowPos  int64
+		version int64
+	)
+	for rows.Next() {
+		var r logRow
+		e := &r.event
+		if err := rows.Scan(&xidText, &rowPos, &r.visible, &r.match, &e.Stream, &version, &e.ID, &e.Type, &e.Data, &e.Metadata, &e.Created); err != nil {
+			return buf, err
+		}
+		if e.Position, err = makePosition(xidText, rowPos); err != nil {
+			return buf, err
+		}
+		e.Version = uint64(version)
+		e.Created = e.Created.UTC()
+		buf = append(buf, r)
+	}
+	return buf, rows.Err()
+}
+
+// ReadAll implements eventstore.Store. It returns only events below the visibility horizon
+// (see the package documentation). When events committed before the call are hidden
+// behind transactions still running, it waits for them, up to Config.VisibilityWait, so
+// that a read that follows an append sees it; past that wait it returns the visible events,
+// which may be fewer than opts.Count. Reading on from the last event returned never skips
+// an event.
+func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error) {
+	const op = "read all"
+	if opts.Count <= 0 {
+		return nil, fmt.Errorf("%w: pgstore: %s: count %d is not positive", eventstore.ErrInvalid, op, opts.Count)
+	}
+	if opts.Direction != eventstore.Forwards && opts.Direction != eventstore.Backwards {
+		return nil, fmt.Errorf("%w: pgstore: %s: unknown direction %d", eventstore.ErrInvalid, op, opts.Direction)
+	}
+	if err := s.checkOpen(ctx, op); err != nil {
+		return nil, err
+	}
+	var (
+		rows     []logRow
+		err      error
+		deadline = time.Now().Add(s.cfg.VisibilityWait)
+		wait     = visibilityRetryMin
+	)
+	for {
+		rows, err = s.readLog(ctx, opts.Direction, opts.From, opts.Count, eventstore.Filter{}, rows[:0])
+		if err != nil {
+			return nil, classify(ctx, op, err)
+		}
+		hidden := false
+		for _, r := range rows {
+			hidden = hidden || !r.visible
+		}
+		if !hidden || time.Now().Add(wait).After(deadline) {
+			break
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("pgstore: %s: %w", op, err)
+		}
+		wait = min(2*wait, visibilityRetryMax)
+	}
+	events := make([]eventstore.RecordedEvent, 0, len(rows))
+	for _, r := range rows {
+		if r.visible {
+			events = append(events, r.event)
+		}
+	}
+	return events, nil
+}
+
+// Backoff of the reads that wait for the horizon to pass committed events.
+const (
+	visibilityRetryMin = time.Millisecond
+	visibilityRetryMax = 50 * time.Millisecond
+)
+
+// sleep waits for d or until ctx is done, returning ctx.Err() then.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
