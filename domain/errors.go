@@ -34,7 +34,12 @@ type Error struct {
 	Code    string
 	Message string
 	Field   string
+	// Cause is the underlying error, such as the list of problems a validation found.
+	Cause error
 }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
 
 func (e *Error) Error() string {
 	if e.Field != "" {

@@ -1,0 +1,329 @@
+package ticket
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event is a ticket event; the set is closed: the types in this file.
+type Event interface{ isEvent() }
+
+// Submitted opens a ticket.
+type Submitted struct {
+	TicketID       string    `json:"ticket_id"`
+	ProcessKey     string    `json:"process_key"`
+	ProcessVersion int       `json:"process_version"`
+	System         string    `json:"system,omitempty"`
+	BusinessKey    string    `json:"business_key,omitempty"`
+	Submitter      string    `json:"submitter"`
+	Title          string    `json:"title,omitempty"`
+	Fields         Fields    `json:"fields"`
+	Route          []Node    `json:"route"`
+	Watchers       []string  `json:"watchers,omitempty"`
+	CC             []string  `json:"cc,omitempty"`
+	At             time.Time `json:"at"`
+}
+
+// NodeActivated makes a node of the route current, with a task per handler.
+type NodeActivated struct {
+	Activation int       `json:"activation"`
+	Index      int       `json:"index"`
+	Node       string    `json:"node"`
+	Tasks      []Task    `json:"tasks"`
+	DueAt      time.Time `json:"due_at,omitzero"`
+	At         time.Time `json:"at"`
+}
+
+// Decision is what every handler decision records.
+type Decision struct {
+	Node   string `json:"node"`
+	TaskID string `json:"task_id"`
+	// Assignee is the handler whose task it was; By decided, on Assignee's behalf when
+	// they differ (a delegate).
+	Assignee string `json:"assignee"`
+	By       string `json:"by"`
+	Comment  string `json:"comment,omitempty"`
+	// ShownFields is the SHA-256 of exactly the fields the node showed the handler.
+	ShownFields string    `json:"shown_fields"`
+	At          time.Time `json:"at"`
+}
+
+// TaskApproval records a handler's approval, with any edits to editable fields.
+type TaskApproval struct {
+	Decision
+	Changes Fields `json:"changes,omitempty"`
+}
+
+// TaskRejection records a handler's rejection.
+type TaskRejection struct{ Decision }
+
+// NodeCompleted records that the active node's decision is made.
+type NodeCompleted struct {
+	Node    string    `json:"node"`
+	Outcome string    `json:"outcome"` // approved or rejected
+	At      time.Time `json:"at"`
+}
+
+// Returned sends the ticket back: to an earlier node (which is activated next) or to the
+// submitter, who may resubmit.
+type Returned struct {
+	Decision
+	// To is the key of the node returned to, or ToSubmitter.
+	To string `json:"to"`
+}
+
+// ToSubmitter is the Returned.To of a return to the submitter.
+const ToSubmitter = "submitter"
+
+// Resubmitted records the submitter's corrected submission after a return.
+type Resubmitted struct {
+	By      string    `json:"by"`
+	Changed []string  `json:"changed,omitempty"`
+	Fields  Fields    `json:"fields"`
+	Route   []Node    `json:"route"`
+	Comment string    `json:"comment,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Withdrawn ends the ticket at the submitter's request.
+type Withdrawn struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// TaskTransfer hands a pending task to another user (转交).
+type TaskTransfer struct {
+	Node     string    `json:"node"`
+	TaskID   string    `json:"task_id"`
+	NewTask  string    `json:"new_task"`
+	Assignee string    `json:"assignee"`
+	By       string    `json:"by"`
+	To       string    `json:"to"`
+	Comment  string    `json:"comment,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// SignerAdded inserts a node with one signer before or after the active node (加签).
+type SignerAdded struct {
+	Node    string    `json:"node"`
+	Where   string    `json:"where"` // before or after
+	Signer  string    `json:"signer"`
+	Index   int       `json:"index"`
+	New     Node      `json:"new"`
+	By      string    `json:"by"`
+	Comment string    `json:"comment,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Where an added signer goes.
+const (
+	Before = "before"
+	After  = "after"
+)
+
+// Commented records a comment on the ticket.
+type Commented struct {
+	By   string    `json:"by"`
+	Text string    `json:"text"`
+	At   time.Time `json:"at"`
+}
+
+// CCAdded copies users in on the ticket (抄送).
+type CCAdded struct {
+	By    string    `json:"by"`
+	Users []string  `json:"users"`
+	At    time.Time `json:"at"`
+}
+
+// Urged records a request to hurry the active node's handlers (催办).
+type Urged struct {
+	Node    string    `json:"node"`
+	By      string    `json:"by"`
+	Urged   []string  `json:"urged"`
+	Comment string    `json:"comment,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Reminded records an SLA reminder sent by the scheduler.
+type Reminded struct {
+	Node       string    `json:"node"`
+	Activation int       `json:"activation"`
+	Kind       string    `json:"kind"` // due-soon or overdue
+	Handlers   []string  `json:"handlers"`
+	DueAt      time.Time `json:"due_at"`
+	At         time.Time `json:"at"`
+}
+
+// Reminder kinds.
+const (
+	DueSoon = "due-soon"
+	Overdue = "overdue"
+)
+
+// Approved is the final outcome of a ticket every node approved.
+type Approved struct {
+	At time.Time `json:"at"`
+}
+
+// Rejected is the final outcome of a ticket whose rejection ended it.
+type Rejected struct {
+	Node string    `json:"node"`
+	By   string    `json:"by"`
+	At   time.Time `json:"at"`
+}
+
+// ExecutionReported records the business system's report on executing the outcome.
+type ExecutionReported struct {
+	Execution
+}
+
+func (*Submitted) isEvent()         {}
+func (*NodeActivated) isEvent()     {}
+func (*TaskApproval) isEvent()      {}
+func (*TaskRejection) isEvent()     {}
+func (*NodeCompleted) isEvent()     {}
+func (*Returned) isEvent()          {}
+func (*Resubmitted) isEvent()       {}
+func (*Withdrawn) isEvent()         {}
+func (*TaskTransfer) isEvent()      {}
+func (*SignerAdded) isEvent()       {}
+func (*Commented) isEvent()         {}
+func (*CCAdded) isEvent()           {}
+func (*Urged) isEvent()             {}
+func (*Reminded) isEvent()          {}
+func (*Approved) isEvent()          {}
+func (*Rejected) isEvent()          {}
+func (*ExecutionReported) isEvent() {}
+
+// Event type names: a public contract, never renamed or reused.
+const (
+	TypeSubmitted         = "ticket.submitted"
+	TypeNodeActivated     = "ticket.node-activated"
+	TypeTaskApproved      = "ticket.task-approved"
+	TypeTaskRejected      = "ticket.task-rejected"
+	TypeNodeCompleted     = "ticket.node-completed"
+	TypeReturned          = "ticket.returned"
+	TypeResubmitted       = "ticket.resubmitted"
+	TypeWithdrawn         = "ticket.withdrawn"
+	TypeTaskTransferred   = "ticket.task-transferred"
+	TypeSignerAdded       = "ticket.signer-added"
+	TypeCommented         = "ticket.commented"
+	TypeCCAdded           = "ticket.cc-added"
+	TypeUrged             = "ticket.urged"
+	TypeReminded          = "ticket.reminded"
+	TypeApproved          = "ticket.approved"
+	TypeRejected          = "ticket.rejected"
+	TypeExecutionReported = "ticket.execution-reported"
+)
+
+// SchemaVersion is the version of the event bodies this package writes.
+const SchemaVersion = 1
+
+// TypeOf returns the stored type name of e.
+func TypeOf(e Event) (string, error) {
+	switch e.(type) {
+	case *Submitted:
+		return TypeSubmitted, nil
+	case *NodeActivated:
+		return TypeNodeActivated, nil
+	case *TaskApproval:
+		return TypeTaskApproved, nil
+	case *TaskRejection:
+		return TypeTaskRejected, nil
+	case *NodeCompleted:
+		return TypeNodeCompleted, nil
+	case *Returned:
+		return TypeReturned, nil
+	case *Resubmitted:
+		return TypeResubmitted, nil
+	case *Withdrawn:
+		return TypeWithdrawn, nil
+	case *TaskTransfer:
+		return TypeTaskTransferred, nil
+	case *SignerAdded:
+		return TypeSignerAdded, nil
+	case *Commented:
+		return TypeCommented, nil
+	case *CCAdded:
+		return TypeCCAdded, nil
+	case *Urged:
+		return TypeUrged, nil
+	case *Reminded:
+		return TypeReminded, nil
+	case *Approved:
+		return TypeApproved, nil
+	case *Rejected:
+		return TypeRejected, nil
+	case *ExecutionReported:
+		return TypeExecutionReported, nil
+	}
+	return "", fmt.Errorf("ticket: unknown event %T", e)
+}
+
+// newEvent returns an empty event of the stored type name.
+func newEvent(eventType string) (Event, error) {
+	switch eventType {
+	case TypeSubmitted:
+		return &Submitted{}, nil
+	case TypeNodeActivated:
+		return &NodeActivated{}, nil
+	case TypeTaskApproved:
+		return &TaskApproval{}, nil
+	case TypeTaskRejected:
+		return &TaskRejection{}, nil
+	case TypeNodeCompleted:
+		return &NodeCompleted{}, nil
+	case TypeReturned:
+		return &Returned{}, nil
+	case TypeResubmitted:
+		return &Resubmitted{}, nil
+	case TypeWithdrawn:
+		return &Withdrawn{}, nil
+	case TypeTaskTransferred:
+		return &TaskTransfer{}, nil
+	case TypeSignerAdded:
+		return &SignerAdded{}, nil
+	case TypeCommented:
+		return &Commented{}, nil
+	case TypeCCAdded:
+		return &CCAdded{}, nil
+	case TypeUrged:
+		return &Urged{}, nil
+	case TypeReminded:
+		return &Reminded{}, nil
+	case TypeApproved:
+		return &Approved{}, nil
+	case TypeRejected:
+		return &Rejected{}, nil
+	case TypeExecutionReported:
+		return &ExecutionReported{}, nil
+	}
+	return nil, fmt.Errorf("ticket: unknown event type %q", eventType)
+}
+
+// Encode returns the stored form of e: its type name and JSON body.
+func Encode(e Event) (string, []byte, error) {
+	typ, err := TypeOf(e)
+	if err != nil {
+		return "", nil, err
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return "", nil, fmt.Errorf("ticket: encode %s: %w", typ, err)
+	}
+	return typ, b, nil
+}
+
+// Decode reads a stored event back.
+func Decode(eventType string, data []byte) (Event, error) {
+	e, err := newEvent(eventType)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, e); err != nil {
+		return nil, fmt.Errorf("ticket: decode %s: %w", eventType, err)
+	}
+	return e, nil
+}
