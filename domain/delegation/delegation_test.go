@@ -27,7 +27,11 @@ func TestDecide(t *testing.T) {
 	}{
 		{name: "principal grants", when: grant, then: []Event{granted("g1", "assistant", t0, t0.Add(72*time.Hour))}},
 		{name: "admin grants for another", when: func() GrantCmd { c := grant; c.Actor, c.AsAdmin = "root", true; return c }(),
-			then: []Event{func() *Granted { g := granted("g1", "assistant", t0, t0.Add(72*time.Hour)); g.Grant.GrantedBy = "root"; return g }()}},
+			then: []Event{func() *Granted {
+				g := granted("g1", "assistant", t0, t0.Add(72*time.Hour))
+				g.Grant.GrantedBy = "root"
+				return g
+			}()}},
 		{name: "grant limited to processes, sorted", when: func() GrantCmd { c := grant; c.Processes = []string{"refund", "claim", "refund"}; return c }(),
 			then: []Event{granted("g1", "assistant", t0, t0.Add(72*time.Hour), "claim", "refund")}},
 		{name: "someone else grants", when: func() GrantCmd { c := grant; c.Actor = "mallory"; return c }(), wantKind: domain.Forbidden, wantCode: "not-principal"},
