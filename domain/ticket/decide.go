@@ -239,6 +239,14 @@ func (b *builder) task(a Actor, taskID string, at time.Time) (Task, string, erro
 			}
 		}
 	}
+	for _, t := range b.s.Tasks {
+		if t.Assignee == principal && t.Status == TaskWaiting {
+			return Task{}, "", domain.Errorf(domain.Conflict, "not-your-turn", "%s decides at node %s after the handlers before them", principal, n.Key)
+		}
+	}
+	if slices.Contains(b.s.Handled, principal) {
+		return Task{}, "", domain.Errorf(domain.Conflict, "task-closed", "%s has no pending task at node %s any more: it was decided or closed", principal, n.Key)
+	}
 	return Task{}, "", domain.Errorf(domain.Forbidden, "not-a-handler", "%s has no pending task at node %s", principal, n.Key)
 }
 

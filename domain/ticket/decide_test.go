@@ -137,7 +137,7 @@ func TestApproveAndReject(t *testing.T) {
 			when:  Approve{By: user("fred"), At: at(3)}, then: []string{TypeTaskApproved, TypeNodeCompleted, TypeNodeActivated}},
 		{name: "sequential: the second handler waits for the first",
 			given: []Command{submitCmd(100), Approve{By: user("ann"), At: at(1)}},
-			when:  Approve{By: user("cal"), At: at(2)}, wantKind: domain.Forbidden, wantCode: "not-a-handler"},
+			when:  Approve{By: user("cal"), At: at(2)}, wantKind: domain.Conflict, wantCode: "not-your-turn"},
 		{name: "sequential: the last approval approves the ticket",
 			given: []Command{submitCmd(100), Approve{By: user("ann"), At: at(1)}, Approve{By: user("cat"), At: at(2)}},
 			when:  Approve{By: user("cal"), At: at(3)}, then: []string{TypeTaskApproved, TypeNodeCompleted, TypeApproved},
@@ -155,6 +155,8 @@ func TestApproveAndReject(t *testing.T) {
 					t.Fatalf("shown fields hash %s, want the hash of the amount alone %s", got, want)
 				}
 			}},
+		{name: "the loser of a race", given: []Command{submitCmd(100), Approve{By: user("ann"), At: at(1)}},
+			when: Approve{By: user("bob"), At: at(1)}, wantKind: domain.Conflict, wantCode: "task-closed"},
 		{name: "a stranger approves", given: []Command{submitCmd(100)}, when: Approve{By: user("eve"), At: at(1)}, wantKind: domain.Forbidden, wantCode: "not-a-handler"},
 		{name: "a closed task named", given: []Command{big, Approve{By: user("ann"), At: at(1)}, Approve{By: user("fay"), At: at(2)}},
 			when: Approve{By: user("fay"), TaskID: "2.1", At: at(3)}, wantKind: domain.Conflict, wantCode: "task-closed"},
@@ -304,7 +306,7 @@ func TestTransferAndAddSigner(t *testing.T) {
 		{name: "the new assignee decides", given: []Command{submitCmd(100), Transfer{By: user("ann"), To: "zoe", At: at(1)}},
 			when: Approve{By: user("zoe"), At: at(2)}, then: []string{TypeTaskApproved, TypeNodeCompleted, TypeNodeActivated}},
 		{name: "the old assignee no longer decides", given: []Command{submitCmd(100), Transfer{By: user("ann"), To: "zoe", At: at(1)}},
-			when: Approve{By: user("ann"), At: at(2)}, wantKind: domain.Forbidden, wantCode: "not-a-handler"},
+			when: Approve{By: user("ann"), At: at(2)}, wantKind: domain.Conflict, wantCode: "task-closed"},
 		{name: "transfer to nobody", given: []Command{submitCmd(100)}, when: Transfer{By: user("ann"), At: at(1)}, wantKind: domain.Invalid, wantCode: "required"},
 		{name: "transfer to oneself", given: []Command{submitCmd(100)}, when: Transfer{By: user("ann"), To: "ann", At: at(1)}, wantKind: domain.Invalid, wantCode: "self-transfer"},
 		{name: "transfer to a fellow handler", given: []Command{submitCmd(100)}, when: Transfer{By: user("ann"), To: "bob", At: at(1)}, wantKind: domain.Invalid, wantCode: "already-handler"},
