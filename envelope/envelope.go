@@ -170,3 +170,12 @@ func EventID(commandID uuid.UUID, i int) uuid.UUID {
 	binary.BigEndian.PutUint64(b[16:], uint64(i))
 	return uuid.NewSHA1(eventNamespace, b[:])
 }
+
+// Marshal encodes m as unchained metadata.
+func Marshal(m Metadata) ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: encode metadata: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,186 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketledger/ticketledger/envelope"
+	"github.com/ticketledger/ticketledger/eventstore"
+)
+
+// MaxAttempts bounds how often a command is decided again after losing a race for its
+// stream's version.
+const MaxAttempts = 8
+
+// ErrConflict reports a command that lost the race for its stream MaxAttempts times.
+var ErrConflict = errors.New("commands: too much contention on the stream; try again")
+
+// Meta is what a command says about itself; it becomes the metadata of its events.
+type Meta struct {
+	// CommandID identifies the command; retrying with the same id never doubles an event.
+	CommandID uuid.UUID
+	// Actor is the authenticated principal issuing the command.
+	Actor string
+	// OnBehalfOf is the principal the actor acts for as a delegate, if any.
+	OnBehalfOf    string
+	CorrelationID string
+	CausationID   string
+	// Source is the system the command came from.
+	Source    string
+	RequestID string
+	// Time is when the command was accepted; it is the time the domain sees.
+	Time time.Time
+}
+
+// Codec maps an aggregate's events to their stored form and back. Every event type has a
+// stable name and a JSON body; Schema is the body's schema version.
+type Codec[E any] struct {
+	Encode func(E) (eventType string, data []byte, err error)
+	Decode func(eventType string, data []byte) (E, error)
+	Schema int
+}
+
+// Aggregate describes how a stream folds into a state.
+type Aggregate[S, E any] struct {
+	Codec   Codec[E]
+	Initial func() S
+	Evolve  func(S, E) S
+	// Chained streams carry the SHA-256 hash chain; loading them verifies it.
+	Chained bool
+}
+
+// Loaded is an aggregate's state as read from its stream.
+type Loaded[S any] struct {
+	State S
+	// Version is the stream's version (0: no stream).
+	Version uint64
+	// Position is the log position of the stream's last event.
+	Position eventstore.Position
+	// Head is the chain hash of the last event (Genesis for an empty or unchained stream).
+	Head envelope.Hash
+}
+
+// Load reads and folds a whole stream. A missing stream yields the initial state at
+// version 0. A chained stream whose chain does not verify is an error wrapping
+// *envelope.BreakError: nothing is decided on a tampered history.
+func Load[S, E any](ctx context.Context, store eventstore.Store, agg Aggregate[S, E], stream string) (Loaded[S], error) {
+	l := Loaded[S]{State: agg.Initial()}
+	evs, err := store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{})
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		return l, nil
+	}
+	if err != nil {
+		return l, err
+	}
+	var v envelope.Verifier
+	for _, re := range evs {
+		if agg.Chained {
+			if _, err := v.Next(envelope.Link{Version: re.Version, Type: re.Type, Data: re.Data, Metadata: re.Metadata}); err != nil {
+				return l, fmt.Errorf("commands: stream %s: %w", stream, err)
+			}
+		}
+		e, err := agg.Codec.Decode(re.Type, re.Data)
+		if err != nil {
+			return l, fmt.Errorf("commands: stream %s version %d: %w", stream, re.Version, err)
+		}
+		l.State = agg.Evolve(l.State, e)
+		l.Version, l.Position = re.Version, re.Position
+	}
+	l.Head = v.Head()
+	return l, nil
+}
+
+// Result is what a carried-out command returns.
+type Result[S any] struct {
+	// State is the aggregate's state after the command.
+	State S
+	// Version is the stream's version after the command.
+	Version uint64
+	// Position is the log position of the command's last event, or of the stream's last
+	// event when the command changed nothing: a query waiting for it sees the command's effect.
+	Position eventstore.Position
+	// Appended is the number of events the command wrote (0 for a no-op).
+	Appended int
+}
+
+// Execute carries out one command on one stream: it loads and folds the stream, calls
+// decide with the state, and appends the events decide returns at the version it read.
+// When another writer got there first it starts again, at most MaxAttempts times
+// (ErrConflict after that). Errors from decide are returned as they are; a decide that
+// returns no events makes Execute a no-op that still reports the stream's version and
+// position.
+func Execute[S, E any](ctx context.Context, store eventstore.Store, agg Aggregate[S, E], stream string, meta Meta, decide func(S) ([]E, error)) (Result[S], error) {
+	if meta.CommandID == uuid.Nil {
+		return Result[S]{}, fmt.Errorf("%w: command without an id", eventstore.ErrInvalid)
+	}
+	for attempt := 0; attempt < MaxAttempts; attempt++ {
+		l, err := Load(ctx, store, agg, stream)
+		if err != nil {
+			return Result[S]{}, err
+		}
+		events, err := decide(l.State)
+		if err != nil {
+			return Result[S]{}, err
+		}
+		if len(events) == 0 {
+			return Result[S]{State: l.State, Version: l.Version, Position: l.Position}, nil
+		}
+		data, state, err := encode(agg, meta, l, events)
+		if err != nil {
+			return Result[S]{}, err
+		}
+		res, err := store.Append(ctx, stream, eventstore.Exact(l.Version), data...)
+		if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			continue
+		}
+		if err != nil {
+			return Result[S]{}, err
+		}
+		return Result[S]{State: state, Version: res.Version, Position: res.Position, Appended: len(events)}, nil
+	}
+	return Result[S]{}, fmt.Errorf("%w (stream %s)", ErrConflict, stream)
+}
+
+// encode turns decided events into event data with ids derived from the command and
+// sealed metadata, and folds them into the state.
+func encode[S, E any](agg Aggregate[S, E], meta Meta, l Loaded[S], events []E) ([]eventstore.EventData, S, error) {
+	state := l.State
+	out := make([]eventstore.EventData, len(events))
+	prev := l.Head
+	md := envelope.Metadata{
+		Schema:        agg.Codec.Schema,
+		Actor:         meta.Actor,
+		OnBehalfOf:    meta.OnBehalfOf,
+		CommandID:     meta.CommandID,
+		CorrelationID: meta.CorrelationID,
+		CausationID:   meta.CausationID,
+		Source:        meta.Source,
+		RequestID:     meta.RequestID,
+		Time:          meta.Time.UTC(),
+	}
+	if md.CorrelationID == "" {
+		md.CorrelationID = meta.CommandID.String()
+	}
+	for i, e := range events {
+		typ, data, err := agg.Codec.Encode(e)
+		if err != nil {
+			return nil, state, fmt.Errorf("commands: encode event %d: %w", i, err)
+		}
+		var metadata []byte
+		if agg.Chained {
+			metadata, prev, err = envelope.Seal(md, prev, typ, data)
+		} else {
+			metadata, err = envelope.Marshal(md)
+		}
+		if err != nil {
+			return nil, state, err
+		}
+		out[i] = eventstore.EventData{ID: envelope.EventID(meta.CommandID, i), Type: typ, Data: data, Metadata: metadata}
+		state = agg.Evolve(state, e)
+	}
+	return out, state, nil
+}

@@ -1,0 +1,137 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketledger/ticketledger/domain"
+	"github.com/ticketledger/ticketledger/domain/delegation"
+	"github.com/ticketledger/ticketledger/domain/ticket"
+	"github.com/ticketledger/ticketledger/eventstore"
+)
+
+// Roles a caller may hold.
+const (
+	RoleAdmin    = "admin"
+	RoleDesigner = "process-designer"
+	RoleApprover = "approver"
+	RoleAuditor  = "auditor"
+	RoleSystem   = "system"
+)
+
+// Caller is the authenticated principal behind a command.
+type Caller struct {
+	ID string
+	// System is the business system a service principal speaks for; empty for users.
+	System string
+	Roles  []string
+	// OnBehalfOf is the principal the caller acts for as a delegate, if any.
+	OnBehalfOf string
+	// Scheduler marks the SLA scheduler.
+	Scheduler bool
+}
+
+// Principal returns whom the caller acts as: OnBehalfOf when set, else the caller.
+func (c Caller) Principal() string {
+	if c.OnBehalfOf != "" {
+		return c.OnBehalfOf
+	}
+	return c.ID
+}
+
+// Has reports whether the caller holds role.
+func (c Caller) Has(role string) bool { return slices.Contains(c.Roles, role) }
+
+// Request is what every command carries besides its own fields.
+type Request struct {
+	// CommandID identifies the command: retrying with the same id never doubles an event.
+	// A zero id is replaced by a random one (no idempotency).
+	CommandID     uuid.UUID
+	Caller        Caller
+	CorrelationID string
+	CausationID   string
+	RequestID     string
+}
+
+// Service carries out ticketledger's commands over an event store. It is safe for
+// concurrent use.
+type Service struct {
+	store       eventstore.Store
+	definitions Definitions
+	now         func() time.Time
+	// urgeInterval applies when a process sets none.
+	urgeInterval time.Duration
+}
+
+// Definitions gives the process versions tickets are pinned to, with their handlers
+// resolved through the directory.
+type Definitions interface {
+	// Latest returns the newest published version of the process. Errors: a NotFound
+	// *domain.Error when the process has never been published.
+	Latest(ctx context.Context, key string) (ticket.Definition, error)
+	// Version returns one published version.
+	Version(ctx context.Context, key string, version int) (ticket.Definition, error)
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock makes the service read the time from now instead of time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithUrgeInterval sets the least time between two urges of a node for processes that set
+// none (default one hour).
+func WithUrgeInterval(d time.Duration) Option { return func(s *Service) { s.urgeInterval = d } }
+
+// New returns a Service appending to store and reading process definitions from defs.
+func New(store eventstore.Store, defs Definitions, opts ...Option) *Service {
+	s := &Service{store: store, definitions: defs, now: time.Now, urgeInterval: time.Hour}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// meta turns a request into event metadata at the service's current time.
+func (s *Service) meta(r Request) Meta {
+	id := r.CommandID
+	if id == uuid.Nil {
+		id = uuid.New()
+	}
+	return Meta{
+		CommandID: id, Actor: r.Caller.ID, OnBehalfOf: r.Caller.OnBehalfOf,
+		CorrelationID: r.CorrelationID, CausationID: r.CausationID, Source: sourceOf(r.Caller),
+		RequestID: r.RequestID, Time: s.now().UTC(),
+	}
+}
+
+func sourceOf(c Caller) string {
+	switch {
+	case c.System != "":
+		return c.System
+	case c.Scheduler:
+		return "scheduler"
+	}
+	return "user"
+}
+
+// actor builds the domain's view of the caller, loading the delegation grants of the
+// principal the caller acts for.
+func (s *Service) actor(ctx context.Context, c Caller) (ticket.Actor, error) {
+	a := ticket.Actor{ID: c.ID, OnBehalfOf: c.OnBehalfOf, System: c.System, Admin: c.Has(RoleAdmin), Scheduler: c.Scheduler}
+	if c.ID == "" {
+		return a, domain.Errorf(domain.Unauthenticated, "no-caller", "the request names no caller")
+	}
+	if c.OnBehalfOf != "" && c.OnBehalfOf != c.ID {
+		l, err := Load(ctx, s.store, delegationAggregate, delegation.Stream(c.OnBehalfOf))
+		if err != nil {
+			return a, fmt.Errorf("commands: load the delegations of %s: %w", c.OnBehalfOf, err)
+		}
+		a.Grants = l.State
+	}
+	return a, nil
+}
