@@ -57,6 +57,10 @@ func user(id string) commands.Request {
 
 var shop = commands.Caller{ID: "svc-shop", System: "shop", Roles: []string{commands.RoleSystem}}
 
+// uniqueKey returns a business key no other test run uses, so that tests can share a
+// long-lived event store.
+func uniqueKey(prefix string) string { return prefix + "-" + uuid.NewString() }
+
 func submit(t *testing.T, svc *commands.Service, key string) commands.TicketResult {
 	t.Helper()
 	res, err := svc.SubmitTicket(context.Background(), commands.SubmitTicket{
@@ -73,12 +77,13 @@ func TestTicketLifecycle(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx := context.Background()
 		svc := commands.New(store, fixedDefinitions{twoStep{}})
-		res := submit(t, svc, "order-1")
+		key := uniqueKey("order")
+		res := submit(t, svc, key)
 		id := res.State.ID
-		if id != commands.TicketIDFor("shop", "two-step", "order-1") || res.Appended != 2 || res.Position.IsZero() {
+		if id != commands.TicketIDFor("shop", "two-step", key) || res.Appended != 2 || res.Position.IsZero() {
 			t.Fatalf("submit: %+v", res)
 		}
-		again := submit(t, svc, "order-1")
+		again := submit(t, svc, key)
 		if again.Appended != 0 || again.Version != res.Version || again.Position != res.Position {
 			t.Fatalf("a repeated submission wrote %d events (version %d, want %d)", again.Appended, again.Version, res.Version)
 		}
@@ -131,7 +136,7 @@ func TestRetriedCommandWritesOnce(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx := context.Background()
 		svc := commands.New(store, fixedDefinitions{twoStep{}})
-		id := submit(t, svc, "order-2").State.ID
+		id := submit(t, svc, uniqueKey("order-2")).State.ID
 		req := user("ann")
 		first, err := svc.CommentTicket(ctx, commands.CommentTicket{Request: req, TicketID: id, Text: "checking"})
 		if err != nil {
@@ -158,7 +163,7 @@ func TestRacingApprovers(t *testing.T) {
 		ctx := context.Background()
 		svc := commands.New(store, fixedDefinitions{twoStep{}})
 		for round := 0; round < 10; round++ {
-			id := submit(t, svc, fmt.Sprintf("race-%d", round)).State.ID
+			id := submit(t, svc, uniqueKey(fmt.Sprintf("race-%d", round))).State.ID
 			var wg sync.WaitGroup
 			errs := make([]error, 2)
 			start := make(chan struct{})
@@ -208,7 +213,7 @@ func TestDelegatedDecision(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx := context.Background()
 		svc := commands.New(store, fixedDefinitions{twoStep{}})
-		id := submit(t, svc, "order-3").State.ID
+		id := submit(t, svc, uniqueKey("order-3")).State.ID
 		asAssistant := commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: "amy", OnBehalfOf: "ann"}}
 		if _, err := svc.ApproveTask(ctx, commands.ApproveTask{Request: asAssistant, TicketID: id}); !domain.Is(err, domain.Forbidden) {
 			t.Fatalf("approval by a delegate without a grant: %v", err)
@@ -253,7 +258,7 @@ func TestTamperedTicketIsRefused(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx := context.Background()
 		svc := commands.New(store, fixedDefinitions{twoStep{}})
-		res := submit(t, svc, "order-4")
+		res := submit(t, svc, uniqueKey("order-4"))
 		forged := eventstore.EventData{ID: uuid.New(), Type: ticket.TypeCommented,
 			Data: []byte(`{"by":"mallory","text":"approved by phone","at":"2026-11-25T10:00:00Z"}`), Metadata: []byte(`{"actor":"mallory"}`)}
 		if _, err := store.Append(ctx, ticket.Stream(res.State.ID), eventstore.Exact(res.Version), forged); err != nil {
