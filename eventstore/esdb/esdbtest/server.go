@@ -29,9 +29,10 @@ type Server struct {
 	db   *database
 	addr string
 
-	mu     sync.Mutex
-	grpc   *grpc.Server
-	served sync.WaitGroup
+	mu   sync.Mutex
+	grpc *grpc.Server
+	// served is closed when the running grpc server's Serve has returned.
+	served chan struct{}
 	closed bool
 }
 
@@ -72,13 +73,13 @@ func (s *Server) Addr() string { return s.addr }
 // brings the same node back. Stop on a stopped server does nothing.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	g := s.grpc
+	g, served := s.grpc, s.served
 	s.grpc = nil
 	s.mu.Unlock()
 	if g != nil {
 		g.Stop()
+		<-served
 	}
-	s.served.Wait()
 }
 
 // Restart listens again on the same address after Stop, serving the same log. It does
@@ -123,10 +124,10 @@ func (s *Server) serveLocked(lis net.Listener) {
 	)
 	streams.RegisterStreamsServer(g, &streamsService{db: s.db})
 	serverfeatures.RegisterServerFeaturesServer(g, featuresService{})
-	s.grpc = g
-	s.served.Add(1)
+	served := make(chan struct{})
+	s.grpc, s.served = g, served
 	go func() {
-		defer s.served.Done()
+		defer close(served)
 		_ = g.Serve(lis)
 	}()
 }

@@ -3,6 +3,7 @@ package esdbtest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -534,5 +535,45 @@ func TestStopAndRestart(t *testing.T) {
 	got, err := readStream(t, c2, "durable", esdb.ReadStreamOptions{}, 10)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("read after Restart: %d events (%v)", len(got), err)
+	}
+}
+
+func TestSlowSubscriberDoesNotBlockAppends(t *testing.T) {
+	s := esdbtest.Start(t)
+	c := newClient(t, s)
+	sub, err := c.SubscribeToAll(testCtx(t), esdb.SubscribeToAllOptions{From: esdb.Start{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	pad := strings.Repeat("x", 16<<10)
+	done := make(chan error, 1)
+	go func() {
+		for i := range 200 {
+			ev := esdb.EventData{EventType: "e", ContentType: esdb.ContentTypeJson, Data: []byte(`"` + pad + `"`)}
+			if _, err := c.AppendToStream(testCtx(t), "slow", esdb.AppendToStreamOptions{}, ev); err != nil {
+				done <- fmt.Errorf("append %d: %w", i, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("appends stalled behind a subscriber that does not read")
+	}
+	n := 0
+	for n < 200 {
+		ev := sub.Recv()
+		if ev.SubscriptionDropped != nil {
+			t.Fatalf("dropped: %v", ev.SubscriptionDropped.Error)
+		}
+		if ev.EventAppeared != nil && ev.EventAppeared.Event.StreamID == "slow" {
+			n++
+		}
 	}
 }
