@@ -202,16 +202,6 @@ func (b bound) Route(f ticket.Fields, s ticket.Submitter) ([]ticket.Node, error)
 		return nil, err
 	}
 	sub := b.dir.Submitter(s.ID)
-	if len(s.Attributes) > 0 {
-		if sub.Attributes == nil {
-			sub.Attributes = make(map[string]any, len(s.Attributes))
-		}
-		for k, v := range s.Attributes {
-			if _, ok := sub.Attributes[k]; !ok {
-				sub.Attributes[k] = v
-			}
-		}
-	}
 	plan, err := b.def.Route(process.RouteInput{Values: values, Submitter: sub, Chosen: s.Picked}, b.dir)
 	if err != nil {
 		return nil, err

@@ -23,12 +23,10 @@ type Definition interface {
 	UrgeInterval() time.Duration
 }
 
-// Submitter is who a ticket is submitted for, with what routing needs to know of them.
+// Submitter is who a ticket is submitted for. What conditions read of them (department,
+// roles, attributes) comes from the directory the definition is bound to.
 type Submitter struct {
 	ID string
-	// Attributes are the submitter's directory attributes (department, level...) that
-	// node conditions may read.
-	Attributes map[string]any
 	// Picked are the approvers the submitter chose, per node key, for nodes whose
 	// handlers the submitter picks.
 	Picked map[string][]string
