@@ -23,8 +23,9 @@ var (
 	ErrInvalid = errors.New("eventstore: invalid argument")
 )
 
-// MaxAppendSize is the largest append, in bytes of event types, data and metadata summed
-// over its events, that every store accepts (EventStoreDB's default of 1 MiB per request).
+// MaxAppendSize is the largest append every store accepts, EventStoreDB's default of 1 MiB
+// per request, counted as EventStoreDB counts it: the data and metadata bytes of every
+// event plus twice the UTF-16 length of its type (see CheckAppend).
 const MaxAppendSize = 1 << 20
 
 // WrongVersionError reports an append or delete whose expected version did not hold.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/google/uuid"
 )
@@ -23,8 +24,12 @@ type EventData struct {
 	Metadata []byte
 }
 
-// size is what the event counts towards MaxAppendSize.
-func (e EventData) size() int { return len(e.Type) + len(e.Data) + len(e.Metadata) }
+// size is what the event counts towards MaxAppendSize: its data and metadata bytes and
+// twice the number of UTF-16 code units of its type, as EventStoreDB counts it, so that an append within
+// the limit is accepted by every store.
+func (e EventData) size() int {
+	return len(e.Data) + len(e.Metadata) + 2*len(utf16.Encode([]rune(e.Type)))
+}
 
 // RecordedEvent is an event as stored.
 type RecordedEvent struct {
