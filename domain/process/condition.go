@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
-	"github.com/expr-lang/expr/builtin"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 	"github.com/shopspring/decimal"
 )
@@ -25,40 +26,33 @@ const (
 
 // Submitter is the principal submitting a ticket, as conditions and handler resolution see
 // it. In conditions it is the variable submitter with members id, department, roles,
-// groups and attrs (a map of string attributes).
+// groups and attrs. Attributes hold directory attributes (level, region...) as JSON-like
+// values: string, float64, int, bool or []string; conditions check their types when they
+// run, so `submitter.attrs.level >= 3` fails routing if level is a string, and reading a
+// missing attribute gives nil.
 type Submitter struct {
 	ID         string
 	Department string
 	Roles      []string
 	Groups     []string
-	Attributes map[string]string
+	Attributes map[string]any
 }
 
 type submitterEnv struct {
-	ID         string            `expr:"id"`
-	Department string            `expr:"department"`
-	Roles      []string          `expr:"roles"`
-	Groups     []string          `expr:"groups"`
-	Attributes map[string]string `expr:"attrs"`
+	ID         string         `expr:"id"`
+	Department string         `expr:"department"`
+	Roles      []string       `expr:"roles"`
+	Groups     []string       `expr:"groups"`
+	Attributes map[string]any `expr:"attrs"`
 }
 
-var keywords = []string{
-	"true", "false", "nil", "in", "not", "and", "or", "matches", "contains", "let", "if",
-	"else", "submitter",
+// reservedNames are names a field may not take: keywords of the condition language and
+// the submitter variable. A field may take the name of a condition function (count, date,
+// ...); the field then hides that function in the definition's conditions.
+var reservedNames = map[string]bool{
+	"true": true, "false": true, "nil": true, "in": true, "not": true, "and": true, "or": true,
+	"matches": true, "contains": true, "let": true, "if": true, "else": true, "submitter": true,
 }
-
-// reservedNames are names a field may not take: they would hide a function or keyword of
-// the condition language, or the submitter.
-var reservedNames = func() map[string]bool {
-	m := make(map[string]bool, len(builtin.Builtins)+len(keywords))
-	for _, f := range builtin.Builtins {
-		m[f.Name] = true
-	}
-	for _, k := range keywords {
-		m[k] = true
-	}
-	return m
-}()
 
 var (
 	moneyType      = reflect.TypeOf(Money{})
@@ -264,8 +258,34 @@ func (c *conditionEnv) compile(src string) (*vm.Program, error) {
 		msg, _, _ := strings.Cut(err.Error(), "\n")
 		return nil, errors.New(msg)
 	}
+	if tree, err := parser.Parse(src); err != nil || nestedPredicate(tree.Node) {
+		return nil, errors.New("predicates (all, any, filter, map, ...) must not be nested: a condition must run in time linear in the ticket's size")
+	}
 	return prog, nil
 }
+
+// nestedPredicate reports whether a predicate of a builtin such as any or filter holds
+// another predicate, which would let a condition run in time quadratic (or worse) in the
+// size of a table.
+func nestedPredicate(root ast.Node) bool {
+	nested := false
+	ast.Walk(&root, visitFunc(func(n *ast.Node) {
+		p, ok := (*n).(*ast.PredicateNode)
+		if !ok || nested {
+			return
+		}
+		ast.Walk(&p.Node, visitFunc(func(inner *ast.Node) {
+			if _, ok := (*inner).(*ast.PredicateNode); ok {
+				nested = true
+			}
+		}))
+	}))
+	return nested
+}
+
+type visitFunc func(*ast.Node)
+
+func (f visitFunc) Visit(n *ast.Node) { f(n) }
 
 // eval runs a compiled condition on values and the submitter.
 func (c *conditionEnv) eval(prog *vm.Program, values Values, sub Submitter) (bool, error) {

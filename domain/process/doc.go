@@ -47,8 +47,10 @@
 // type's zero value. The variable submitter has members id, department, roles, groups
 // and attrs, e.g. `submitter.department == "sales"` or `"vip" in submitter.roles`.
 // date("2024-01-31") gives a time to compare with; now, timezone and repeat are not
-// available. A condition is at most MaxConditionLength bytes and MaxConditionNodes syntax
-// nodes, and runs within expr's memory budget.
+// available, and a field named like a function (count, date...) hides it. Cost is
+// bounded: a condition is at most MaxConditionLength bytes and MaxConditionNodes syntax
+// nodes, predicates (any, all, filter, map...) must not be nested, so a condition runs in
+// time linear in the ticket's size, and evaluation stays within expr's memory budget.
 //
 // # Publication
 //

@@ -92,7 +92,7 @@ func TestParseRejects(t *testing.T) {
 		{"field without type", minimal + "fields:\n  a: {label: A}\n", []string{"fields.a.type: is required"}},
 		{"field type unknown", minimal + "fields:\n  a: {type: blob}\n", []string{`fields.a.type: unknown field type "blob"`}},
 		{"field name invalid", minimal + "fields:\n  Amount: {type: text}\n", []string{`fields.Amount: "Amount" is not a valid field name`}},
-		{"field name reserved", minimal + "fields:\n  len: {type: text}\n  submitter: {type: user}\n", []string{`fields.len: "len" is reserved`, `fields.submitter: "submitter" is reserved`}},
+		{"field name reserved", minimal + "fields:\n  nil: {type: text}\n  submitter: {type: user}\n", []string{`fields.nil: "nil" is reserved`, `fields.submitter: "submitter" is reserved`}},
 		{"field not a mapping", minimal + "fields:\n  a: text\n", []string{"fields.a: want a mapping, got a string"}},
 		{"fields not a mapping", minimal + "fields: [a]\n", []string{"fields: want a mapping, got a list"}},
 		{"key not allowed for type", minimal + "fields:\n  a: {type: money, pattern: x, max_length: 3}\n", []string{"fields.a.pattern: is not allowed for a money field", "fields.a.max_length: is not allowed for a money field"}},
@@ -168,7 +168,9 @@ func TestParseRejects(t *testing.T) {
 		{"condition too long", minimal + "    when: \"" + strings.Repeat("1 == 1 && ", 120) + "true\"\n", []string{"nodes[0].when: must be at most 1000 bytes long"}},
 		{"condition too big", minimal + "    when: \"" + strings.Repeat("1+", 300) + "1 > 0\"\n", []string{"nodes[0].when: compilation failed: expression exceeds maximum allowed nodes"}},
 		{"condition now", minimal + "    when: now() > date('2024-01-01')\n", []string{"nodes[0].when: unknown name now"}},
+		{"condition nested predicates", minimal + "    when: all(lines, any(lines, .n > 1))\nfields: {lines: {type: table, columns: {n: {type: number}}}}\n", []string{"nodes[0].when: predicates (all, any, filter, map, ...) must not be nested"}},
 		{"condition not string", minimal + "    when: [a]\n", []string{"nodes[0].when: want a string, got a list"}},
+		{"too many problems", minimal + "fields: {" + strings.Repeat("a: {type: text}, ", 150) + "}\n", []string{"fields.a: duplicate key", "and 49 more problems"}},
 		{"many problems", "key: A\nname: 3\nsystem: s\nfields: {x: {type: y}}\nnodes: [{key: n, name: N, handlers: [{user: u}], reject: m}]\n", []string{`key: "A"`, `fields.x.type: unknown field type "y"`, `nodes[0].reject: no node "m"`}},
 	}
 	for _, tt := range tests {

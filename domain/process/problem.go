@@ -63,12 +63,21 @@ func AsProblems(err error) Problems {
 	return nil
 }
 
+// MaxProblems is the most problems one error lists; a last problem then says how many
+// more were found.
+const MaxProblems = 100
+
 // report collects problems during one decoding or validation pass.
 type report struct {
 	problems Problems
+	dropped  int
 }
 
 func (r *report) add(path, format string, args ...any) {
+	if len(r.problems) >= MaxProblems {
+		r.dropped++
+		return
+	}
 	r.problems = append(r.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
@@ -76,12 +85,15 @@ func (r *report) err() error {
 	if len(r.problems) == 0 {
 		return nil
 	}
+	if r.dropped > 0 {
+		return append(r.problems[:len(r.problems):len(r.problems)], Problem{Message: fmt.Sprintf("and %d more problems", r.dropped)})
+	}
 	return r.problems
 }
 
-func (r *report) mark() int { return len(r.problems) }
+func (r *report) mark() int { return len(r.problems) + r.dropped }
 
-func (r *report) since(mark int) bool { return len(r.problems) > mark }
+func (r *report) since(mark int) bool { return len(r.problems)+r.dropped > mark }
 
 func join(path, key string) string {
 	if path == "" {

@@ -57,6 +57,16 @@ func (d *Definition) ValidateFields(input map[string]any) (Values, error) {
 	return out, nil
 }
 
+// ValidateJSON is DecodeJSON followed by ValidateFields: it checks a submission given as a
+// JSON object.
+func (d *Definition) ValidateJSON(data []byte) (Values, error) {
+	in, err := DecodeJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	return d.ValidateFields(in)
+}
+
 // ValidateChanges applies a partial change to current values, as a submitter does when
 // resubmitting: each key of changes replaces that field's value, a null value removes an
 // optional field, other fields keep their current value. The merged set is validated as
