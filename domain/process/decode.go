@@ -75,8 +75,10 @@ func describe(n *yaml.Node) string {
 			return "a boolean"
 		case tagInt, tagFloat:
 			return "a number"
-		default:
+		case tagStr, tagTimestamp:
 			return "a string"
+		default:
+			return "a value tagged " + n.ShortTag()
 		}
 	default:
 		return "nothing"

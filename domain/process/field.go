@@ -1,7 +1,6 @@
 package process
 
 import (
-	"reflect"
 	"regexp"
 	"time"
 
@@ -79,10 +78,6 @@ func (t FieldType) known() bool {
 	return false
 }
 
-func (t FieldType) hasBounds() bool {
-	return t == TypeNumber || t == TypeMoney || t == TypeDate || t == TypeDateTime
-}
-
 func (t FieldType) isList() bool { return t == TypeUserList || t == TypeAttachmentList }
 
 // Option is one allowed value of an enum field, with an optional display label.
@@ -140,7 +135,6 @@ type Field struct {
 	minTime  *time.Time
 	maxTime  *time.Time
 	columns  map[string]int
-	rowType  reflect.Type
 }
 
 func (f *Field) maxLength() int {
@@ -159,14 +153,6 @@ func (f *Field) maxItems() int {
 	default:
 		return DefaultMaxItems
 	}
-}
-
-func (f *Field) column(name string) (*Field, bool) {
-	i, ok := f.columns[name]
-	if !ok {
-		return nil, false
-	}
-	return &f.Columns[i], true
 }
 
 func (f *Field) hasOption(v string) bool {

@@ -1,7 +1,6 @@
 package process
 
 import (
-	"fmt"
 	"strings"
 
 	"go.yaml.in/yaml/v4"
@@ -299,21 +298,4 @@ func (d *decoder) chosen(e entry, h Handler) (Handler, bool) {
 		d.add(e.path, "give role or group, not both")
 	}
 	return h, !d.since(mark)
-}
-
-// String describes the handler source for people, e.g. "role finance" or "submitter".
-func (h Handler) String() string {
-	switch h.Kind {
-	case HandlerSubmitter:
-		return "submitter"
-	case HandlerChosen:
-		switch {
-		case h.Role != "":
-			return fmt.Sprintf("chosen from role %s", h.Role)
-		case h.Group != "":
-			return fmt.Sprintf("chosen from group %s", h.Group)
-		}
-		return "chosen"
-	}
-	return string(h.Kind) + " " + h.Value
 }

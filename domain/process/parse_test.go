@@ -83,6 +83,7 @@ func TestParseRejects(t *testing.T) {
 		{"non-string key", minimal + "? [a]\n: 1\n", []string{"keys must be strings"}},
 		{"bad slug", strings.Replace(minimal, "key: leave", "key: Leave_1", 1), []string{`key: "Leave_1" is not a valid process key`}},
 		{"bad system", strings.Replace(minimal, "system: hr", "system: -hr", 1), []string{`system: "-hr" is not a valid system slug`}},
+		{"custom tag", strings.Replace(minimal, "name: Leave", "name: !secret x", 1), []string{"name: want a string, got a value tagged !secret"}},
 		{"name not string", strings.Replace(minimal, "name: Leave", "name: true", 1), []string{"name: want a string, got a boolean"}},
 		{"blank name", strings.Replace(minimal, "name: Leave", `name: "  "`, 1), []string{"name: must not be empty"}},
 		{"no nodes", "key: a\nname: A\nsystem: s\nnodes: []\n", []string{"nodes: must hold at least one node"}},
