@@ -1,0 +1,76 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"regexp"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ticketledger/ticketledger/eventstore"
+)
+
+// Projection folds events of the log into read-model tables. Implementations must be
+// safe for concurrent use: a rebuild applies events into fresh tables while the live
+// projection keeps applying into its own, each in its own transaction.
+//
+// Apply must write only through tx and only to unqualified table names: the runner sets
+// the transaction's search_path to the schema being written (Schema(Name()) when live,
+// another one during a rebuild). Apply must be deterministic — the same event gives the
+// same rows whenever it is applied, so that a rebuild equals the live tables — and must not
+// read the clock. An error from Apply rolls the batch back and stops the projection; it
+// is not retried.
+type Projection interface {
+	// Name identifies the projection: its checkpoint row and its schema. It matches
+	// [a-z][a-z0-9_]{0,39} and never changes.
+	Name() string
+	// Filter selects the events the projection needs.
+	Filter() eventstore.Filter
+	// Migrations holds the projection's schema migrations, tern SQL files (001_x.sql,
+	// 002_y.sql, ...) written with unqualified names; they run with search_path set to the
+	// projection's schema, and record their version in that schema's schema_version table.
+	Migrations() fs.FS
+	// Apply writes the effect of one event.
+	Apply(ctx context.Context, tx pgx.Tx, ev eventstore.RecordedEvent) error
+}
+
+// Queuer is implemented by projections whose effect of an event is a fixed list of SQL
+// statements that need no answer from the database to be chosen. The runner queues the
+// statements of a whole batch of events into one pgx.Batch, one round trip instead of one
+// per statement, and uses Apply only for projections that are not Queuers. Queue must
+// append exactly the statements Apply would run, and return an error (the projection
+// stops) when it cannot decode the event.
+type Queuer interface {
+	Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error
+}
+
+// Schema returns the PostgreSQL schema holding the tables of the projection named name.
+func Schema(name string) string { return "rm_" + name }
+
+// rebuildSchema is the schema a rebuild writes before it is swapped in.
+func rebuildSchema(name string) string { return Schema(name) + "_next" }
+
+// retiredSchema is the name a swapped-out schema holds until it is dropped.
+func retiredSchema(name string) string { return Schema(name) + "_old" }
+
+var validName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+
+func checkName(name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("projections: projection name %q: want [a-z][a-z0-9_]{0,39}", name)
+	}
+	return nil
+}
+
+// applyQueued runs the statements q queues for ev in tx, in one round trip.
+func applyQueued(ctx context.Context, tx pgx.Tx, q Queuer, ev eventstore.RecordedEvent) error {
+	var b pgx.Batch
+	if err := q.Queue(&b, ev); err != nil {
+		return err
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, &b).Close()
+}

@@ -1,0 +1,568 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ticketledger/ticketledger/eventstore"
+)
+
+// Defaults of Config.
+const (
+	DefaultBatchSize        = 500
+	DefaultLinger           = 5 * time.Millisecond
+	DefaultRetryMin         = 100 * time.Millisecond
+	DefaultRetryMax         = 10 * time.Second
+	DefaultWaitPoll         = 20 * time.Millisecond
+	DefaultWaitTimeout      = 5 * time.Second
+	DefaultProgressInterval = time.Second
+)
+
+// Config tunes a Runner. The zero value selects every default.
+type Config struct {
+	// BatchSize is the largest number of events applied in one transaction.
+	// Default DefaultBatchSize.
+	BatchSize int
+	// Linger is how long a batch waits for more events while the projection catches up
+	// before it is written; once caught up, a batch is written as soon as no event is
+	// ready. Default DefaultLinger; negative means no wait.
+	Linger time.Duration
+	// RetryMin and RetryMax bound the exponential backoff after a failure of the store or
+	// the database (not of an event). Defaults DefaultRetryMin and DefaultRetryMax.
+	RetryMin, RetryMax time.Duration
+	// WaitPoll is how often WaitFor reads the checkpoint of a projection that this Runner
+	// does not run itself (another process projects). Default DefaultWaitPoll.
+	WaitPoll time.Duration
+	// WaitTimeout bounds WaitFor when it is given no timeout. Default DefaultWaitTimeout.
+	WaitTimeout time.Duration
+	// ProgressInterval is the least time between two progress reports of a rebuild.
+	// Default DefaultProgressInterval.
+	ProgressInterval time.Duration
+	// Counter counts the log events between two positions, for lag and rebuild progress.
+	// Default ScanCounter{Limit: DefaultScanLimit} over the Runner's store; use
+	// SequenceCounter with eventstore/pgstore.
+	Counter Counter
+	// Logger receives one record per failure and recovery. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults(store eventstore.Store) {
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.Linger == 0 {
+		c.Linger = DefaultLinger
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = max(DefaultRetryMax, c.RetryMin)
+	}
+	if c.WaitPoll <= 0 {
+		c.WaitPoll = DefaultWaitPoll
+	}
+	if c.WaitTimeout <= 0 {
+		c.WaitTimeout = DefaultWaitTimeout
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = DefaultProgressInterval
+	}
+	if c.Counter == nil {
+		c.Counter = ScanCounter{Store: store, Limit: DefaultScanLimit}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Runner keeps projections up to date with the log: each follows a subscription of its
+// own from its stored checkpoint and writes its rows and its checkpoint in one
+// transaction per batch. A Runner is safe for concurrent use. Several Runners (processes)
+// may run the same projections on one database: the checkpoint row is locked for the
+// length of each batch and events at or before the stored checkpoint are skipped, so no
+// event is applied twice, though the work is done twice.
+type Runner struct {
+	pool    *pgxpool.Pool
+	store   eventstore.Store
+	cfg     Config
+	log     *slog.Logger
+	workers map[string]*worker
+	order   []string
+
+	mu     sync.Mutex
+	runCtx context.Context // set while Run runs; guarded by mu
+	wg     sync.WaitGroup
+}
+
+// NewRunner returns a Runner of projections reading the log of store and writing to the
+// database of pool, which stays the caller's. Errors: a projection name that is invalid
+// or given twice.
+func NewRunner(pool *pgxpool.Pool, store eventstore.Store, cfg Config, ps ...Projection) (*Runner, error) {
+	cfg.setDefaults(store)
+	r := &Runner{pool: pool, store: store, cfg: cfg, log: cfg.Logger, workers: make(map[string]*worker)}
+	for _, p := range ps {
+		name := p.Name()
+		if err := checkName(name); err != nil {
+			return nil, err
+		}
+		if _, dup := r.workers[name]; dup {
+			return nil, fmt.Errorf("projections: projection %q given twice", name)
+		}
+		w := &worker{r: r, p: p, name: name, schema: Schema(name), changed: make(chan struct{})}
+		w.q, _ = p.(Queuer)
+		r.workers[name] = w
+		r.order = append(r.order, name)
+	}
+	return r, nil
+}
+
+// Migrate creates or updates the checkpoint table and the schema of every projection. It
+// is idempotent and safe to run from several processes at once (migrations take an
+// advisory lock). Run calls it.
+func (r *Runner) Migrate(ctx context.Context) error {
+	cfg := r.pool.Config().ConnConfig
+	if err := migrateFS(ctx, cfg, "public", VersionTable, embedded("runner")); err != nil {
+		return err
+	}
+	for _, name := range r.order {
+		w := r.workers[name]
+		if err := migrateProjection(ctx, cfg, w.p, w.schema); err != nil {
+			return err
+		}
+		if _, err := r.pool.Exec(ctx, `INSERT INTO public.projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING`, name); err != nil {
+			return fmt.Errorf("projections: migrate: %w", err)
+		}
+	}
+	return nil
+}
+
+// Run migrates, then follows the log with every projection until ctx ends, and returns
+// nil then (or the migration's error). A projection that fails on an event stops alone,
+// logged once and reported by Status, while the others go on; failures of the store or
+// the database are retried with backoff. Run returns ErrRunning if it already runs.
+func (r *Runner) Run(ctx context.Context) error {
+	r.mu.Lock()
+	if r.runCtx != nil {
+		r.mu.Unlock()
+		return ErrRunning
+	}
+	r.runCtx = ctx
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.runCtx = nil
+		r.mu.Unlock()
+	}()
+	if err := r.Migrate(ctx); err != nil {
+		return err
+	}
+	for _, name := range r.order {
+		r.start(ctx, r.workers[name])
+	}
+	<-ctx.Done()
+	r.wg.Wait()
+	return nil
+}
+
+// Retry restarts a projection that stopped on a failing event, while Run runs. It
+// returns ErrUnknownProjection for a name the Runner lacks, and nil, doing nothing, when
+// the projection runs or Run does not.
+func (r *Runner) Retry(name string) error {
+	w, ok := r.workers[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownProjection, name)
+	}
+	r.mu.Lock()
+	ctx := r.runCtx
+	r.mu.Unlock()
+	if ctx != nil {
+		r.start(ctx, w)
+	}
+	return nil
+}
+
+func (r *Runner) start(ctx context.Context, w *worker) {
+	w.mu.Lock()
+	if w.running {
+		w.mu.Unlock()
+		return
+	}
+	w.running, w.failed, w.caughtUp = true, nil, false
+	w.notifyLocked()
+	w.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		w.run(ctx)
+	}()
+}
+
+// worker runs one projection.
+type worker struct {
+	r      *Runner
+	p      Projection
+	q      Queuer
+	name   string
+	schema string
+
+	mu         sync.Mutex
+	running    bool                // guarded by mu
+	caughtUp   bool                // guarded by mu
+	checkpoint eventstore.Position // guarded by mu: the last checkpoint this worker stored or read
+	failed     error               // guarded by mu: the failure that stopped the worker
+	interrupt  error               // guarded by mu: the store or database failure being retried
+	changed    chan struct{}       // guarded by mu: closed and replaced on every change
+	rebuilding bool                // guarded by mu
+}
+
+func (w *worker) notifyLocked() {
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+func (w *worker) run(ctx context.Context) {
+	backoff := w.r.cfg.RetryMin
+	for {
+		progressed, err := w.follow(ctx)
+		if ctx.Err() != nil {
+			w.stop(nil)
+			return
+		}
+		var ae *ApplyError
+		if errors.As(err, &ae) {
+			w.r.log.Error("projection stopped on an event it cannot apply",
+				"projection", w.name, "stream", ae.Stream, "version", ae.Version, "type", ae.Type,
+				"position", ae.Position.String(), "error", ae.Err)
+			w.recordFailure(ctx, err)
+			w.stop(err)
+			return
+		}
+		if progressed {
+			backoff = w.r.cfg.RetryMin
+		}
+		w.interrupted(err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			w.stop(nil)
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, w.r.cfg.RetryMax)
+	}
+}
+
+func (w *worker) stop(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running, w.failed, w.caughtUp = false, err, false
+	w.notifyLocked()
+}
+
+// interrupted records a failure of the store or the database, logging it when it starts
+// a streak of failures.
+func (w *worker) interrupted(err error) {
+	if err == nil {
+		err = errors.New("subscription ended")
+	}
+	w.mu.Lock()
+	first := w.interrupt == nil
+	w.interrupt, w.caughtUp = err, false
+	w.notifyLocked()
+	w.mu.Unlock()
+	if first {
+		w.r.log.Warn("projection interrupted; retrying", "projection", w.name, "error", err)
+	}
+}
+
+// recordFailure writes the failure to the checkpoint row, for the Status of every process.
+func (w *worker) recordFailure(ctx context.Context, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, _ = w.r.pool.Exec(ctx, `UPDATE public.projection_checkpoints SET error = $2, failed_at = now() WHERE name = $1`, w.name, err.Error())
+}
+
+// advanced records a checkpoint written by this worker.
+func (w *worker) advanced(pos eventstore.Position, caughtUp bool) {
+	w.mu.Lock()
+	recovered := w.interrupt != nil
+	w.interrupt = nil
+	if pos.After(w.checkpoint) {
+		w.checkpoint = pos
+	}
+	w.caughtUp = w.caughtUp || caughtUp
+	w.notifyLocked()
+	w.mu.Unlock()
+	if recovered {
+		w.r.log.Info("projection resumed", "projection", w.name, "checkpoint", pos.String())
+	}
+}
+
+// readCheckpoint returns the stored checkpoint of the projection.
+func readCheckpoint(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, name string, lock bool) (eventstore.Position, error) {
+	sql := `SELECT position FROM public.projection_checkpoints WHERE name = $1`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	var s string
+	if err := q.QueryRow(ctx, sql, name).Scan(&s); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return eventstore.Start, nil
+		}
+		return eventstore.Position{}, err
+	}
+	return eventstore.ParsePosition(s)
+}
+
+// follow subscribes from the stored checkpoint and applies batches until the
+// subscription, the database or an event fails, or ctx ends. progressed reports whether
+// a batch was written.
+func (w *worker) follow(ctx context.Context) (progressed bool, err error) {
+	cp, err := readCheckpoint(ctx, w.r.pool, w.name, false)
+	if err != nil {
+		return false, fmt.Errorf("projections: %s: read checkpoint: %w", w.name, err)
+	}
+	w.mu.Lock()
+	w.checkpoint = cp
+	w.mu.Unlock()
+	sub, err := w.r.store.Subscribe(ctx, cp, w.p.Filter())
+	if err != nil {
+		return false, fmt.Errorf("projections: %s: subscribe: %w", w.name, err)
+	}
+	defer sub.Close()
+	pos, caughtUp := cp, false
+	for {
+		b, open := collect(ctx, sub.Messages(), pos, w.r.cfg.BatchSize, w.r.cfg.Linger, caughtUp)
+		caughtUp = caughtUp || b.caughtUp
+		if len(b.events) > 0 || b.pos.After(pos) || b.caughtUp {
+			stored, err := w.writeLive(ctx, b)
+			if err != nil {
+				return progressed, err
+			}
+			progressed = true
+			pos = b.pos
+			w.advanced(stored, caughtUp)
+		}
+		if !open {
+			if ctx.Err() != nil {
+				return progressed, ctx.Err()
+			}
+			return progressed, fmt.Errorf("projections: %s: subscription ended: %w", w.name, sub.Err())
+		}
+	}
+}
+
+// batch is what collect gathers: events to apply and the checkpoint they reach.
+type batch struct {
+	events   []eventstore.RecordedEvent
+	pos      eventstore.Position
+	caughtUp bool
+}
+
+func (b *batch) add(m eventstore.Message) {
+	if !m.Position.After(b.pos) {
+		if m.Kind == eventstore.CaughtUpMessage {
+			b.caughtUp = true
+		}
+		return
+	}
+	switch m.Kind {
+	case eventstore.EventMessage:
+		if m.Event != nil {
+			b.events = append(b.events, *m.Event)
+		}
+	case eventstore.CaughtUpMessage:
+		b.caughtUp = true
+	}
+	b.pos = m.Position
+}
+
+// collect waits for the next message, then gathers those ready, up to max events; before
+// the subscription caught up it waits up to linger for each next one. It stops after a
+// CaughtUp message so that it is written at once. open is false when the subscription
+// ended or ctx is done.
+func collect(ctx context.Context, msgs <-chan eventstore.Message, from eventstore.Position, max int, linger time.Duration, caughtUp bool) (b batch, open bool) {
+	b.pos = from
+	select {
+	case <-ctx.Done():
+		return b, false
+	case m, ok := <-msgs:
+		if !ok {
+			return b, false
+		}
+		b.add(m)
+	}
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for len(b.events) < max && !b.caughtUp {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return b, false
+			}
+			b.add(m)
+			continue
+		default:
+		}
+		if caughtUp || linger <= 0 {
+			return b, true
+		}
+		if timer == nil {
+			timer = time.NewTimer(linger)
+		} else {
+			timer.Reset(linger)
+		}
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return b, false
+			}
+			b.add(m)
+		case <-timer.C:
+			return b, true
+		case <-ctx.Done():
+			return b, true
+		}
+	}
+	return b, true
+}
+
+const updateCheckpointSQL = `UPDATE public.projection_checkpoints SET position = $2, updated_at = now(),
+	last_event_at = coalesce($3, last_event_at), events_applied = events_applied + $4, error = NULL, failed_at = NULL
+WHERE name = $1`
+
+// writeLive applies b to the live schema and stores its checkpoint in one transaction.
+// It returns the checkpoint stored.
+func (w *worker) writeLive(ctx context.Context, b batch) (eventstore.Position, error) {
+	tx, err := w.r.pool.Begin(ctx)
+	if err != nil {
+		return eventstore.Position{}, fmt.Errorf("projections: %s: begin: %w", w.name, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	stored, err := readCheckpoint(ctx, tx, w.name, true)
+	if err != nil {
+		return eventstore.Position{}, fmt.Errorf("projections: %s: lock checkpoint: %w", w.name, err)
+	}
+	pos := b.pos
+	if stored.After(pos) {
+		pos = stored
+	}
+	var lastAt *time.Time
+	_, err = w.apply(ctx, tx, w.schema, b.events, stored, func(bt *pgx.Batch, n int, last *eventstore.RecordedEvent) {
+		if last != nil {
+			t := last.Created
+			lastAt = &t
+		}
+		bt.Queue(updateCheckpointSQL, w.name, pos.String(), lastAt, n)
+	})
+	if err != nil {
+		return eventstore.Position{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return eventstore.Position{}, fmt.Errorf("projections: %s: commit: %w", w.name, err)
+	}
+	return pos, nil
+}
+
+// apply writes the events after floor into schema within tx and then runs the statements
+// tail queues (given the number of events applied and the last of them), in as few round
+// trips as the projection allows. It returns the number of events applied. An event's
+// failure is an *ApplyError unless the database or the network is at fault.
+func (w *worker) apply(ctx context.Context, tx pgx.Tx, schema string, events []eventstore.RecordedEvent, floor eventstore.Position,
+	tail func(b *pgx.Batch, applied int, last *eventstore.RecordedEvent)) (int, error) {
+	var todo []eventstore.RecordedEvent
+	for i := range events {
+		if events[i].Position.After(floor) {
+			todo = append(todo, events[i])
+		}
+	}
+	var last *eventstore.RecordedEvent
+	if len(todo) > 0 {
+		last = &todo[len(todo)-1]
+	}
+	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, schema); err != nil {
+		return 0, fmt.Errorf("projections: %s: set search path: %w", w.name, err)
+	}
+	b := &pgx.Batch{}
+	if w.q == nil {
+		for i := range todo {
+			if err := w.p.Apply(ctx, tx, todo[i]); err != nil {
+				if poisoned(ctx, tx, err) {
+					return 0, w.applyError(todo[i], err)
+				}
+				return 0, fmt.Errorf("projections: %s: %w", w.name, err)
+			}
+		}
+		b = &pgx.Batch{}
+		tail(b, len(todo), last)
+		if err := runBatch(ctx, tx, b); err != nil {
+			return 0, fmt.Errorf("projections: %s: write checkpoint: %w", w.name, err)
+		}
+		return len(todo), nil
+	}
+	owner := make([]int, 0, 4*len(todo))
+	for i := range todo {
+		if err := w.q.Queue(b, todo[i]); err != nil {
+			return 0, w.applyError(todo[i], err)
+		}
+		for len(owner) < b.Len() {
+			owner = append(owner, i)
+		}
+	}
+	tail(b, len(todo), last)
+	br := tx.SendBatch(ctx, b)
+	for i := 0; i < b.Len(); i++ {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			if i < len(owner) && owner[i] >= 0 && poisoned(ctx, tx, err) {
+				return 0, w.applyError(todo[owner[i]], err)
+			}
+			return 0, fmt.Errorf("projections: %s: write batch: %w", w.name, err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return 0, fmt.Errorf("projections: %s: write batch: %w", w.name, err)
+	}
+	return len(todo), nil
+}
+
+// poisoned reports whether err, returned while applying an event in tx, is the event's
+// fault: neither ctx ended, nor was the connection lost, nor did the server report a
+// transient failure.
+func poisoned(ctx context.Context, tx pgx.Tx, err error) bool {
+	if ctx.Err() != nil || tx.Conn().IsClosed() {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return !transient(err)
+	}
+	return true
+}
+
+func (w *worker) applyError(ev eventstore.RecordedEvent, err error) error {
+	return &ApplyError{Projection: w.name, Stream: ev.Stream, Version: ev.Version, Type: ev.Type, Position: ev.Position, Err: err}
+}
+
+func runBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
