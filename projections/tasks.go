@@ -228,7 +228,7 @@ func build(list List, q WorkbenchQuery, a *args) (listQuery, error) {
 		}
 		atp := a.add(at)
 		lq = listQuery{
-			from: `rm_tickets.tasks t JOIN rm_tickets.tickets k ON k.id = t.ticket_id`,
+			from:    `rm_tickets.tasks t JOIN rm_tickets.tickets k ON k.id = t.ticket_id`,
 			keyTime: "t.pending_since", keyTicket: "t.ticket_id", keyTask: "t.task_id",
 		}
 		acting := `SELECT g.principal, g.processes FROM rm_delegations.grants g WHERE g.delegate = ` + p + ` AND ` + activeGrant("g", atp, "")
