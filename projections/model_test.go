@@ -207,7 +207,9 @@ func fold(t *testing.T, store eventstore.Store, id string) folded {
 	return f
 }
 
-func sameTime(a, b time.Time) bool { return a.Truncate(time.Microsecond).Equal(b.Truncate(time.Microsecond)) }
+func sameTime(a, b time.Time) bool {
+	return a.Truncate(time.Microsecond).Equal(b.Truncate(time.Microsecond))
+}
 
 func sameJSON(a, b any) bool {
 	ja, _ := json.Marshal(a)
