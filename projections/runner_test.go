@@ -100,7 +100,7 @@ func TestWaitForErrors(t *testing.T) {
 	ctx := context.Background()
 	res := e.submit("order-1", "50.00", "original")
 	major, minor := res.Position.Parts()
-	ahead := eventstore.MakePosition(major+1000, minor)
+	ahead := eventstore.MakePosition(major+1<<40, minor)
 	start := time.Now()
 	err := r.WaitFor(ctx, projections.TicketsName, ahead, 100*time.Millisecond)
 	if !errors.Is(err, projections.ErrWaitTimeout) || !domain.Is(err, domain.Unavailable) {
