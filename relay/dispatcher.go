@@ -1,0 +1,325 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+
+	"github.com/ticketledger/ticketledger/relay/egress"
+)
+
+// DefaultSchedule is the default retry schedule: the delay before each attempt, counted
+// from the previous failure (the first from the outcome's arrival). After the last
+// attempt fails the delivery is dead-lettered: eight attempts over about 28 hours.
+var DefaultSchedule = []time.Duration{
+	0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+}
+
+// Defaults of DispatcherConfig.
+const (
+	DefaultJitter        = 0.2
+	DefaultTimeout       = 15 * time.Second
+	DefaultLease         = time.Minute
+	DefaultConcurrency   = 8
+	DefaultPollInterval  = time.Second
+	DefaultMaxRetryAfter = 24 * time.Hour
+	DefaultUserAgent     = "ticketledger-relay/1"
+)
+
+// DispatcherConfig tunes a Dispatcher. The zero value selects every default; tests
+// shorten Schedule, Timeout, Lease and PollInterval.
+type DispatcherConfig struct {
+	// Schedule is the delay before each attempt, counted from the previous failure;
+	// its length is the number of attempts before a delivery is dead-lettered.
+	// Default DefaultSchedule.
+	Schedule []time.Duration
+	// Jitter spreads each non-zero delay uniformly within ±Jitter of it (a fraction below
+	// 1). Default DefaultJitter; a negative value disables jitter.
+	Jitter float64
+	// Timeout bounds one attempt, from dialling to the end of the response headers.
+	// Default DefaultTimeout.
+	Timeout time.Duration
+	// Lease is how long a claimed delivery stays reserved to its worker. A worker that
+	// dies mid-attempt (a crashed process) leaves the delivery to be retried once the
+	// lease expires. It must exceed Timeout. Default DefaultLease.
+	Lease time.Duration
+	// Concurrency is the number of attempts in flight per endpoint. Default
+	// DefaultConcurrency.
+	Concurrency int
+	// PollInterval is how often the dispatcher looks for deliveries that became due
+	// (retries, redeliveries, other processes' work). New outcomes are dispatched as they
+	// arrive. Default DefaultPollInterval.
+	PollInterval time.Duration
+	// MaxRetryAfter caps the delay a receiver may ask for with Retry-After.
+	// Default DefaultMaxRetryAfter.
+	MaxRetryAfter time.Duration
+	// Egress decides which addresses requests may reach, checked at dial time.
+	Egress egress.Policy
+	// UserAgent is sent with every request. Default DefaultUserAgent.
+	UserAgent string
+	// Logger receives one record per failure; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *DispatcherConfig) setDefaults() {
+	if len(c.Schedule) == 0 {
+		c.Schedule = DefaultSchedule
+	}
+	if c.Jitter == 0 {
+		c.Jitter = DefaultJitter
+	}
+	if c.Jitter < 0 {
+		c.Jitter = 0
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Lease <= 0 {
+		c.Lease = max(DefaultLease, 2*c.Timeout)
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.MaxRetryAfter <= 0 {
+		c.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = DefaultUserAgent
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports a configuration that cannot work, after defaults are applied.
+func (c DispatcherConfig) Validate() error {
+	c.setDefaults()
+	for i, d := range c.Schedule {
+		if d < 0 {
+			return fmt.Errorf("relay: schedule[%d] is negative", i)
+		}
+	}
+	if c.Jitter >= 1 {
+		return errors.New("relay: jitter must be below 1")
+	}
+	if c.Lease <= c.Timeout {
+		return fmt.Errorf("relay: the lease (%s) must exceed the attempt timeout (%s)", c.Lease, c.Timeout)
+	}
+	return nil
+}
+
+// Dispatcher delivers outcome messages to endpoints as signed webhooks.
+//
+// It consumes the transport and turns each outcome into one pending delivery per
+// endpoint that wants it (idempotently: a redelivered message adds nothing), then acks
+// the message. Deliveries are attempted by one worker per endpoint with up to
+// Concurrency requests in flight, so a slow or dead endpoint only ever holds its own
+// worker. Each worker leases due deliveries in log order, skipping any whose ticket has an
+// earlier delivery still pending, which keeps each ticket's outcomes in order.
+//
+// An attempt is a POST of the payload with the Standard Webhooks headers, signed with
+// every live secret of the endpoint. A 2xx response delivers; 410 Gone disables the
+// endpoint (its deliveries wait until it is enabled again); any other response or error
+// schedules the next attempt after the configured delay with jitter, or later if the
+// receiver's Retry-After asks so, and dead-letters the delivery after the last one. Every
+// attempt is recorded. Several dispatchers (processes) may share the work; leases keep
+// them from sending the same delivery at once.
+type Dispatcher struct {
+	store     *Store
+	transport Transport
+	cfg       DispatcherConfig
+	client    *http.Client
+	log       *slog.Logger
+	running   atomic.Bool
+
+	mu      sync.Mutex
+	workers map[uuid.UUID]*worker // guarded by mu
+	wg      sync.WaitGroup
+}
+
+// worker is the state of an endpoint's running worker.
+type worker struct {
+	// again asks the worker to look for due deliveries once more before it stops.
+	again bool
+}
+
+// NewDispatcher returns a Dispatcher consuming transport and keeping its state in store.
+func NewDispatcher(store *Store, transport Transport, cfg DispatcherConfig) (*Dispatcher, error) {
+	if store == nil || transport == nil {
+		return nil, errors.New("relay: NewDispatcher needs a store and a transport")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	return &Dispatcher{
+		store: store, transport: transport, cfg: cfg,
+		client:  cfg.Egress.Client(min(cfg.Timeout, 10*time.Second), cfg.Concurrency),
+		log:     cfg.Logger,
+		workers: make(map[uuid.UUID]*worker),
+	}, nil
+}
+
+// Run dispatches until ctx ends, then cancels the attempts in flight (recording them as
+// interrupted, to be repeated with the same webhook-id), waits for its workers and
+// returns nil. It returns an error if the transport cannot be subscribed to or its
+// subscription ends before ctx. Run may be called once.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if !d.running.CompareAndSwap(false, true) {
+		return errors.New("relay: Dispatcher.Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	msgs, err := d.transport.Subscribe(ctx)
+	if err != nil {
+		return err
+	}
+	ended := make(chan struct{})
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer close(ended)
+		d.intake(ctx, msgs)
+	}()
+
+	tick := time.NewTicker(d.cfg.PollInterval)
+	defer tick.Stop()
+	d.poll(ctx)
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-ended:
+			if ctx.Err() == nil {
+				runErr = errors.New("relay: the transport subscription ended")
+			}
+			break loop
+		case <-tick.C:
+			d.poll(ctx)
+		}
+	}
+	cancel()
+	d.wg.Wait()
+	return runErr
+}
+
+// intake turns messages into deliveries until msgs closes.
+func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
+	for msg := range msgs {
+		m, err := parseOutcomeMessage(msg)
+		if err != nil {
+			d.log.Error("relay: malformed outcome message dropped", "message", msg.UUID, "err", err)
+			msg.Ack()
+			continue
+		}
+		created, err := d.store.enqueue(ctx, m)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Error("relay: outcome not enqueued; the transport will redeliver it", "ticket", m.TicketID, "event_id", m.EventID, "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			msg.Nack()
+			continue
+		}
+		msg.Ack()
+		for _, id := range created {
+			d.kick(ctx, id)
+		}
+	}
+}
+
+// poll starts workers for endpoints with due deliveries.
+func (d *Dispatcher) poll(ctx context.Context) {
+	ids, err := d.store.dueEndpoints(ctx, d.store.now())
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("relay: looking for due deliveries failed", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		d.kick(ctx, id)
+	}
+}
+
+// kick makes sure the endpoint's worker runs and looks for due deliveries.
+func (d *Dispatcher) kick(ctx context.Context, id uuid.UUID) {
+	if ctx.Err() != nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if w, ok := d.workers[id]; ok {
+		w.again = true
+		return
+	}
+	w := &worker{}
+	d.workers[id] = w
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.work(ctx, id, w)
+	}()
+}
+
+// work sends the endpoint's due deliveries, round after round, until none is left.
+func (d *Dispatcher) work(ctx context.Context, id uuid.UUID, w *worker) {
+	for {
+		n, err := d.round(ctx, id)
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("relay: endpoint worker failed; the next poll resumes it", "endpoint", id, "err", err)
+		}
+		d.mu.Lock()
+		if ctx.Err() == nil && err == nil && (n > 0 || w.again) {
+			w.again = false
+			d.mu.Unlock()
+			continue
+		}
+		delete(d.workers, id)
+		d.mu.Unlock()
+		return
+	}
+}
+
+// round claims up to Concurrency due deliveries of the endpoint, attempts them at once
+// and returns how many it attempted.
+func (d *Dispatcher) round(ctx context.Context, id uuid.UUID) (int, error) {
+	now := d.store.now()
+	t, err := d.store.dispatchTarget(ctx, id, now)
+	if err != nil {
+		return 0, err
+	}
+	if !t.endpoint.Enabled {
+		return 0, nil
+	}
+	cs, err := d.store.claim(ctx, id, now, now.Add(d.cfg.Lease), d.cfg.Concurrency)
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.deliver(ctx, t, c)
+		}()
+	}
+	wg.Wait()
+	return len(cs), nil
+}

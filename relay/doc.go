@@ -1,0 +1,71 @@
+// Package relay carries the final outcome of every ticket (approved, rejected, withdrawn)
+// to the business system that owns it, as a signed webhook, and keeps the record of every
+// attempt.
+//
+// # Parts
+//
+//   - Store: the relay's PostgreSQL tables (embedded tern migrations, version table
+//     relay_schema_version) and the operator's interface: endpoints, secret rotation,
+//     deliveries and attempts per endpoint or ticket, redelivery.
+//   - Relay: follows the event log (ticket- streams, outcome and execution-report events)
+//     from its own checkpoint and publishes one outcome message per outcome on a
+//     Watermill Transport, in the transaction that moves the checkpoint.
+//   - Transport: SQLTransport (Watermill's SQL pub/sub on the same PostgreSQL; the
+//     default) or NATSTransport (JetStream, for scale-out).
+//   - Dispatcher: consumes the transport, fans each outcome out to the endpoints that want
+//     it, and POSTs the deliveries with retries.
+//
+// Subpackages: webhook signs and verifies Standard Webhooks requests; egress keeps
+// requests away from internal addresses.
+//
+// # Storage
+//
+// Endpoints, secrets, deliveries and attempts are rows in tables the relay owns, not
+// events. They are operational configuration and bookkeeping, not business facts: a
+// rotated secret must be erasable, an attempt log grows by the thousand and is queried by
+// endpoint, ticket and state, and the dispatcher's queue needs row locks (FOR UPDATE SKIP
+// LOCKED) and indexes on the next attempt time. What is a business fact — the outcome,
+// and the business system's execution report — is an event on the ticket's stream; the
+// relay links the report to its delivery.
+//
+// # Messages
+//
+// One message per outcome travels on the topic (DefaultTopic); the dispatcher fans it out
+// to endpoints, so registering or disabling an endpoint never touches the log or the
+// transport. A message's UUID is the outcome event's id; its metadata names the ticket,
+// system, process, outcome, log position and decision time (Meta* keys); its payload is
+// the webhook body, a Payload in JSON (schema PayloadSchema), identical for every
+// endpoint and attempt:
+//
+//	{"type": "ticket.approved", "timestamp": "...", "schema_version": 1,
+//	 "data": {"outcome": "approved", "ticket_id": "...", "system": "shop",
+//	          "process_key": "refund", "process_version": 3, "business_key": "SO-42",
+//	          "fields": {...}, "decided_at": "...", "decided_by": "fang",
+//	          "trail": [{"at": "...", "node": "finance", "decision": "approved",
+//	                     "by": "li", "on_behalf_of": "fang"}, ...],
+//	          "chain_head": "<sha-256 hex>", "stream_version": 9,
+//	          "event_id": "...", "position": "812/4410"}}
+//
+// # Delivery
+//
+// Every delivery of an outcome to an endpoint has a stable id, WebhookID(ticket, outcome
+// event, endpoint), sent as webhook-id on every attempt, so receivers deduplicate:
+// delivery is at least once. The request carries webhook-timestamp (the attempt's time)
+// and webhook-signature with one "v1," HMAC-SHA256 signature per live secret of the
+// endpoint (two during a rotation's overlap). Requests time out; redirects are not
+// followed; the dialled address is checked against the egress policy.
+//
+// A failed attempt is retried after the next delay of the schedule (DefaultSchedule: 0 s,
+// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) with ±20 % jitter, or later when the receiver
+// sends Retry-After; after the last one the delivery is dead (dead-lettered) until an
+// operator redelivers it. A 410 Gone disables the endpoint. Each endpoint has its own
+// worker, so a slow or dead endpoint delays no other; a ticket's deliveries to an
+// endpoint go out in log order.
+//
+// # Execution reports
+//
+// The business system reports how it executed the outcome through the command side
+// (commands.Service.ReportExecution), which appends ticket.execution-reported to the
+// ticket. A report whose causation id is the webhook-id it answers is linked to that
+// delivery; Store.Outcomes shows the latest report next to the outcome.
+package relay

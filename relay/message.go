@@ -1,0 +1,122 @@
+package relay
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+
+	"github.com/ticketledger/ticketledger/eventstore"
+)
+
+// Metadata keys of an outcome message on the Watermill topic. The message's UUID is the
+// outcome event's id and its payload is the webhook body (a Payload in JSON).
+const (
+	MetaSchema     = "schema_version"
+	MetaEventID    = "event_id"
+	MetaTicketID   = "ticket_id"
+	MetaSystem     = "system"
+	MetaProcessKey = "process_key"
+	MetaOutcome    = "outcome"
+	MetaPosition   = "position"
+	MetaDecidedAt  = "decided_at"
+)
+
+// outcomeMessage is one final outcome on its way from the relay to the dispatcher.
+type outcomeMessage struct {
+	EventID    uuid.UUID
+	TicketID   string
+	System     string
+	ProcessKey string
+	Outcome    string
+	Position   eventstore.Position
+	DecidedAt  time.Time
+	Body       []byte
+}
+
+func newOutcomeMessage(p Payload) (outcomeMessage, error) {
+	body, err := json.Marshal(p)
+	if err != nil {
+		return outcomeMessage{}, fmt.Errorf("relay: encode payload: %w", err)
+	}
+	id, err := uuid.Parse(p.Data.EventID)
+	if err != nil {
+		return outcomeMessage{}, fmt.Errorf("relay: outcome event id %q: %w", p.Data.EventID, err)
+	}
+	pos, err := eventstore.ParsePosition(p.Data.Position)
+	if err != nil {
+		return outcomeMessage{}, err
+	}
+	return outcomeMessage{
+		EventID: id, TicketID: p.Data.TicketID, System: p.Data.System, ProcessKey: p.Data.ProcessKey,
+		Outcome: p.Data.Outcome, Position: pos, DecidedAt: p.Data.DecidedAt, Body: body,
+	}, nil
+}
+
+// watermill returns the message as published on the topic.
+func (m outcomeMessage) watermill() *message.Message {
+	msg := message.NewMessage(m.EventID.String(), m.Body)
+	msg.Metadata.Set(MetaSchema, strconv.Itoa(PayloadSchema))
+	msg.Metadata.Set(MetaEventID, m.EventID.String())
+	msg.Metadata.Set(MetaTicketID, m.TicketID)
+	msg.Metadata.Set(MetaSystem, m.System)
+	msg.Metadata.Set(MetaProcessKey, m.ProcessKey)
+	msg.Metadata.Set(MetaOutcome, m.Outcome)
+	msg.Metadata.Set(MetaPosition, m.Position.String())
+	msg.Metadata.Set(MetaDecidedAt, m.DecidedAt.UTC().Format(time.RFC3339Nano))
+	return msg
+}
+
+// parseOutcomeMessage reads a message published by watermill.
+func parseOutcomeMessage(msg *message.Message) (outcomeMessage, error) {
+	id, err := uuid.Parse(msg.Metadata.Get(MetaEventID))
+	if err != nil {
+		return outcomeMessage{}, fmt.Errorf("relay: message %s: event id: %w", msg.UUID, err)
+	}
+	pos, err := eventstore.ParsePosition(msg.Metadata.Get(MetaPosition))
+	if err != nil {
+		return outcomeMessage{}, fmt.Errorf("relay: message %s: %w", msg.UUID, err)
+	}
+	at, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(MetaDecidedAt))
+	if err != nil {
+		return outcomeMessage{}, fmt.Errorf("relay: message %s: decided at: %w", msg.UUID, err)
+	}
+	m := outcomeMessage{
+		EventID: id, TicketID: msg.Metadata.Get(MetaTicketID), System: msg.Metadata.Get(MetaSystem),
+		ProcessKey: msg.Metadata.Get(MetaProcessKey), Outcome: msg.Metadata.Get(MetaOutcome),
+		Position: pos, DecidedAt: at, Body: msg.Payload,
+	}
+	if m.TicketID == "" || m.Outcome == "" || len(m.Body) == 0 {
+		return outcomeMessage{}, fmt.Errorf("relay: message %s: missing ticket id, outcome or body", msg.UUID)
+	}
+	return m, nil
+}
+
+// positionColumns splits a position into the two bigint columns that order it in SQL.
+func positionColumns(p eventstore.Position) (int64, int64, error) {
+	major, minor := p.Parts()
+	if major > math.MaxInt64 || minor > math.MaxInt64 {
+		return 0, 0, fmt.Errorf("relay: position %s does not fit the delivery table", p)
+	}
+	return int64(major), int64(minor), nil
+}
+
+// webhookNamespace is the UUIDv5 namespace of webhook ids.
+var webhookNamespace = uuid.MustParse("0d6c3f3e-2b8a-4f57-8f0e-6a4f3c2d9b71")
+
+// WebhookID returns the webhook-id of the delivery of an outcome to an endpoint: a UUIDv5
+// of the ticket id, the outcome event id and the endpoint id. It is the same on every
+// attempt, after a restart and on every relay instance, so receivers deduplicate by it;
+// it is also the delivery's ID.
+func WebhookID(ticketID string, eventID, endpointID uuid.UUID) uuid.UUID {
+	b := make([]byte, 0, len(ticketID)+1+32)
+	b = append(b, ticketID...)
+	b = append(b, 0)
+	b = append(b, eventID[:]...)
+	b = append(b, endpointID[:]...)
+	return uuid.NewSHA1(webhookNamespace, b)
+}

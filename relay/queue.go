@@ -1,0 +1,179 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// enqueue records an outcome message and creates one pending delivery, due now, per
+// enabled endpoint that wants it. It is idempotent: a message received again creates
+// nothing new, except deliveries for endpoints registered since. It returns the
+// endpoints that got a new delivery.
+func (s *Store) enqueue(ctx context.Context, m outcomeMessage) ([]uuid.UUID, error) {
+	major, minor, err := positionColumns(m.Position)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var created []uuid.UUID
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO relay_messages (event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, relayed_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (event_id) DO NOTHING`,
+			m.EventID, m.TicketID, m.System, m.ProcessKey, m.Outcome, m.Position.String(), major, minor, m.Body, m.DecidedAt, now); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id FROM relay_endpoints
+			WHERE system = $1 AND enabled AND (cardinality(processes) = 0 OR $2 = ANY(processes))
+				AND (cardinality(outcomes) = 0 OR $3 = ANY(outcomes))`, m.System, m.ProcessKey, m.Outcome)
+		if err != nil {
+			return err
+		}
+		endpoints, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil || len(endpoints) == 0 {
+			return err
+		}
+		ids := make([]uuid.UUID, len(endpoints))
+		for i, ep := range endpoints {
+			ids[i] = WebhookID(m.TicketID, m.EventID, ep)
+		}
+		rows, err = tx.Query(ctx, `INSERT INTO relay_deliveries (id, endpoint_id, event_id, ticket_id, pos_major, pos_minor, state, next_attempt_at, created_at, updated_at)
+			SELECT d.id, d.endpoint_id, $3, $4, $5, $6, 'pending', $7, $7, $7 FROM unnest($1::uuid[], $2::uuid[]) AS d(id, endpoint_id)
+			ON CONFLICT DO NOTHING RETURNING endpoint_id`, ids, endpoints, m.EventID, m.TicketID, major, minor, now)
+		if err != nil {
+			return err
+		}
+		created, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: enqueue outcome %s of ticket %s: %w", m.EventID, m.TicketID, err)
+	}
+	return created, nil
+}
+
+// dueEndpoints returns the enabled endpoints with a pending, unleased delivery due at now.
+func (s *Store) dueEndpoints(ctx context.Context, now time.Time) ([]uuid.UUID, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT d.endpoint_id FROM relay_deliveries d
+		JOIN relay_endpoints e ON e.id = d.endpoint_id
+		WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1) AND e.enabled`, now)
+	if err != nil {
+		return nil, fmt.Errorf("relay: due endpoints: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("relay: due endpoints: %w", err)
+	}
+	return ids, nil
+}
+
+// target is what a worker needs to send to an endpoint.
+type target struct {
+	endpoint Endpoint
+	secrets  []EndpointSecret
+}
+
+// dispatchTarget loads an endpoint with the secrets that sign at now.
+func (s *Store) dispatchTarget(ctx context.Context, id uuid.UUID, now time.Time) (target, error) {
+	e, err := s.Endpoint(ctx, id)
+	if err != nil {
+		return target{}, err
+	}
+	secrets, err := s.secrets(ctx, id, now)
+	if err != nil {
+		return target{}, err
+	}
+	return target{endpoint: e, secrets: secrets}, nil
+}
+
+// claimed is a delivery leased to one worker for one attempt.
+type claimed struct {
+	id       uuid.UUID
+	ticketID string
+	token    uuid.UUID
+	attempt  int
+	failures int
+	body     []byte
+}
+
+// claim leases up to n due deliveries of an endpoint until leaseUntil, oldest outcome
+// first. A delivery is skipped while an earlier delivery of the same ticket to the same
+// endpoint is pending, which keeps each ticket's outcomes in log order. Deliveries
+// leased by others, or locked by a concurrent claim, are skipped.
+func (s *Store) claim(ctx context.Context, endpointID uuid.UUID, now, leaseUntil time.Time, n int) ([]claimed, error) {
+	rows, err := s.pool.Query(ctx, `WITH due AS (
+			SELECT d.id FROM relay_deliveries d
+			WHERE d.endpoint_id = $1 AND d.state = 'pending' AND d.next_attempt_at <= $2
+				AND (d.lease_until IS NULL OR d.lease_until < $2)
+				AND NOT EXISTS (
+					SELECT 1 FROM relay_deliveries p
+					WHERE p.endpoint_id = d.endpoint_id AND p.ticket_id = d.ticket_id AND p.state = 'pending'
+						AND (p.pos_major, p.pos_minor) < (d.pos_major, d.pos_minor))
+			ORDER BY d.pos_major, d.pos_minor
+			LIMIT $3
+			FOR UPDATE SKIP LOCKED)
+		UPDATE relay_deliveries d SET lease_until = $4, lease_token = gen_random_uuid(), attempts = d.attempts + 1, updated_at = $2
+		FROM due, relay_messages m
+		WHERE d.id = due.id AND m.event_id = d.event_id
+		RETURNING d.id, d.ticket_id, d.lease_token, d.attempts, d.failures, m.payload`,
+		endpointID, now, n, leaseUntil)
+	if err != nil {
+		return nil, fmt.Errorf("relay: claim deliveries of %s: %w", endpointID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
+		var c claimed
+		err := r.Scan(&c.id, &c.ticketID, &c.token, &c.attempt, &c.failures, &c.body)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: claim deliveries of %s: %w", endpointID, err)
+	}
+	return out, nil
+}
+
+// result is the outcome of one attempt and what it does to the delivery.
+type result struct {
+	endpointID uuid.UUID
+	claimed
+	startedAt time.Time
+	latency   time.Duration
+	status    int
+	err       string
+	response  string
+
+	state    DeliveryState
+	failures int
+	next     time.Time
+	// disable, when set, disables the endpoint with this reason.
+	disable string
+}
+
+// record stores an attempt and applies its result to the delivery, if the worker still
+// holds the delivery's lease, in one statement.
+func (s *Store) record(ctx context.Context, r result) error {
+	var status *int
+	if r.status != 0 {
+		status = &r.status
+	}
+	now := s.now()
+	_, err := s.pool.Exec(ctx, `WITH attempt AS (
+			INSERT INTO relay_attempts (delivery_id, endpoint_id, ticket_id, number, started_at, latency_us, status, error, response)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)),
+		gone AS (
+			UPDATE relay_endpoints SET enabled = false, disabled_reason = $14, updated_at = $13
+			WHERE id = $2 AND $14 <> '')
+		UPDATE relay_deliveries SET state = $10, failures = $11, next_attempt_at = $12, lease_until = NULL, lease_token = NULL,
+			last_status = $7, last_error = $8, updated_at = $13,
+			delivered_at = CASE WHEN $10 = 'delivered' THEN $13 ELSE delivered_at END,
+			dead_at = CASE WHEN $10 = 'dead' THEN $13 ELSE NULL END
+		WHERE id = $1 AND lease_token = $15`,
+		r.id, r.endpointID, r.ticketID, r.attempt, r.startedAt, r.latency.Microseconds(), status, r.err, r.response,
+		string(r.state), r.failures, r.next, now, r.disable, r.token)
+	if err != nil {
+		return fmt.Errorf("relay: record attempt %d of delivery %s: %w", r.attempt, r.id, err)
+	}
+	return nil
+}

@@ -1,0 +1,387 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ticketledger/ticketledger/domain/ticket"
+	"github.com/ticketledger/ticketledger/envelope"
+	"github.com/ticketledger/ticketledger/eventstore"
+)
+
+// Defaults of RelayConfig.
+const (
+	DefaultRelayName          = "outcomes"
+	DefaultRelayBatchSize     = 100
+	DefaultCheckpointInterval = time.Second
+	DefaultRetryDelay         = 2 * time.Second
+)
+
+// RelayConfig tunes a Relay. The zero value selects every default.
+type RelayConfig struct {
+	// Name identifies the relay's checkpoint and its advisory lock: relays with the same
+	// name share one place in the log and only one of them runs at a time.
+	// Default DefaultRelayName.
+	Name string
+	// BatchSize is the largest number of log messages handled in one transaction.
+	// Default DefaultRelayBatchSize.
+	BatchSize int
+	// CheckpointInterval is how often progress through events that are not outcomes is
+	// saved; an outcome always saves the checkpoint with its message.
+	// Default DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
+	// RetryDelay is the pause before following the log again after a failure.
+	// Default DefaultRetryDelay.
+	RetryDelay time.Duration
+	// Logger receives one record per failure; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *RelayConfig) setDefaults() {
+	if c.Name == "" {
+		c.Name = DefaultRelayName
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultRelayBatchSize
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = DefaultRetryDelay
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports a configuration that cannot work, after defaults are applied.
+func (c RelayConfig) Validate() error {
+	c.setDefaults()
+	if c.BatchSize > 10000 {
+		return errors.New("relay: a batch above 10000 messages holds its transaction too long")
+	}
+	return nil
+}
+
+// Relay follows the event log from its own checkpoint and turns every final outcome of a
+// ticket (approved, rejected, withdrawn) into an outcome message on the transport. Each
+// batch of messages is published in the transaction that moves the checkpoint, so an
+// outcome is published once per checkpoint move: never lost, and repeated only by a
+// transport that publishes outside the transaction (see Transport).
+//
+// Before publishing, the relay verifies the ticket's hash chain up to the outcome and
+// folds its history into the payload. An outcome whose history does not verify or
+// decode is quarantined (recorded in relay_quarantine and logged) instead of being
+// sent. The relay also records the business system's execution reports
+// (ticket.execution-reported) against the relayed outcome.
+//
+// Run is meant to be called once per Relay; several Relays with the same name (several
+// processes) elect one active instance with a PostgreSQL advisory lock.
+type Relay struct {
+	events    eventstore.Store
+	store     *Store
+	transport Transport
+	cfg       RelayConfig
+	log       *slog.Logger
+}
+
+// New returns a Relay reading events, keeping its state in store and publishing on
+// transport.
+func New(events eventstore.Store, store *Store, transport Transport, cfg RelayConfig) (*Relay, error) {
+	if events == nil || store == nil || transport == nil {
+		return nil, errors.New("relay: New needs an event store, a relay store and a transport")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	return &Relay{events: events, store: store, transport: transport, cfg: cfg, log: cfg.Logger.With("relay", cfg.Name)}, nil
+}
+
+// Run follows the log until ctx ends, then returns nil. Failures (database or event
+// store unavailable, a lost election) are logged once each and followed, after
+// RetryDelay, by a fresh subscription from the saved checkpoint.
+func (r *Relay) Run(ctx context.Context) error {
+	for {
+		err := r.follow(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.log.Error("relay: following the event log failed; resuming from the checkpoint", "err", err, "retry_in", r.cfg.RetryDelay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(r.cfg.RetryDelay):
+		}
+	}
+}
+
+// lockKey is the advisory lock that elects the active relay of a name.
+func (r *Relay) lockKey() int64 {
+	h := fnv.New64a()
+	h.Write([]byte("ticketledger/relay/" + r.cfg.Name))
+	return int64(h.Sum64())
+}
+
+// errCheckpointMoved reports that another relay moved the checkpoint.
+var errCheckpointMoved = errors.New("relay: the checkpoint moved under this relay; another instance is active")
+
+// follow holds the election lock and relays from the checkpoint until a failure.
+func (r *Relay) follow(ctx context.Context) error {
+	conn, err := r.store.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, r.lockKey()); err != nil {
+		return fmt.Errorf("relay: wait for the election lock: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, r.lockKey()); err != nil {
+			conn.Conn().Close(ctx)
+		}
+	}()
+
+	cur, err := r.store.loadCheckpoint(ctx, r.cfg.Name)
+	if err != nil {
+		return err
+	}
+	sub, err := r.events.Subscribe(ctx, cur, eventstore.Filter{
+		StreamPrefixes: []string{"ticket-"},
+		TypePrefixes:   []string{ticket.TypeApproved, ticket.TypeRejected, ticket.TypeWithdrawn, ticket.TypeExecutionReported},
+	})
+	if err != nil {
+		return fmt.Errorf("relay: subscribe from %s: %w", cur, err)
+	}
+	defer sub.Close()
+
+	msgs := sub.Messages()
+	unsaved := cur
+	lastSave := time.Now()
+	for {
+		var (
+			m  eventstore.Message
+			ok bool
+		)
+		select {
+		case m, ok = <-msgs:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			return fmt.Errorf("relay: subscription ended: %w", subscriptionErr(sub))
+		}
+		var b batch
+		if err := r.add(ctx, &b, m); err != nil {
+			return err
+		}
+	drain:
+		for len(b.outcomes)+len(b.executions)+len(b.quarantined) < r.cfg.BatchSize {
+			select {
+			case m, ok = <-msgs:
+				if !ok {
+					break drain
+				}
+				if err := r.add(ctx, &b, m); err != nil {
+					return err
+				}
+			default:
+				break drain
+			}
+		}
+		if !b.pos.IsZero() {
+			unsaved = b.pos
+		}
+		if b.empty() && (unsaved == cur || time.Since(lastSave) < r.cfg.CheckpointInterval) {
+			continue
+		}
+		if err := r.commit(ctx, cur, unsaved, &b); err != nil {
+			return err
+		}
+		cur, lastSave = unsaved, time.Now()
+	}
+}
+
+func subscriptionErr(sub eventstore.Subscription) error {
+	if err := sub.Err(); err != nil {
+		return err
+	}
+	return errors.New("closed")
+}
+
+// batch is what one checkpoint transaction writes.
+type batch struct {
+	pos         eventstore.Position
+	outcomes    []outcomeMessage
+	executions  []executionReport
+	quarantined []quarantined
+}
+
+func (b *batch) empty() bool {
+	return len(b.outcomes) == 0 && len(b.executions) == 0 && len(b.quarantined) == 0
+}
+
+type executionReport struct {
+	ticketID string
+	ticket.Execution
+	causation *uuid.UUID
+}
+
+type quarantined struct {
+	eventID  uuid.UUID
+	stream   string
+	position eventstore.Position
+	reason   string
+}
+
+// add handles one subscription message into b.
+func (r *Relay) add(ctx context.Context, b *batch, m eventstore.Message) error {
+	if !m.Position.IsZero() {
+		b.pos = m.Position
+	}
+	if m.Kind != eventstore.EventMessage || m.Event == nil {
+		return nil
+	}
+	e := m.Event
+	if e.Type == ticket.TypeExecutionReported {
+		return r.addExecution(b, e)
+	}
+	if _, ok := outcomeOf(e.Type); !ok {
+		return nil
+	}
+	events, err := r.events.ReadStream(ctx, e.Stream, eventstore.ReadStreamOptions{Count: int(e.Version)})
+	switch {
+	case errors.Is(err, eventstore.ErrStreamNotFound), errors.Is(err, eventstore.ErrStreamDeleted):
+		r.quarantine(b, e, err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("relay: read %s: %w", e.Stream, err)
+	}
+	if n := len(events); n == 0 || events[n-1].ID != e.ID {
+		r.quarantine(b, e, fmt.Errorf("%w: the stream does not end with the outcome at version %d", errUnrelayable, e.Version))
+		return nil
+	}
+	p, err := buildPayload(events)
+	if err != nil {
+		r.quarantine(b, e, err)
+		return nil
+	}
+	om, err := newOutcomeMessage(p)
+	if err != nil {
+		r.quarantine(b, e, err)
+		return nil
+	}
+	b.outcomes = append(b.outcomes, om)
+	return nil
+}
+
+func (r *Relay) addExecution(b *batch, e *eventstore.RecordedEvent) error {
+	ev, err := ticket.Decode(e.Type, e.Data)
+	if err != nil {
+		r.log.Error("relay: an execution report does not decode; it is not linked to its outcome", "stream", e.Stream, "version", e.Version, "err", err)
+		return nil
+	}
+	rep := executionReport{ticketID: ticketIDOf(e.Stream), Execution: ev.(*ticket.ExecutionReported).Execution}
+	if md, err := envelope.Decode(e.Metadata); err == nil {
+		if id, err := uuid.Parse(md.CausationID); err == nil {
+			rep.causation = &id
+		}
+	}
+	b.executions = append(b.executions, rep)
+	return nil
+}
+
+func ticketIDOf(stream string) string {
+	const prefix = "ticket-"
+	if len(stream) > len(prefix) {
+		return stream[len(prefix):]
+	}
+	return stream
+}
+
+func (r *Relay) quarantine(b *batch, e *eventstore.RecordedEvent, err error) {
+	r.log.Error("relay: outcome quarantined, not sent", "stream", e.Stream, "version", e.Version, "event_id", e.ID, "err", err)
+	b.quarantined = append(b.quarantined, quarantined{eventID: e.ID, stream: e.Stream, position: e.Position, reason: err.Error()})
+}
+
+// commit moves the checkpoint from cur to next with b's writes and publications, in one
+// transaction.
+func (r *Relay) commit(ctx context.Context, cur, next eventstore.Position, b *batch) error {
+	now := r.store.now()
+	msgs := make([]*message.Message, 0, len(b.outcomes))
+	err := r.store.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE relay_checkpoints SET position = $2, updated_at = $3 WHERE name = $1 AND position = $4`,
+			r.cfg.Name, next.String(), now, cur.String())
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return errCheckpointMoved
+		}
+		var q pgx.Batch
+		for _, o := range b.outcomes {
+			major, minor, err := positionColumns(o.Position)
+			if err != nil {
+				return err
+			}
+			q.Queue(`INSERT INTO relay_messages (event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, relayed_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (event_id) DO NOTHING`,
+				o.EventID, o.TicketID, o.System, o.ProcessKey, o.Outcome, o.Position.String(), major, minor, o.Body, o.DecidedAt, now)
+			msgs = append(msgs, o.watermill())
+		}
+		for _, x := range b.executions {
+			q.Queue(`UPDATE relay_messages m SET execution_status = $2, execution_detail = $3, execution_by = $4, execution_at = $5,
+					execution_webhook_id = COALESCE((SELECT d.id::text FROM relay_deliveries d WHERE d.id = $6 AND d.event_id = m.event_id), '')
+				WHERE ticket_id = $1`, x.ticketID, x.Status, x.Detail, x.ReportedBy, x.At, x.causation)
+		}
+		for _, qu := range b.quarantined {
+			q.Queue(`INSERT INTO relay_quarantine (event_id, stream, position, reason, at) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (event_id) DO NOTHING`, qu.eventID, qu.stream, qu.position.String(), qu.reason, now)
+		}
+		if q.Len() > 0 {
+			if err := tx.SendBatch(ctx, &q).Close(); err != nil {
+				return err
+			}
+		}
+		return r.transport.Publish(ctx, tx, msgs...)
+	})
+	if err != nil {
+		return fmt.Errorf("relay: save the checkpoint at %s: %w", next, err)
+	}
+	return nil
+}
+
+// loadCheckpoint returns the saved position of the relay name, creating it at the start
+// of the log.
+func (s *Store) loadCheckpoint(ctx context.Context, name string) (eventstore.Position, error) {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO relay_checkpoints (name, position, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO NOTHING`, name, eventstore.Start.String(), s.now()); err != nil {
+		return eventstore.Position{}, fmt.Errorf("relay: checkpoint %s: %w", name, err)
+	}
+	return s.Checkpoint(ctx, name)
+}
+
+// Checkpoint returns the log position up to which the relay name has published every
+// outcome (eventstore.Start when it never ran).
+func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Position, error) {
+	var text string
+	err := s.pool.QueryRow(ctx, `SELECT position FROM relay_checkpoints WHERE name = $1`, name).Scan(&text)
+	if isNoRows(err) {
+		return eventstore.Start, nil
+	}
+	if err != nil {
+		return eventstore.Position{}, fmt.Errorf("relay: checkpoint %s: %w", name, err)
+	}
+	return eventstore.ParsePosition(text)
+}

@@ -1,0 +1,157 @@
+package relay_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketledger/ticketledger/commands"
+	"github.com/ticketledger/ticketledger/domain/ticket"
+	"github.com/ticketledger/ticketledger/eventstore"
+	"github.com/ticketledger/ticketledger/relay"
+)
+
+// TestOutcomeWebhook follows one approval from the decision to the receiver and back:
+// the payload, the signature, the delivery log, and the execution report linked to the
+// delivery it answers.
+func TestOutcomeWebhook(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	rcv := newReceiver(t)
+	e := h.register(rcv, relay.NewEndpoint{Processes: []string{"expense"}})
+	rejectsOnly := newReceiver(t)
+	h.register(rejectsOnly, relay.NewEndpoint{Outcomes: []string{relay.OutcomeRejected}})
+	crm := newReceiver(t)
+	h.register(crm, relay.NewEndpoint{System: "crm"})
+	h.start(h.sqlTransport(), fastDispatch())
+
+	if _, err := h.svc.GrantDelegation(ctx, commands.GrantDelegation{Request: commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: "ann"}},
+		Principal: "ann", Delegate: "bea", From: time.Now().Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	id := h.submit("SO-42")
+	decided, err := h.svc.ApproveTask(ctx, commands.ApproveTask{
+		Request:  commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: "bea", OnBehalfOf: "ann"}},
+		TicketID: id, Comment: "fine", Changes: nil,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the webhook", func() bool { return len(rcv.all()) == 1 })
+	got := rcv.all()[0]
+	if got.verified != nil {
+		t.Fatalf("the reference Standard Webhooks library rejects the request: %v", got.verified)
+	}
+	p := got.payload
+	d := p.Data
+	if p.Type != ticket.TypeApproved || p.SchemaVersion != relay.PayloadSchema || d.Outcome != relay.OutcomeApproved ||
+		d.TicketID != id || d.System != "shop" || d.ProcessKey != "expense" || d.ProcessVersion != 3 ||
+		d.BusinessKey != "SO-42" || d.Title != "Expense SO-42" || d.Submitter != "wang" {
+		t.Fatalf("payload %s", got.body)
+	}
+	if string(d.Fields["amount"]) != `"12.50"` || string(d.Fields["key"]) != `"SO-42"` {
+		t.Fatalf("fields %s", got.body)
+	}
+	if d.DecidedBy != "bea" || d.OnBehalfOf != "ann" || !p.Timestamp.Equal(d.DecidedAt) || d.DecidedAt.IsZero() {
+		t.Fatalf("decision %s", got.body)
+	}
+	if len(d.Trail) != 2 || d.Trail[0].Decision != "submitted" || d.Trail[0].By != "svc-shop" || d.Trail[0].OnBehalfOf != "wang" ||
+		d.Trail[1].Decision != "approved" || d.Trail[1].By != "bea" || d.Trail[1].OnBehalfOf != "ann" || d.Trail[1].Node != "lead" ||
+		d.Trail[1].Comment != "fine" {
+		t.Fatalf("trail %+v", d.Trail)
+	}
+	loaded, err := h.svc.Ticket(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ChainHead != loaded.Head.String() || d.StreamVersion != loaded.Version || d.Position != decided.Position.String() {
+		t.Fatalf("chain head %s version %d position %s, want %s %d %s", d.ChainHead, d.StreamVersion, d.Position, loaded.Head, loaded.Version, decided.Position)
+	}
+	evs, _ := h.events.ReadStream(ctx, ticket.Stream(id), eventstore.ReadStreamOptions{Direction: eventstore.Backwards, Count: 1})
+	if got.id != relay.WebhookID(id, evs[0].ID, e.ID).String() || d.EventID != evs[0].ID.String() {
+		t.Fatalf("webhook-id %s, want the id derived from the ticket, the outcome event and the endpoint", got.id)
+	}
+
+	waitFor(t, 5*time.Second, "the delivery to be recorded", func() bool { return h.countState(e.ID, relay.Delivered) == 1 })
+	ds, err := h.store.Deliveries(ctx, relay.DeliveryQuery{TicketID: id})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries of the ticket: %+v, %v (the rejections-only and crm endpoints want none)", ds, err)
+	}
+	dl := ds[0]
+	if dl.ID.String() != got.id || dl.State != relay.Delivered || dl.Attempts != 1 || dl.LastStatus != http.StatusNoContent ||
+		dl.Outcome != relay.OutcomeApproved || dl.DeliveredAt.IsZero() || dl.EndpointID != e.ID {
+		t.Fatalf("delivery %+v", dl)
+	}
+	as, err := h.store.Attempts(ctx, relay.AttemptQuery{DeliveryID: dl.ID})
+	if err != nil || len(as) != 1 || as[0].Status != http.StatusNoContent || as[0].Number != 1 || as[0].Error != "" || as[0].Latency <= 0 {
+		t.Fatalf("attempts %+v, %v", as, err)
+	}
+	if byTicket, _ := h.store.Attempts(ctx, relay.AttemptQuery{TicketID: id}); len(byTicket) != 1 {
+		t.Fatalf("attempts by ticket: %+v", byTicket)
+	}
+	if byEndpoint, _ := h.store.Attempts(ctx, relay.AttemptQuery{EndpointID: e.ID}); len(byEndpoint) != 1 {
+		t.Fatalf("attempts by endpoint: %+v", byEndpoint)
+	}
+	if len(rejectsOnly.all()) != 0 || len(crm.all()) != 0 {
+		t.Fatal("an endpoint received an outcome it does not want")
+	}
+
+	if _, err := h.svc.ReportExecution(ctx, commands.ReportExecution{
+		Request:  commands.Request{CommandID: uuid.New(), Caller: shop, CausationID: got.id},
+		TicketID: id, Status: ticket.ExecutionSucceeded, Detail: "refund paid",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var rec relay.OutcomeRecord
+	waitFor(t, 5*time.Second, "the execution report", func() bool {
+		os, err := h.store.Outcomes(ctx, id)
+		if err != nil || len(os) != 1 {
+			return false
+		}
+		rec = os[0]
+		return rec.Execution.Status != ""
+	})
+	if rec.Execution.Status != "succeeded" || rec.Execution.Detail != "refund paid" || rec.Execution.ReportedBy != "svc-shop" ||
+		rec.Execution.WebhookID != got.id || rec.Outcome != "approved" || string(rec.Payload) != string(got.body) {
+		t.Fatalf("outcome record %+v", rec)
+	}
+	pos, err := h.store.Checkpoint(ctx, relay.DefaultRelayName)
+	if err != nil || pos.Before(decided.Position) {
+		t.Fatalf("checkpoint %s, want at least %s (%v)", pos, decided.Position, err)
+	}
+}
+
+// TestOutcomeKinds checks the payload of a rejection and a withdrawal.
+func TestOutcomeKinds(t *testing.T) {
+	h := newHarness(t)
+	rcv := newReceiver(t)
+	h.register(rcv, relay.NewEndpoint{})
+	h.start(h.sqlTransport(), fastDispatch())
+	ids := h.outcomes(3, 3)
+	waitFor(t, 10*time.Second, "three webhooks", func() bool { return len(rcv.distinct()) == 3 })
+	byTicket := map[string]relay.Payload{}
+	for _, g := range rcv.all() {
+		if g.verified != nil {
+			t.Fatal(g.verified)
+		}
+		byTicket[g.payload.Data.TicketID] = g.payload
+	}
+	rej, wd := byTicket[ids[1]], byTicket[ids[2]]
+	if rej.Data.Outcome != "rejected" || rej.Data.Node != "lead" || rej.Data.Reason != "no receipt" || rej.Data.DecidedBy != "ann" ||
+		rej.Data.Trail[len(rej.Data.Trail)-1].Decision != "rejected" {
+		t.Fatalf("rejection %+v", rej)
+	}
+	if wd.Data.Outcome != "withdrawn" || wd.Data.Reason != "cancelled" || wd.Data.Trail[len(wd.Data.Trail)-1].Decision != "withdrawn" {
+		t.Fatalf("withdrawal %+v", wd)
+	}
+	raw, _ := json.Marshal(wd)
+	var back map[string]any
+	_ = json.Unmarshal(raw, &back)
+	if back["schema_version"] != float64(1) || back["type"] != "ticket.withdrawn" {
+		t.Fatalf("payload envelope %s", raw)
+	}
+}

@@ -1,0 +1,151 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	wnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+)
+
+// Defaults of NATSTransportConfig.
+const (
+	DefaultNATSURL     = "nats://127.0.0.1:4222"
+	DefaultNATSAckWait = 30 * time.Second
+)
+
+// NATSTransportConfig tunes the NATS JetStream transport. The zero value selects every
+// default.
+type NATSTransportConfig struct {
+	// URL of the NATS server. Default DefaultNATSURL.
+	URL string
+	// Topic is the JetStream stream and subject; it must not contain '.', '*', '>' or
+	// spaces. Default DefaultTopic.
+	Topic string
+	// Durable is the durable consumer and queue group the dispatchers share.
+	// Default DefaultConsumerGroup.
+	Durable string
+	// AckWait is how long JetStream waits for an ack before redelivering.
+	// Default DefaultNATSAckWait.
+	AckWait time.Duration
+	// Options are extra connection options (credentials, TLS...).
+	Options []nats.Option
+	// Logger receives Watermill's logs (its info level as debug); default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *NATSTransportConfig) setDefaults() {
+	if c.URL == "" {
+		c.URL = DefaultNATSURL
+	}
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	if c.Durable == "" {
+		c.Durable = DefaultConsumerGroup
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultNATSAckWait
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports a configuration that cannot work, after defaults are applied.
+func (c NATSTransportConfig) Validate() error {
+	c.setDefaults()
+	if strings.ContainsAny(c.Topic, ".*> \t") || strings.ContainsAny(c.Durable, ".*> \t") {
+		return errors.New("relay: NATS transport: topic and durable must not contain '.', '*', '>' or spaces")
+	}
+	return nil
+}
+
+// NATSTransport carries outcome messages over NATS JetStream, for deployments where
+// dispatchers run on several machines. The stream is created when missing. Publishing
+// happens before the checkpoint transaction commits, with the outcome event id as the
+// JetStream message id, so JetStream drops a republication within its duplicate window
+// and the dispatcher drops any later one.
+type NATSTransport struct {
+	cfg NATSTransportConfig
+	pub *wnats.Publisher
+	sub *wnats.Subscriber
+}
+
+var _ Transport = (*NATSTransport)(nil)
+
+// NewNATSTransport connects to the server, ensures the stream exists and returns the
+// transport. Errors wrap the NATS client's.
+func NewNATSTransport(ctx context.Context, cfg NATSTransportConfig) (*NATSTransport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	log := watermillLogger(cfg.Logger)
+	opts := append([]nats.Option{nats.Name("ticketledger-relay")}, cfg.Options...)
+	js := wnats.JetStreamConfig{
+		AutoProvision: true,
+		TrackMsgId:    true,
+		SubscribeOptions: []nats.SubOpt{
+			nats.DeliverAll(), nats.AckExplicit(), nats.ManualAck(), nats.AckWait(cfg.AckWait),
+		},
+		DurablePrefix: cfg.Durable,
+	}
+	pubJS := js
+	pubJS.AutoProvision = false
+	pub, err := wnats.NewPublisher(wnats.PublisherConfig{URL: cfg.URL, NatsOptions: opts, JetStream: pubJS}, log)
+	if err != nil {
+		return nil, fmt.Errorf("relay: NATS transport: %w", err)
+	}
+	sub, err := wnats.NewSubscriber(wnats.SubscriberConfig{
+		URL: cfg.URL, NatsOptions: opts, QueueGroupPrefix: cfg.Durable, SubscribersCount: 1,
+		AckWaitTimeout: cfg.AckWait, CloseTimeout: 5 * time.Second, JetStream: js,
+	}, log)
+	if err != nil {
+		pub.Close()
+		return nil, fmt.Errorf("relay: NATS transport: %w", err)
+	}
+	if err := sub.SubscribeInitialize(cfg.Topic); err != nil {
+		pub.Close()
+		sub.Close()
+		return nil, fmt.Errorf("relay: NATS transport: stream %s: %w", cfg.Topic, err)
+	}
+	if err := ctx.Err(); err != nil {
+		pub.Close()
+		sub.Close()
+		return nil, fmt.Errorf("relay: NATS transport: %w", err)
+	}
+	return &NATSTransport{cfg: cfg, pub: pub, sub: sub}, nil
+}
+
+// Publish publishes msgs to JetStream and waits for the server's acknowledgements; tx is
+// not used.
+func (t *NATSTransport) Publish(ctx context.Context, _ pgx.Tx, msgs ...*message.Message) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("relay: NATS transport: %w", err)
+	}
+	if err := t.pub.Publish(t.cfg.Topic, msgs...); err != nil {
+		return fmt.Errorf("relay: NATS transport: publish: %w", err)
+	}
+	return nil
+}
+
+// Subscribe joins the durable queue group.
+func (t *NATSTransport) Subscribe(ctx context.Context) (<-chan *message.Message, error) {
+	ch, err := t.sub.Subscribe(ctx, t.cfg.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("relay: NATS transport: subscribe: %w", err)
+	}
+	return ch, nil
+}
+
+// Close closes both connections.
+func (t *NATSTransport) Close() error {
+	return errors.Join(t.sub.Close(), t.pub.Close())
+}
