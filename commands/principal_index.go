@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,7 +18,8 @@ import (
 )
 
 // PrincipalIndex is an in-memory view of every principal, kept by folding the principal
-// streams of the global log with principal.Evolve. It answers the questions asked on every
+// streams of the global log with principal.Evolve, and of the published processes (their
+// keys, newest versions and retirement), kept from the process streams. It answers the questions asked on every
 // request — which principal a token belongs to, who holds a role or belongs to a group,
 // what routing conditions see of a submitter — from memory, without I/O.
 //
@@ -40,6 +42,18 @@ type PrincipalIndex struct {
 	caughtUp   bool
 	progress   chan struct{} // closed and replaced whenever pos or caughtUp moves
 	dir        *StaticDirectory
+	processes  map[string]ProcessSummary
+}
+
+// ProcessSummary is what the index knows of a published process.
+type ProcessSummary struct {
+	Key         string    `json:"key"`
+	Name        string    `json:"name,omitempty"`
+	Description string    `json:"description,omitempty"`
+	System      string    `json:"system,omitempty"`
+	Version     int       `json:"version"`
+	Retired     bool      `json:"retired"`
+	PublishedAt time.Time `json:"published_at"`
 }
 
 // NewPrincipalIndex returns an empty index over store; Run fills it. A nil logger
@@ -49,10 +63,10 @@ func NewPrincipalIndex(store eventstore.Store, logger *slog.Logger) *PrincipalIn
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &PrincipalIndex{store: store, logger: logger, principals: make(map[string]principal.State),
-		byHash: make(map[string]string), progress: make(chan struct{})}
+		byHash: make(map[string]string), progress: make(chan struct{}), processes: make(map[string]ProcessSummary)}
 }
 
-// Run follows the principal streams from the start of the log until ctx ends, then
+// Run follows the principal and process streams from the start of the log until ctx ends, then
 // returns ctx's error. A lost subscription is opened again from the last position seen,
 // with backoff; an event that does not decode is logged and skipped.
 func (x *PrincipalIndex) Run(ctx context.Context) error {
@@ -76,7 +90,7 @@ func (x *PrincipalIndex) follow(ctx context.Context) error {
 	x.mu.RLock()
 	from := x.pos
 	x.mu.RUnlock()
-	sub, err := x.store.Subscribe(ctx, from, eventstore.Filter{StreamPrefixes: []string{principal.StreamPrefix}})
+	sub, err := x.store.Subscribe(ctx, from, eventstore.Filter{StreamPrefixes: []string{principal.StreamPrefix, process.StreamPrefix}})
 	if err != nil {
 		return err
 	}
@@ -96,6 +110,10 @@ func (x *PrincipalIndex) follow(ctx context.Context) error {
 }
 
 func (x *PrincipalIndex) apply(re eventstore.RecordedEvent) {
+	if strings.HasPrefix(re.Stream, process.StreamPrefix) {
+		x.applyProcess(re)
+		return
+	}
 	id := strings.TrimPrefix(re.Stream, principal.StreamPrefix)
 	e, err := principal.Decode(re.Type, re.Data)
 	x.mu.Lock()
@@ -114,6 +132,45 @@ func (x *PrincipalIndex) apply(re eventstore.RecordedEvent) {
 		x.dir = nil
 	}
 	x.moveLocked(re.Position, false)
+}
+
+func (x *PrincipalIndex) applyProcess(re eventstore.RecordedEvent) {
+	e, err := process.DecodeEvent(re.Type, re.Data)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !re.Position.After(x.pos) {
+		return
+	}
+	switch e := e.(type) {
+	case process.Published:
+		var doc struct {
+			Name        string `json:"name"`
+			Description string `json:"description"`
+			System      string `json:"system"`
+		}
+		_ = json.Unmarshal(e.Document, &doc)
+		x.processes[e.Key] = ProcessSummary{Key: e.Key, Name: doc.Name, Description: doc.Description, System: doc.System,
+			Version: e.Version, PublishedAt: e.PublishedAt}
+	case process.Retired:
+		p := x.processes[e.Key]
+		p.Retired = true
+		x.processes[e.Key] = p
+	default:
+		x.logger.Error("principal index: skipping an event", "stream", re.Stream, "version", re.Version, "error", err)
+	}
+	x.moveLocked(re.Position, false)
+}
+
+// Processes returns every published process, sorted by key.
+func (x *PrincipalIndex) Processes() []ProcessSummary {
+	x.mu.RLock()
+	out := make([]ProcessSummary, 0, len(x.processes))
+	for _, p := range x.processes {
+		out = append(out, p)
+	}
+	x.mu.RUnlock()
+	slices.SortFunc(out, func(a, b ProcessSummary) int { return strings.Compare(a.Key, b.Key) })
+	return out
 }
 
 func (x *PrincipalIndex) advance(p eventstore.Position, caughtUp bool) {

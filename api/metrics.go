@@ -1,0 +1,58 @@
+package api
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests *prometheus.HistogramVec
+	commands *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ticketledger_http_request_duration_seconds", Help: "Latency of HTTP requests by operation and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"operation", "method", "status"}),
+		commands: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ticketledger_command_duration_seconds", Help: "Latency of commands (non-GET operations) by outcome.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"command", "outcome"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, h := range []**prometheus.HistogramVec{&m.requests, &m.commands} {
+		if err := reg.Register(*h); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return nil, err
+			}
+			existing, ok := are.ExistingCollector.(*prometheus.HistogramVec)
+			if !ok {
+				return nil, err
+			}
+			*h = existing
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(operation, method string, command bool, status int, d time.Duration) {
+	m.requests.WithLabelValues(operation, method, strconv.Itoa(status)).Observe(d.Seconds())
+	if command {
+		outcome := "ok"
+		switch {
+		case status >= 500:
+			outcome = "error"
+		case status >= 400:
+			outcome = "refused"
+		}
+		m.commands.WithLabelValues(operation, outcome).Observe(d.Seconds())
+	}
+}

@@ -1,0 +1,275 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/ticketledger/ticketledger/commands"
+	"github.com/ticketledger/ticketledger/domain"
+)
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyCaller
+	keyBody
+)
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(keyRequestID).(string)
+	return id
+}
+
+func callerOf(ctx context.Context) commands.Caller {
+	c, _ := ctx.Value(keyCaller).(commands.Caller)
+	return c
+}
+
+func bodyOf(ctx context.Context) []byte {
+	b, _ := ctx.Value(keyBody).([]byte)
+	return b
+}
+
+// recoverer answers a panic with a 500 problem and logs it once with its stack. A
+// response already started is cut short instead.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.logger.ErrorContext(r.Context(), "panic in handler", "request_id", requestID(r.Context()), "method", r.Method,
+				"path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if rw.status != 0 {
+				return
+			}
+			p := newProblem(http.StatusInternalServerError, codeInternal, "an internal error occurred; it has been logged")
+			p.Instance, p.Request = r.URL.Path, requestID(r.Context())
+			writeBody(rw, p.Status, "application/problem+json", p)
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// requestIDs gives every request an id: the caller's X-Request-ID when it is short and
+// printable, else a random one; it is echoed in the response.
+func requestIDs(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if id == "" || len(id) > 100 || strings.ContainsFunc(id, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-ID", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyRequestID, id)))
+	})
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// handlerFunc is a handler that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// access is who may call a route.
+type access struct {
+	// public routes need no token.
+	public bool
+	// roles, when set, are the roles any of which the caller must hold (admin always may).
+	roles []string
+}
+
+// handle registers an operation of the document: authentication, role check, body
+// limit, content-type and JSON checks, OpenAPI validation, then h; errors become problems.
+func (s *Server) handle(method, pattern string, acc access, h handlerFunc) error {
+	item := s.doc.Paths.Find(pattern)
+	if item == nil || item.GetOperation(method) == nil {
+		return fmt.Errorf("api: route %s %s is not in the OpenAPI document", method, pattern)
+	}
+	op := item.GetOperation(method)
+	route := &routers.Route{Spec: s.doc, Path: pattern, PathItem: item, Method: method, Operation: op}
+	command := method != http.MethodGet
+	s.mu.Lock()
+	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, OperationID: op.OperationID})
+	s.mu.Unlock()
+	s.router.Method(method, pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		err := s.serve(sw, r, route, acc, h)
+		if err != nil {
+			s.writeProblem(sw, r, err)
+		}
+		s.metrics.observe(op.OperationID, method, command, sw.status, time.Since(start))
+	}))
+	return nil
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, route *routers.Route, acc access, h handlerFunc) error {
+	if !acc.public {
+		c, err := s.authenticate(r)
+		if err != nil {
+			return err
+		}
+		if len(acc.roles) > 0 && !c.Has(commands.RoleAdmin) && !slices.ContainsFunc(acc.roles, c.Has) {
+			return domain.Errorf(domain.Forbidden, "missing-role", "this operation needs one of the roles %s", strings.Join(acc.roles, ", "))
+		}
+		r = r.WithContext(context.WithValue(r.Context(), keyCaller, c))
+	}
+	if route.Operation.RequestBody != nil {
+		body, err := s.readBody(w, r, route.Operation.RequestBody.Value)
+		if err != nil {
+			return err
+		}
+		r = r.WithContext(context.WithValue(r.Context(), keyBody, body))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if len(body) == 0 {
+			r.Header.Del("Content-Type")
+		}
+	}
+	params := make(map[string]string)
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		for i, k := range rc.URLParams.Keys {
+			params[k] = rc.URLParams.Values[i]
+		}
+	}
+	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{MultiError: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+		return fromOpenAPI(err)
+	}
+	if route.Operation.RequestBody != nil {
+		r.Body = io.NopCloser(bytes.NewReader(bodyOf(r.Context())))
+	}
+	return h(w, r)
+}
+
+// readBody reads a limited body and checks its media type against the operation's, and
+// that a JSON body is well formed.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, rb *openapi3.RequestBody) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, &domain.Error{Kind: domain.Invalid, Code: codeMalformed, Message: "the body could not be read", Cause: err}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if rb.Required {
+			return nil, &validationError{status: http.StatusBadRequest, code: codeMalformed, detail: "this operation needs a body",
+				errors: []FieldError{{Path: "body", Message: "required"}}}
+		}
+		return nil, nil
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || rb.Content.Get(mt) == nil || !slices.Contains(mediaTypes(rb), mt) {
+		return nil, domain.Errorf(domain.Invalid, codeMediaType, "the body must be one of %s", strings.Join(mediaTypes(rb), ", "))
+	}
+	if mt == "application/json" && !jsonValid(body) {
+		return nil, domain.Errorf(domain.Invalid, codeMalformed, "the body is not well-formed JSON")
+	}
+	return body, nil
+}
+
+func mediaTypes(rb *openapi3.RequestBody) []string {
+	out := make([]string, 0, len(rb.Content))
+	for k := range rb.Content {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// authenticate resolves the bearer token and X-On-Behalf-Of into the caller.
+func (s *Server) authenticate(r *http.Request) (commands.Caller, error) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if h == "" {
+		return commands.Caller{}, domain.Errorf(domain.Unauthenticated, "no-token", "send a bearer token in the Authorization header")
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return commands.Caller{}, domain.Errorf(domain.Unauthenticated, "invalid-token", "the Authorization header is not a bearer token")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WaitTimeout)
+	defer cancel()
+	c, err := s.cfg.Principals.Authenticate(ctx, strings.TrimSpace(token), s.cfg.Now())
+	if err != nil {
+		return c, err
+	}
+	if obo := r.Header.Get("X-On-Behalf-Of"); obo != "" && obo != c.ID {
+		c.OnBehalfOf = obo
+	}
+	return c, nil
+}
+
+// request returns the command envelope of r: the caller, the request and correlation
+// ids, and with an Idempotency-Key a command id derived from caller and key (suffix
+// distinguishes the items of a batch).
+func request(r *http.Request, suffix string) commands.Request {
+	c := callerOf(r.Context())
+	req := commands.Request{Caller: c, RequestID: requestID(r.Context()), CorrelationID: r.Header.Get("X-Correlation-ID")}
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		req.CommandID = CommandID(c.ID, key+suffix)
+	} else {
+		req.CommandID = uuid.New()
+	}
+	return req
+}
+
+// idempotencyNamespace is the UUIDv5 namespace of command ids derived from
+// Idempotency-Key headers.
+var idempotencyNamespace = uuid.MustParse("5b0b7d4e-0f7c-4b8e-9d0a-3a1f6c2e8b91")
+
+// CommandID returns the command id of an Idempotency-Key sent by caller: the UUIDv5 of
+// both, so that the same caller retrying with the same key issues the same command.
+func CommandID(caller, key string) uuid.UUID {
+	return uuid.NewSHA1(idempotencyNamespace, []byte(caller+"\x00"+key))
+}
+
+func badParameter(path, msg string) error {
+	return &validationError{status: http.StatusBadRequest, code: codeBadParameter, detail: "a parameter is invalid",
+		errors: []FieldError{{Path: path, Message: msg}}}
+}
