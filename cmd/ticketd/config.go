@@ -1,0 +1,86 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultDatabaseURL is the embedded default: the local PostgreSQL.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/ticketledger?sslmode=disable"
+
+// Roles a ticketd process may take.
+const (
+	roleAPI       = "api"
+	roleProjector = "projector"
+	roleRelay     = "relay"
+)
+
+type config struct {
+	addr            string
+	databaseURL     string
+	embedded        bool
+	eventstoreURL   string
+	roles           []string
+	logLevel        slog.Level
+	shutdownTimeout time.Duration
+}
+
+func (c config) has(role string) bool { return slices.Contains(c.roles, role) }
+
+// parseConfig reads flags, falling back to the environment, then to the defaults.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	fs := flag.NewFlagSet("ticketd", flag.ContinueOnError)
+	fs.SetOutput(out)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	addr := fs.String("addr", env("TICKETD_ADDR", ":8080"), "listen address (TICKETD_ADDR)")
+	db := fs.String("database-url", env("DATABASE_URL", ""), "PostgreSQL URL (DATABASE_URL); default the local PostgreSQL")
+	es := fs.String("eventstore-url", env("EVENTSTORE_URL", ""), "EventStoreDB URL (EVENTSTORE_URL); unset: PostgreSQL is the event store")
+	roles := fs.String("roles", env("TICKETD_ROLES", "api,projector,relay"), "roles: api, projector, relay (TICKETD_ROLES)")
+	level := fs.String("log-level", env("TICKETD_LOG_LEVEL", "info"), "debug, info, warn or error (TICKETD_LOG_LEVEL)")
+	shutdown := fs.String("shutdown-timeout", env("TICKETD_SHUTDOWN_TIMEOUT", "30s"), "grace period for in-flight work (TICKETD_SHUTDOWN_TIMEOUT)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	c := config{addr: *addr, databaseURL: *db, eventstoreURL: *es}
+	if c.databaseURL == "" {
+		c.databaseURL, c.embedded = DefaultDatabaseURL, true
+	}
+	for _, r := range strings.Split(*roles, ",") {
+		r = strings.TrimSpace(r)
+		switch r {
+		case "":
+		case roleAPI, roleProjector, roleRelay:
+			if !slices.Contains(c.roles, r) {
+				c.roles = append(c.roles, r)
+			}
+		default:
+			return config{}, fmt.Errorf("unknown role %q: want api, projector or relay", r)
+		}
+	}
+	if len(c.roles) == 0 {
+		return config{}, errors.New("no role: give at least one of api, projector, relay")
+	}
+	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return config{}, fmt.Errorf("log level %q: %w", *level, err)
+	}
+	d, err := time.ParseDuration(*shutdown)
+	if err != nil || d <= 0 {
+		return config{}, fmt.Errorf("shutdown timeout %q: want a positive duration such as 30s", *shutdown)
+	}
+	c.shutdownTimeout = d
+	return c, nil
+}

@@ -1,0 +1,23 @@
+// Command ticketd is the ticketledger server: the HTTP API, the projector that keeps the
+// read models up to date, and (in a later build) the outcome relay, in one process by
+// default and separable with --roles for scale-out.
+//
+// Configuration, each flag with its environment variable:
+//
+//	--addr            TICKETD_ADDR      listen address (default ":8080")
+//	--database-url    DATABASE_URL      PostgreSQL for read models, and the event store
+//	                                    when --eventstore-url is unset (default: the local
+//	                                    PostgreSQL on 127.0.0.1:5432, user postgres,
+//	                                    database "ticketledger", created if missing)
+//	--eventstore-url  EVENTSTORE_URL    EventStoreDB connection string (esdb://...); when
+//	                                    set, EventStoreDB is the event store
+//	--roles           TICKETD_ROLES     comma-separated: api, projector, relay (default all)
+//	--log-level       TICKETD_LOG_LEVEL debug, info, warn or error (default info)
+//	--shutdown-timeout TICKETD_SHUTDOWN_TIMEOUT  how long in-flight requests may take to
+//	                                    finish on SIGINT or SIGTERM (default 30s)
+//
+// On the first start of a fresh installation ticketd creates the principal "admin" and
+// prints its bearer token once. It serves /healthz, /readyz (event store, PostgreSQL,
+// principal index and read models caught up), /metrics (Prometheus) and /openapi.json
+// besides the API under /v1, and logs JSON lines with log/slog.
+package main

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ticketledger/ticketledger/eventstore"
+	"github.com/ticketledger/ticketledger/projections"
+)
+
+// countingStore counts the failures of an event store by operation; expected outcomes
+// (a lost race for a stream's version, a stream that does not exist, a cancelled call)
+// are not failures.
+type countingStore struct {
+	eventstore.Store
+	errors *prometheus.CounterVec
+}
+
+func (s *countingStore) count(op string, err error) error {
+	if err != nil && !errors.Is(err, eventstore.ErrWrongExpectedVersion) && !errors.Is(err, eventstore.ErrStreamNotFound) &&
+		!errors.Is(err, context.Canceled) {
+		s.errors.WithLabelValues(op).Inc()
+	}
+	return err
+}
+
+func (s *countingStore) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	r, err := s.Store.Append(ctx, stream, expected, events...)
+	return r, s.count("append", err)
+}
+
+func (s *countingStore) ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]eventstore.RecordedEvent, error) {
+	r, err := s.Store.ReadStream(ctx, stream, opts)
+	return r, s.count("read_stream", err)
+}
+
+func (s *countingStore) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error) {
+	r, err := s.Store.ReadAll(ctx, opts)
+	return r, s.count("read_all", err)
+}
+
+func (s *countingStore) Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter) (eventstore.Subscription, error) {
+	r, err := s.Store.Subscribe(ctx, from, filter)
+	return r, s.count("subscribe", err)
+}
+
+// lagCollector reports each projection's lag behind the log when scraped.
+type lagCollector struct {
+	runner *projections.Runner
+}
+
+var (
+	lagEvents  = prometheus.NewDesc("ticketledger_projection_lag_events", "Log events after the projection's checkpoint.", []string{"projection"}, nil)
+	lagSeconds = prometheus.NewDesc("ticketledger_projection_lag_seconds", "Age of the oldest event the projection has yet to pass.", []string{"projection"}, nil)
+	healthy    = prometheus.NewDesc("ticketledger_projection_healthy", "1 when the projection is healthy.", []string{"projection"}, nil)
+)
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lagEvents
+	ch <- lagSeconds
+	ch <- healthy
+}
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	sts, err := c.runner.Status(ctx)
+	if err != nil {
+		return
+	}
+	for _, st := range sts {
+		h := 0.0
+		if st.Healthy {
+			h = 1
+		}
+		ch <- prometheus.MustNewConstMetric(lagEvents, prometheus.GaugeValue, float64(st.Lag.Events), st.Name)
+		ch <- prometheus.MustNewConstMetric(lagSeconds, prometheus.GaugeValue, st.Lag.Time.Seconds(), st.Name)
+		ch <- prometheus.MustNewConstMetric(healthy, prometheus.GaugeValue, h, st.Name)
+	}
+}

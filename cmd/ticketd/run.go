@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ticketledger/ticketledger/api"
+	"github.com/ticketledger/ticketledger/commands"
+	"github.com/ticketledger/ticketledger/eventstore"
+	"github.com/ticketledger/ticketledger/eventstore/esdb"
+	"github.com/ticketledger/ticketledger/eventstore/pgstore"
+	"github.com/ticketledger/ticketledger/projections"
+	"github.com/ticketledger/ticketledger/projections/audit"
+)
+
+// run starts ticketd and serves until ctx ends, then shuts down gracefully: the listener
+// closes, in-flight requests finish (within the shutdown timeout), then the background
+// workers stop. Logs and the first admin token go to stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
+	slog.SetDefault(logger)
+
+	if cfg.embedded {
+		if err := ensureDatabase(ctx, cfg.databaseURL); err != nil {
+			return err
+		}
+	}
+	pool, err := pgxpool.New(ctx, cfg.databaseURL)
+	if err != nil {
+		return fmt.Errorf("database URL: %w", err)
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return fmt.Errorf("PostgreSQL at %s does not answer: %w", redact(cfg.databaseURL), err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	storeErrors := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ticketledger_store_errors_total",
+		Help: "Event-store calls that failed, by operation (conflicts and missing streams excluded)."}, []string{"op"})
+	reg.MustRegister(storeErrors)
+
+	var (
+		base    eventstore.Store
+		counter projections.Counter
+	)
+	if cfg.eventstoreURL != "" {
+		s, err := esdb.Open(ctx, cfg.eventstoreURL, esdb.WithLogger(logger))
+		if err != nil {
+			return fmt.Errorf("EventStoreDB at %s: %w", redact(cfg.eventstoreURL), err)
+		}
+		base = s
+		logger.Info("event store: EventStoreDB", "url", redact(cfg.eventstoreURL))
+	} else {
+		s, err := pgstore.New(ctx, pool, pgstore.Config{})
+		if err != nil {
+			return fmt.Errorf("PostgreSQL event store: %w", err)
+		}
+		base, counter = s, projections.SequenceCounter{}
+		logger.Info("event store: PostgreSQL", "url", redact(cfg.databaseURL))
+	}
+	defer base.Close()
+	store := &countingStore{Store: base, errors: storeErrors}
+
+	index := commands.NewPrincipalIndex(store, logger)
+	defs := commands.NewProcessDefinitions(store, index.Directory)
+	svc := commands.New(store, defs)
+
+	rs := &api.ReadSide{Tickets: projections.NewTickets(pool), Workbench: projections.NewWorkbench(pool),
+		Timeline: projections.NewTimeline(pool), Statistics: projections.NewStatistics(pool),
+		Delegations: projections.NewDelegations(pool), Audit: audit.New(store)}
+	runner, err := projections.NewRunner(pool, store, projections.Config{Counter: counter, Logger: logger}, rs.Tickets, rs.Delegations, rs.Timeline)
+	if err != nil {
+		return err
+	}
+	if err := runner.Migrate(ctx); err != nil {
+		return fmt.Errorf("read-model migrations: %w", err)
+	}
+	rs.Runner = runner
+	reg.MustRegister(&lagCollector{runner: runner})
+
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var wg sync.WaitGroup
+	spawn := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(workCtx); err != nil && !errors.Is(err, context.Canceled) {
+				logger.Error("worker stopped", "worker", name, "error", err)
+			}
+		}()
+	}
+	spawn("principal-index", index.Run)
+	if cfg.has(roleProjector) {
+		spawn("projector", runner.Run)
+	}
+	if cfg.has(roleRelay) {
+		logger.Warn("the relay role is not wired into this build of ticketd yet; outcomes are not sent as webhooks")
+	}
+
+	if cfg.has(roleAPI) {
+		boot, created, err := svc.Bootstrap(ctx, commands.Bootstrap{})
+		if err != nil {
+			return fmt.Errorf("bootstrap the first admin: %w", err)
+		}
+		if created {
+			fmt.Fprintf(stdout, "\nticketd: a fresh installation: principal %q was created with this bearer token,\n"+
+				"shown this once (only its hash is stored):\n\n    %s\n\n", boot.State.ID, boot.Secret)
+		}
+	}
+
+	srv, err := api.New(api.Config{Commands: svc, Definitions: defs, Principals: index, ReadSide: rs, Logger: logger,
+		Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Checks: map[string]api.Check{
+			"eventstore":  func(ctx context.Context) error { return storeReady(ctx, store) },
+			"postgres":    pool.Ping,
+			"projections": func(ctx context.Context) error { return projectionsReady(ctx, runner, cfg.has(roleProjector)) },
+		}})
+	if err != nil {
+		return err
+	}
+	var handler http.Handler = srv
+	if !cfg.has(roleAPI) {
+		mux := http.NewServeMux()
+		for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+			mux.Handle(p, srv)
+		}
+		handler = mux
+	}
+	lis, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	logger.Info("ticketd listening", "addr", lis.Addr().String(), "roles", cfg.roles)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(lis) }()
+
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		logger.Info("shutting down", "grace", cfg.shutdownTimeout.String())
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+		err = hs.Shutdown(sctx)
+		cancel()
+		<-served
+	}
+	stopWork()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	logger.Info("ticketd stopped")
+	return err
+}
+
+// ensureDatabase creates the embedded default's database if it does not exist, saying
+// plainly what to do when no PostgreSQL answers.
+func ensureDatabase(ctx context.Context, url string) error {
+	cc, err := pgx.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	name := cc.Database
+	cc.Database = "postgres"
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cc)
+	if err != nil {
+		return fmt.Errorf("no PostgreSQL answers on %s:%d (user %s): %w\n\n"+
+			"ticketd needs PostgreSQL. Start one, for example:\n"+
+			"    docker compose up -d postgres        (this repository's docker-compose.yml)\n"+
+			"    sudo apt-get install postgresql && sudo pg_ctlcluster --skip-systemctl-redirect <version> main start\n"+
+			"with trust authentication for the user postgres on 127.0.0.1, or point ticketd at another\n"+
+			"server with --database-url or DATABASE_URL", cc.Host, cc.Port, cc.User, err)
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(cctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return fmt.Errorf("look for database %s: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(cctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+func storeReady(ctx context.Context, s eventstore.Store) error {
+	_, err := s.ReadAll(ctx, eventstore.ReadAllOptions{Direction: eventstore.Backwards, Count: 1})
+	return err
+}
+
+// projectionsReady requires every projection healthy and, where this process projects,
+// caught up with the log.
+func projectionsReady(ctx context.Context, r *projections.Runner, projecting bool) error {
+	sts, err := r.Status(ctx)
+	if err != nil {
+		return err
+	}
+	for _, st := range sts {
+		switch {
+		case !st.Healthy:
+			return fmt.Errorf("projection %s is unhealthy: %s", st.Name, st.Err)
+		case projecting && !st.CaughtUp:
+			return fmt.Errorf("projection %s is catching up (%d events behind)", st.Name, st.Lag.Events)
+		}
+	}
+	return nil
+}
+
+// redact hides the password of a connection URL.
+func redact(url string) string {
+	if cc, err := pgconn.ParseConfig(url); err == nil && cc.Password != "" {
+		return fmt.Sprintf("postgres://%s:***@%s:%d/%s", cc.User, cc.Host, cc.Port, cc.Database)
+	}
+	return url
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ticketledger/ticketledger/eventstore/esdb/esdbtest"
+	"github.com/ticketledger/ticketledger/internal/pgtest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's and the test's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestRun starts ticketd on each event store, waits for /readyz, reads /openapi.json,
+// checks that the first admin token is printed once and works, and shuts down on
+// cancellation.
+func TestRun(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  func(t *testing.T) map[string]string
+	}{
+		{"pgstore", func(t *testing.T) map[string]string { return map[string]string{"DATABASE_URL": pgtest.NewDatabase(t)} }},
+		{"esdb-double", func(t *testing.T) map[string]string {
+			return map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "EVENTSTORE_URL": esdbtest.Start(t).URL()}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := tc.env(t)
+			addr := freeAddr(t)
+			env["TICKETD_ADDR"] = addr
+			ctx, cancel := context.WithCancel(context.Background())
+			var out syncBuffer
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &out) }()
+			defer func() {
+				cancel()
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Errorf("run: %v", err)
+					}
+				case <-time.After(30 * time.Second):
+					t.Error("ticketd did not stop")
+				}
+			}()
+			base := "http://" + addr
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				res, err := http.Get(base + "/readyz")
+				if err == nil {
+					b, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					if res.StatusCode == http.StatusOK {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("readyz: %d %s\n%s", res.StatusCode, b, out.String())
+					}
+				} else if time.Now().After(deadline) {
+					t.Fatalf("readyz: %v\n%s", err, out.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			res, err := http.Get(base + "/openapi.json")
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("openapi.json: %v %v", res, err)
+			}
+			res.Body.Close()
+			logs := out.String()
+			_, after, ok := strings.Cut(logs, "shown this once (only its hash is stored):")
+			if !ok {
+				t.Fatalf("no admin token printed:\n%s", logs)
+			}
+			token := strings.Fields(after)[0]
+			req, _ := http.NewRequest("GET", base+"/v1/me", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			res, err = http.DefaultClient.Do(req)
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("the printed token: %v %v", res, err)
+			}
+			res.Body.Close()
+			res, err = http.Get(base + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if !strings.Contains(string(b), "ticketledger_http_request_duration_seconds") || !strings.Contains(string(b), "ticketledger_projection_lag_events") {
+				t.Fatalf("metrics lack the API's and the projections':\n%s", b)
+			}
+		})
+	}
+}
+
+func TestConfig(t *testing.T) {
+	c, err := parseConfig([]string{"--roles", "api, projector"}, func(string) string { return "" }, io.Discard)
+	if err != nil || c.addr != ":8080" || !c.embedded || c.databaseURL != DefaultDatabaseURL || !c.has(roleAPI) || c.has(roleRelay) {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	c, err = parseConfig(nil, func(k string) string {
+		return map[string]string{"TICKETD_ADDR": ":9090", "DATABASE_URL": "postgres://x@h/db", "EVENTSTORE_URL": "esdb://h:2113"}[k]
+	}, io.Discard)
+	if err != nil || c.addr != ":9090" || c.embedded || c.eventstoreURL != "esdb://h:2113" || len(c.roles) != 3 {
+		t.Fatalf("environment: %+v, %v", c, err)
+	}
+	c, err = parseConfig([]string{"--addr", ":7070"}, func(k string) string { return map[string]string{"TICKETD_ADDR": ":9090"}[k] }, io.Discard)
+	if err != nil || c.addr != ":7070" {
+		t.Fatalf("a flag beats the environment: %+v, %v", c, err)
+	}
+	for _, args := range [][]string{{"--roles", "web"}, {"--roles", ","}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"extra"}} {
+		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
