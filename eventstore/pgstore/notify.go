@@ -40,6 +40,11 @@ func (h *hub) wake() {
 	}
 }
 
+// notifyInterval is the shortest time between two NOTIFYs of a Store: the first append
+// after a quiet spell is announced at once, the appends that follow within the interval
+// together at its end.
+const notifyInterval = 10 * time.Millisecond
+
 // announce tells readers that an append committed: the Store's own subscriptions at once,
 // other processes through a NOTIFY that the notifier sends after the fact.
 //
@@ -47,8 +52,7 @@ func (h *hub) wake() {
 // commits of all notifying transactions of the cluster on one lock held until their commit
 // record is flushed, which would forbid group commit and cap concurrent appends at one
 // flush each. A separate notifying transaction writes no WAL, so its commit does not wait
-// for a flush, and the notifier merges the announcements of appends that commit while one
-// NOTIFY is on its way.
+// for a flush; sending at most one per notifyInterval keeps its cost off busy writers.
 func (s *Store) announce() {
 	s.hub.wake()
 	select {
@@ -57,8 +61,9 @@ func (s *Store) announce() {
 	}
 }
 
-// runNotifier sends one NOTIFY per batch of announcements until the Store closes. A failed
-// NOTIFY is dropped: readers in other processes then find the events by polling.
+// runNotifier sends a NOTIFY for the announcements made since the previous one, at most
+// one per notifyInterval, until the Store closes. A failed NOTIFY is dropped: readers in
+// other processes then find the events by polling.
 func (s *Store) runNotifier() {
 	for {
 		select {
@@ -69,6 +74,9 @@ func (s *Store) runNotifier() {
 		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 		_, _ = s.pool.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, s.id)
 		cancel()
+		if sleep(s.ctx, notifyInterval) != nil {
+			return
+		}
 	}
 }
 

@@ -28,29 +28,34 @@ func positionArgs(p eventstore.Position) (string, int64) {
 	return strconv.FormatUint(major, 10), int64(min(minor, math.MaxInt64))
 }
 
-const readStreamForwardsSQL = `SELECT s.version, s.tombstoned,
+// The stream reads return one row per event, or a single row without event when the
+// range is empty, each with the type of the stream's last event: NULL if the stream holds
+// none, '$tombstone' if it was tombstoned.
+const (
+	lastTypeSQL = `SELECT type AS last_type FROM events WHERE stream = $1 ORDER BY version DESC LIMIT 1`
+
+	readStreamForwardsSQL = `SELECT st.last_type,
 	e.transaction_id::text, e.position, e.version, e.event_id, e.type, e.data, e.metadata, e.created
-FROM streams s
+FROM (SELECT (` + lastTypeSQL + `) AS last_type) st
 LEFT JOIN LATERAL (
 	SELECT * FROM events ev
-	WHERE ev.stream = s.name AND ev.version >= $2
+	WHERE ev.stream = $1 AND ev.version >= $2 AND st.last_type <> '` + tombstoneType + `'
 	ORDER BY ev.version
 	LIMIT $3
 ) e ON true
-WHERE s.name = $1
 ORDER BY e.version`
 
-const readStreamBackwardsSQL = `SELECT s.version, s.tombstoned,
+	readStreamBackwardsSQL = `SELECT st.last_type,
 	e.transaction_id::text, e.position, e.version, e.event_id, e.type, e.data, e.metadata, e.created
-FROM streams s
+FROM (SELECT (` + lastTypeSQL + `) AS last_type) st
 LEFT JOIN LATERAL (
 	SELECT * FROM events ev
-	WHERE ev.stream = s.name AND ev.version <= $2
+	WHERE ev.stream = $1 AND ev.version <= $2 AND st.last_type <> '` + tombstoneType + `'
 	ORDER BY ev.version DESC
 	LIMIT $3
 ) e ON true
-WHERE s.name = $1
 ORDER BY e.version DESC`
+)
 
 // ReadStream implements eventstore.Store. It reads the stream's state and its events in
 // one statement, hence from one snapshot.
@@ -65,8 +70,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 	if opts.Direction != eventstore.Forwards && opts.Direction != eventstore.Backwards {
 		return nil, fmt.Errorf("%w: %s: unknown direction %d", eventstore.ErrInvalid, op, opts.Direction)
 	}
-	if err := s.checkOpen(ctx, op); err != nil {
-		return nil, err
+	if err := s.checkOpen(ctx); err != nil {
+		return nil, fmt.Errorf("pgstore: %s: %w", op, err)
 	}
 	var limit *int64
 	if opts.Count > 0 {
@@ -88,22 +93,20 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 	defer rows.Close()
 
 	var (
-		found, tombstoned bool
-		streamVersion     int64
-		events            []eventstore.RecordedEvent
+		lastType *string
+		events   []eventstore.RecordedEvent
 	)
 	for rows.Next() {
-		found = true
 		var (
 			xid     *string
 			pos     *int64
 			version *int64
-			id      *uuid.UUID
+			id      *[16]byte
 			typ     *string
 			created *time.Time
 			e       eventstore.RecordedEvent
 		)
-		if err := rows.Scan(&streamVersion, &tombstoned, &xid, &pos, &version, &id, &typ, &e.Data, &e.Metadata, &created); err != nil {
+		if err := rows.Scan(&lastType, &xid, &pos, &version, &id, &typ, &e.Data, &e.Metadata, &created); err != nil {
 			return nil, classify(ctx, op, err)
 		}
 		if pos == nil {
@@ -113,17 +116,17 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 		if err != nil {
 			return nil, fmt.Errorf("pgstore: %s: %w", op, err)
 		}
-		e.ID, e.Stream, e.Version, e.Position, e.Type, e.Created = *id, stream, uint64(*version), p, *typ, created.UTC()
+		e.ID, e.Stream, e.Version, e.Position, e.Type, e.Created = uuid.UUID(*id), stream, uint64(*version), p, *typ, created.UTC()
 		events = append(events, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, classify(ctx, op, err)
 	}
 	switch {
-	case tombstoned:
-		return nil, fmt.Errorf("pgstore: %s: %w", op, eventstore.ErrStreamDeleted)
-	case !found || streamVersion == 0:
+	case lastType == nil:
 		return nil, fmt.Errorf("pgstore: %s: %w", op, eventstore.ErrStreamNotFound)
+	case *lastType == tombstoneType:
+		return nil, fmt.Errorf("pgstore: %s: %w", op, eventstore.ErrStreamDeleted)
 	}
 	return events, nil
 }
@@ -194,7 +197,7 @@ func (s *Store) readLog(ctx context.Context, dir eventstore.Direction, cursor ev
 	for rows.Next() {
 		var r logRow
 		e := &r.event
-		if err := rows.Scan(&xidText, &rowPos, &r.visible, &r.match, &e.Stream, &version, &e.ID, &e.Type, &e.Data, &e.Metadata, &e.Created); err != nil {
+		if err := rows.Scan(&xidText, &rowPos, &r.visible, &r.match, &e.Stream, &version, (*[16]byte)(&e.ID), &e.Type, &e.Data, &e.Metadata, &e.Created); err != nil {
 			return buf, err
 		}
 		if e.Position, err = makePosition(xidText, rowPos); err != nil {
@@ -221,39 +224,64 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]
 	if opts.Direction != eventstore.Forwards && opts.Direction != eventstore.Backwards {
 		return nil, fmt.Errorf("%w: pgstore: %s: unknown direction %d", eventstore.ErrInvalid, op, opts.Direction)
 	}
-	if err := s.checkOpen(ctx, op); err != nil {
-		return nil, err
+	if err := s.checkOpen(ctx); err != nil {
+		return nil, fmt.Errorf("pgstore: %s: %w", op, err)
 	}
 	var (
+		events   []eventstore.RecordedEvent
 		rows     []logRow
-		err      error
+		cursor   = opts.From
 		deadline = time.Now().Add(s.cfg.VisibilityWait)
-		wait     = visibilityRetryMin
 	)
-	for {
-		rows, err = s.readLog(ctx, opts.Direction, opts.From, opts.Count, eventstore.Filter{}, rows[:0])
-		if err != nil {
+	for len(events) < opts.Count {
+		limit := opts.Count - len(events)
+		var err error
+		if rows, err = s.readVisible(ctx, opts.Direction, cursor, limit, deadline, rows[:0]); err != nil {
 			return nil, classify(ctx, op, err)
+		}
+		scanned := 0
+		for _, r := range rows {
+			if !r.visible {
+				if opts.Direction == eventstore.Forwards {
+					break
+				}
+				continue
+			}
+			scanned++
+			cursor = r.event.Position
+			if r.match {
+				events = append(events, r.event)
+			}
+		}
+		if scanned < limit {
+			break
+		}
+	}
+	return events, nil
+}
+
+// readVisible reads the log as readLog does, repeating the read with backoff until
+// deadline while it returns committed rows that the horizon still hides.
+func (s *Store) readVisible(ctx context.Context, dir eventstore.Direction, cursor eventstore.Position, limit int, deadline time.Time, buf []logRow) ([]logRow, error) {
+	wait := visibilityRetryMin
+	for {
+		rows, err := s.readLog(ctx, dir, cursor, limit, eventstore.Filter{}, buf[:0])
+		if err != nil {
+			return nil, err
 		}
 		hidden := false
 		for _, r := range rows {
 			hidden = hidden || !r.visible
 		}
 		if !hidden || time.Now().Add(wait).After(deadline) {
-			break
+			return rows, nil
 		}
 		if err := sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("pgstore: %s: %w", op, err)
+			return nil, err
 		}
 		wait = min(2*wait, visibilityRetryMax)
+		buf = rows
 	}
-	events := make([]eventstore.RecordedEvent, 0, len(rows))
-	for _, r := range rows {
-		if r.visible {
-			events = append(events, r.event)
-		}
-	}
-	return events, nil
 }
 
 // Backoff of the reads that wait for the horizon to pass committed events.

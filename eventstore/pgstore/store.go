@@ -220,14 +220,14 @@ func (s *Store) goBackground(f func()) bool {
 
 var errClosed = errors.New("pgstore: store closed")
 
-// checkOpen returns an error wrapping eventstore.ErrUnavailable once Close was called, and
-// one wrapping ctx.Err() if ctx is done.
-func (s *Store) checkOpen(ctx context.Context, op string) error {
+// checkOpen returns ctx.Err() if ctx is done, and an error wrapping
+// eventstore.ErrUnavailable once Close was called.
+func (s *Store) checkOpen(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("pgstore: %s: %w", op, err)
+		return err
 	}
 	if s.ctx.Err() != nil {
-		return fmt.Errorf("pgstore: %s: %w: %w", op, eventstore.ErrUnavailable, errClosed)
+		return fmt.Errorf("%w: %w", eventstore.ErrUnavailable, errClosed)
 	}
 	return nil
 }

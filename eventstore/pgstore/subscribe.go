@@ -24,8 +24,8 @@ const hiddenRetryMax = 100 * time.Millisecond
 // when ctx ends. CaughtUp is sent once every event committed before the subscription
 // started has been delivered. The filter's prefix slices are copied.
 func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter) (eventstore.Subscription, error) {
-	if err := s.checkOpen(ctx, "subscribe"); err != nil {
-		return nil, err
+	if err := s.checkOpen(ctx); err != nil {
+		return nil, fmt.Errorf("pgstore: subscribe: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	sub := &subscription{
@@ -50,7 +50,7 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, filter 
 	if !started {
 		cancel()
 		s.hub.remove(sub.wake)
-		return nil, s.checkOpen(ctx, "subscribe")
+		return nil, fmt.Errorf("pgstore: subscribe: %w: %w", eventstore.ErrUnavailable, errClosed)
 	}
 	return sub, nil
 }
