@@ -24,7 +24,7 @@ import (
 
 // stack is ticketd's API wired as cmd/ticketd wires it, behind a real HTTP server.
 type stack struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	admin  string
 	store  eventstore.Store
@@ -70,7 +70,7 @@ func eachStore(t *testing.T, fn func(t *testing.T, s *stack)) {
 
 // start wires the service, the principal index, the read side (when dbURL is set) and the
 // API over store, bootstraps the admin and serves over httptest.
-func start(t *testing.T, store eventstore.Store, dbURL string) *stack {
+func start(t testing.TB, store eventstore.Store, dbURL string) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	index := commands.NewPrincipalIndex(store, nil)
@@ -100,6 +100,9 @@ func start(t *testing.T, store eventstore.Store, dbURL string) *stack {
 	boot, created, err := svc.Bootstrap(ctx, commands.Bootstrap{})
 	if err != nil || !created {
 		t.Fatalf("bootstrap: %v (created %v)", err, created)
+	}
+	if err := index.WaitFor(ctx, boot.Position); err != nil {
+		t.Fatal(err)
 	}
 	srv, err := api.New(cfg)
 	if err != nil {

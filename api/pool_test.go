@@ -5,9 +5,11 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ticketledger/ticketledger/internal/pgtest"
 )
 
-func pgtestPool(t *testing.T, url string) *pgxpool.Pool {
+func pgtestPool(t testing.TB, url string) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
@@ -16,3 +18,5 @@ func pgtestPool(t *testing.T, url string) *pgxpool.Pool {
 	t.Cleanup(pool.Close)
 	return pool
 }
+
+func pgtestDatabase(t *testing.T) string { return pgtest.NewDatabase(t) }

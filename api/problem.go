@@ -148,47 +148,46 @@ func fromOpenAPI(err error) *validationError {
 	v := &validationError{status: http.StatusUnprocessableEntity, code: codeInvalid, detail: "the request does not match the API's schema"}
 	var walk func(error, string)
 	walk = func(err error, prefix string) {
-		var (
-			me openapi3.MultiError
-			re *openapi3filter.RequestError
-			se *openapi3.SchemaError
-		)
-		switch {
-		case errors.As(err, &me):
-			for _, e := range me {
-				walk(e, prefix)
+		var se *openapi3.SchemaError
+		switch e := err.(type) {
+		case openapi3.MultiError:
+			for _, x := range e {
+				walk(x, prefix)
 			}
-		case errors.As(err, &re):
-			if re.Parameter != nil {
+		case *openapi3filter.RequestError:
+			if e.Parameter != nil {
 				v.status, v.code = http.StatusBadRequest, codeBadParameter
 				v.detail = "a parameter does not match the API's schema"
-				p := re.Parameter.In + "." + re.Parameter.Name
-				if re.Err != nil {
-					var inner error = re.Err
-					if errors.As(inner, &se) {
-						v.errors = append(v.errors, FieldError{Path: p, Message: se.Reason})
-						return
-					}
+				msg := e.Reason
+				if errors.As(e.Err, &se) {
+					msg = se.Reason
+				} else if e.Err != nil && msg == "" {
+					msg = e.Err.Error()
 				}
-				v.errors = append(v.errors, FieldError{Path: p, Message: re.Reason})
+				v.errors = append(v.errors, FieldError{Path: e.Parameter.In + "." + e.Parameter.Name, Message: msg})
 				return
 			}
-			if re.Err != nil && re.Err != err {
-				walk(re.Err, "body")
-				if len(v.errors) > 0 {
+			if e.Err != nil {
+				n := len(v.errors)
+				walk(e.Err, prefix)
+				if len(v.errors) > n {
 					return
 				}
 			}
-			v.errors = append(v.errors, FieldError{Path: "body", Message: strings.TrimSpace(re.Reason)})
-		case errors.As(err, &se):
-			path := strings.Join(se.JSONPointer(), ".")
+			v.errors = append(v.errors, FieldError{Path: "body", Message: strings.TrimSpace(e.Reason)})
+		case *openapi3.SchemaError:
+			path := strings.Join(e.JSONPointer(), ".")
 			if path == "" {
 				path = prefix
 			} else if prefix != "" {
 				path = prefix + "." + path
 			}
-			v.errors = append(v.errors, FieldError{Path: path, Message: se.Reason})
+			v.errors = append(v.errors, FieldError{Path: path, Message: e.Reason})
 		default:
+			if errors.As(err, &se) {
+				walk(se, prefix)
+				return
+			}
 			v.errors = append(v.errors, FieldError{Path: prefix, Message: err.Error()})
 		}
 	}

@@ -123,6 +123,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("bootstrap the first admin: %w", err)
 		}
 		if created {
+			if err := index.WaitFor(ctx, boot.Position); err != nil {
+				return err
+			}
 			fmt.Fprintf(stdout, "\nticketd: a fresh installation: principal %q was created with this bearer token,\n"+
 				"shown this once (only its hash is stored):\n\n    %s\n\n", boot.State.ID, boot.Secret)
 		}

@@ -1,0 +1,111 @@
+package api_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ticketledger/ticketledger/eventstore/esdb"
+	"github.com/ticketledger/ticketledger/eventstore/esdb/esdbtest"
+)
+
+// TestProblems checks the problem+json answers to bad input.
+func TestProblems(t *testing.T) {
+	store, err := esdb.Open(context.Background(), esdbtest.Start(t).URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	s := start(t, store, "")
+	s.publishExamples()
+	shop := s.principal("svc-shop", "service", "shop", "system")
+	xiaoli := s.principal("xiaoli", "user", "", "customer-service")
+	valid := map[string]any{"process": "refund", "business_key": "K1", "submitter": map[string]any{"id": "c1"}, "fields": refundFields("198.00", "alipay")}
+	cases := []struct {
+		name   string
+		r      response
+		status int
+		code   string
+		paths  []string
+	}{
+		{"malformed JSON", s.call("POST", "/v1/tickets", shop, `{"process": "refund",`), 400, "malformed-json", nil},
+		{"wrong content type", s.call("POST", "/v1/tickets", shop, `process=refund`, "Content-Type", "application/x-www-form-urlencoded"), 415, "unsupported-media-type", nil},
+		{"too large", s.call("POST", "/v1/tickets", shop, `{"title":"`+strings.Repeat("x", 70<<10)+`"}`), 413, "body-too-large", nil},
+		{"unknown process", s.call("POST", "/v1/tickets", shop, map[string]any{"process": "nope", "fields": map[string]any{}}), 404, "no-such-process", nil},
+		{"invalid fields", s.call("POST", "/v1/tickets", shop, map[string]any{"process": "refund", "submitter": map[string]any{"id": "c1"}, "fields": map[string]any{"order_id": "so 1", "amount": "-1"}}),
+			422, "", []string{"fields.order_id", "fields.amount", "fields.customer"}},
+		{"schema violation", s.call("POST", "/v1/tickets", shop, map[string]any{"fields": map[string]any{}, "extra": 1}), 422, "invalid-request", []string{"process"}},
+		{"no token", s.call("POST", "/v1/tickets", "", valid), 401, "no-token", nil},
+		{"bad token", s.call("POST", "/v1/tickets", "tlk_forged", valid), 401, "invalid-token", nil},
+		{"wrong role", s.callType("PUT", "/v1/processes/refund", xiaoli, []byte("key: refund\n"), "application/yaml"), 403, "missing-role", nil},
+		{"invalid definition", s.callType("PUT", "/v1/processes/refund", s.admin, []byte("key: refund\nnodes: []\n"), "application/yaml"), 422, "invalid-definition", nil},
+		{"unknown ticket", s.call("POST", "/v1/tickets/00000000-0000-0000-0000-000000000000/approve", xiaoli, nil), 404, "no-such-ticket", nil},
+		{"bad parameter", s.call("GET", "/v1/processes?min_position=soon", xiaoli, nil), 400, "invalid-parameter", []string{"query.min_position"}},
+		{"no route", s.call("GET", "/v1/nowhere", xiaoli, nil), 404, "no-such-route", nil},
+		{"method", s.call("PATCH", "/v1/tickets", xiaoli, nil), 405, "method-not-allowed", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.r
+			if r.status != tc.status || r.header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("status %d (%s), want %d problem+json: %s", r.status, r.header.Get("Content-Type"), tc.status, r.raw)
+			}
+			if tc.code != "" && (r.str("code") != tc.code || r.str("type") != "urn:ticketledger:problem:"+tc.code) {
+				t.Fatalf("code %q type %q, want %q: %s", r.str("code"), r.str("type"), tc.code, r.raw)
+			}
+			if r.str("title") == "" || r.body["status"] != float64(tc.status) || r.str("instance") == "" || r.str("request_id") == "" {
+				t.Fatalf("incomplete problem: %s", r.raw)
+			}
+			var paths []string
+			errs, _ := r.body["errors"].([]any)
+			for _, e := range errs {
+				m, _ := e.(map[string]any)
+				p, _ := m["path"].(string)
+				paths = append(paths, p)
+			}
+			for _, want := range tc.paths {
+				if !slices.ContainsFunc(paths, func(p string) bool { return strings.Contains(p, want) }) {
+					t.Fatalf("no error at %s in %s", want, r.raw)
+				}
+			}
+		})
+	}
+	if r := s.call("POST", "/v1/tickets", "", valid); r.header.Get("WWW-Authenticate") == "" {
+		t.Fatal("a 401 without WWW-Authenticate")
+	}
+}
+
+// TestRoutesMatchDocument checks that every route of the router is an operation of the
+// OpenAPI document and every operation of the document is routed.
+func TestRoutesMatchDocument(t *testing.T) {
+	store, err := esdb.Open(context.Background(), esdbtest.Start(t).URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	full := start(t, store, pgtestDatabase(t))
+	routed := map[string]bool{}
+	for _, r := range full.server.Routes() {
+		routed[r.Method+" "+r.Pattern] = true
+	}
+	documented := map[string]bool{}
+	for path, item := range full.server.Spec().Paths.Map() {
+		for method := range item.Operations() {
+			documented[method+" "+path] = true
+		}
+	}
+	for k := range routed {
+		if !documented[k] {
+			t.Errorf("route %s is not in the document", k)
+		}
+	}
+	for k := range documented {
+		if !routed[k] {
+			t.Errorf("operation %s is not routed", k)
+		}
+	}
+	if len(routed) < 50 {
+		t.Errorf("only %d routes", len(routed))
+	}
+}
