@@ -20,6 +20,8 @@ import (
 	"github.com/ticketledger/ticketledger/domain"
 	"github.com/ticketledger/ticketledger/domain/ticket"
 	"github.com/ticketledger/ticketledger/eventstore"
+	"github.com/ticketledger/ticketledger/eventstore/esdb"
+	"github.com/ticketledger/ticketledger/eventstore/esdb/esdbtest"
 	"github.com/ticketledger/ticketledger/eventstore/pgstore"
 	"github.com/ticketledger/ticketledger/internal/pgtest"
 	"github.com/ticketledger/ticketledger/projections"
@@ -141,6 +143,34 @@ func newEnv(t *testing.T) *env {
 	return newEnvOn(t, url, store)
 }
 
+// newESDBEnv keeps the log in an EventStoreDB protocol double and the read models in a
+// fresh PostgreSQL database.
+func newESDBEnv(t *testing.T) *env {
+	t.Helper()
+	srv := esdbtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := esdb.Open(ctx, srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return newEnvOn(t, pgtest.NewDatabase(t), store)
+}
+
+// eachStore runs fn over each event store, in parallel subtests.
+func eachStore(t *testing.T, fn func(t *testing.T, e *env)) {
+	for _, k := range []struct {
+		name string
+		open func(*testing.T) *env
+	}{{"pgstore", newEnv}, {"esdb", newESDBEnv}} {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, k.open(t))
+		})
+	}
+}
+
 // newEnvOn uses store for the log and a database at url for the read models.
 func newEnvOn(t *testing.T, url string, store eventstore.Store) *env {
 	t.Helper()
@@ -158,8 +188,11 @@ func (e *env) config() projections.Config {
 		RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
 	}
-	if _, ok := e.store.(*pgstore.Store); ok {
+	switch st := e.store.(type) {
+	case *pgstore.Store:
 		cfg.Counter = projections.SequenceCounter{}
+	default:
+		cfg.Counter = projections.ScanCounter{Store: st, Limit: 1 << 20}
 	}
 	return cfg
 }

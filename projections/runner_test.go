@@ -24,73 +24,73 @@ func handlerNames(hs []projections.Handler) []string {
 }
 
 func TestApplyAndWaitFor(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	r := e.start(e.config(), e.standard()...)
-	ctx := context.Background()
-	tickets := projections.NewTickets(e.pool)
+	eachStore(t, func(t *testing.T, e *env) {
+		r := e.start(e.config(), e.standard()...)
+		ctx := context.Background()
+		tickets := projections.NewTickets(e.pool)
 
-	res := e.submit("order-1", "500.00", "original")
-	id := res.State.ID
-	if err := r.WaitFor(ctx, projections.TicketsName, res.Position, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	k, err := tickets.Get(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if k.Status != ticket.StatusInProgress || k.CurrentNode != "business" || k.System != "shop" || k.Submitter != "wang" ||
-		k.BusinessKey != "order-1" || k.Version != 2 || k.Position != res.Position || k.DueAt.IsZero() ||
-		!slices.Equal(handlerNames(k.Handlers), []string{"cs1", "cs2"}) || !slices.Equal(k.CC, []string{"boss"}) {
-		t.Fatalf("after submission: %+v", k)
-	}
+		res := e.submit("order-1", "500.00", "original")
+		id := res.State.ID
+		if err := r.WaitFor(ctx, projections.TicketsName, res.Position, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		k, err := tickets.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.Status != ticket.StatusInProgress || k.CurrentNode != "business" || k.System != "shop" || k.Submitter != "wang" ||
+			k.BusinessKey != "order-1" || k.Version != 2 || k.Position != res.Position || k.DueAt.IsZero() ||
+			!slices.Equal(handlerNames(k.Handlers), []string{"cs1", "cs2"}) || !slices.Equal(k.CC, []string{"boss"}) {
+			t.Fatalf("after submission: %+v", k)
+		}
 
-	res = e.approve(id, as("cs2"))
-	if err := r.WaitFor(ctx, projections.TicketsName, res.Position, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	k, _ = tickets.Get(ctx, id)
-	if k.CurrentNode != "finance" || !slices.Equal(handlerNames(k.Handlers), []string{"fin1", "fin2"}) {
-		t.Fatalf("after the business approval: node %q, handlers %v", k.CurrentNode, k.Handlers)
-	}
-	for _, who := range []string{"fin2", "fin1", "cash1"} {
-		res = e.approve(id, as(who))
-	}
-	if err := r.WaitFor(ctx, projections.TicketsName, res.Position, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	k, _ = tickets.Get(ctx, id)
-	if k.CurrentNode != "cashier" || !slices.Equal(handlerNames(k.Handlers), []string{"cash2"}) {
-		t.Fatalf("sequential cashier node after cash1: node %q, handlers %v", k.CurrentNode, k.Handlers)
-	}
-	res = e.approve(id, as("cash2"))
-	if _, err := e.svc.ReportExecution(ctx, commands.ReportExecution{Request: commands.Request{Caller: shop}, TicketID: id,
-		Status: ticket.ExecutionSucceeded, Detail: "refunded"}); err != nil {
-		t.Fatal(err)
-	}
-	e.sync(projections.TicketsName, projections.TimelineName)
-	k, _ = tickets.Get(ctx, id)
-	if k.Status != ticket.StatusApproved || k.FinalAt.IsZero() || k.CurrentNode != "" || len(k.Handlers) != 0 ||
-		k.Execution == nil || k.Execution.Status != ticket.ExecutionSucceeded || k.Execution.Detail != "refunded" {
-		t.Fatalf("after the final approval: %+v", k)
-	}
-	entries, err := projections.NewTimeline(e.pool).Of(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int(k.Version) != len(entries) || entries[2].Type != ticket.TypeTaskApproved || entries[2].Actor != "cs2" ||
-		entries[2].Node != "business" || entries[2].Source != "user" {
-		t.Fatalf("timeline %+v", entries)
-	}
+		res = e.approve(id, as("cs2"))
+		if err := r.WaitFor(ctx, projections.TicketsName, res.Position, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		k, _ = tickets.Get(ctx, id)
+		if k.CurrentNode != "finance" || !slices.Equal(handlerNames(k.Handlers), []string{"fin1", "fin2"}) {
+			t.Fatalf("after the business approval: node %q, handlers %v", k.CurrentNode, k.Handlers)
+		}
+		for _, who := range []string{"fin2", "fin1", "cash1"} {
+			res = e.approve(id, as(who))
+		}
+		if err := r.WaitFor(ctx, projections.TicketsName, res.Position, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		k, _ = tickets.Get(ctx, id)
+		if k.CurrentNode != "cashier" || !slices.Equal(handlerNames(k.Handlers), []string{"cash2"}) {
+			t.Fatalf("sequential cashier node after cash1: node %q, handlers %v", k.CurrentNode, k.Handlers)
+		}
+		res = e.approve(id, as("cash2"))
+		if _, err := e.svc.ReportExecution(ctx, commands.ReportExecution{Request: commands.Request{Caller: shop}, TicketID: id,
+			Status: ticket.ExecutionSucceeded, Detail: "refunded"}); err != nil {
+			t.Fatal(err)
+		}
+		e.sync(projections.TicketsName, projections.TimelineName)
+		k, _ = tickets.Get(ctx, id)
+		if k.Status != ticket.StatusApproved || k.FinalAt.IsZero() || k.CurrentNode != "" || len(k.Handlers) != 0 ||
+			k.Execution == nil || k.Execution.Status != ticket.ExecutionSucceeded || k.Execution.Detail != "refunded" {
+			t.Fatalf("after the final approval: %+v", k)
+		}
+		entries, err := projections.NewTimeline(e.pool).Of(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int(k.Version) != len(entries) || entries[2].Type != ticket.TypeTaskApproved || entries[2].Actor != "cs2" ||
+			entries[2].Node != "business" || entries[2].Source != "user" {
+			t.Fatalf("timeline %+v", entries)
+		}
 
-	st := e.status(projections.TicketsName)
-	if !st.Healthy || !st.Running || !st.CaughtUp || st.Checkpoint != e.head() || st.Lag.Events != 0 || st.Lag.Time != 0 ||
-		st.EventsApplied != int64(k.Version) || st.LastEventAt.IsZero() {
-		t.Fatalf("status %+v", st)
-	}
-	if _, err := tickets.Get(ctx, "no-such-ticket"); !domain.Is(err, domain.NotFound) {
-		t.Fatalf("unknown ticket: %v", err)
-	}
+		st := e.status(projections.TicketsName)
+		if !st.Healthy || !st.Running || !st.CaughtUp || st.Checkpoint != e.head() || st.Lag.Events != 0 || st.Lag.Time != 0 ||
+			st.EventsApplied != int64(k.Version) || st.LastEventAt.IsZero() {
+			t.Fatalf("status %+v", st)
+		}
+		if _, err := tickets.Get(ctx, "no-such-ticket"); !domain.Is(err, domain.NotFound) {
+			t.Fatalf("unknown ticket: %v", err)
+		}
+	})
 }
 
 func TestWaitForErrors(t *testing.T) {
@@ -147,193 +147,193 @@ func (s redelivering) Subscribe(ctx context.Context, _ eventstore.Position, f ev
 }
 
 func TestRedeliverySkipped(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.store = redelivering{e.store}
-	r := e.start(e.config(), e.standard()...)
-	ctx := context.Background()
-	id := e.submit("order-1", "50.00", "original").State.ID
-	if _, err := e.svc.UrgeTicket(ctx, commands.UrgeTicket{Request: as("wang"), TicketID: id, Comment: "hurry"}); err != nil {
-		t.Fatal(err)
-	}
-	e.sync(projections.TicketsName, projections.TimelineName)
-	before, _ := projections.NewTickets(e.pool).Get(ctx, id)
-	applied := e.status(projections.TicketsName).EventsApplied
+	eachStore(t, func(t *testing.T, e *env) {
+		e.store = redelivering{e.store}
+		r := e.start(e.config(), e.standard()...)
+		ctx := context.Background()
+		id := e.submit("order-1", "50.00", "original").State.ID
+		if _, err := e.svc.UrgeTicket(ctx, commands.UrgeTicket{Request: as("wang"), TicketID: id, Comment: "hurry"}); err != nil {
+			t.Fatal(err)
+		}
+		e.sync(projections.TicketsName, projections.TimelineName)
+		before, _ := projections.NewTickets(e.pool).Get(ctx, id)
+		applied := e.status(projections.TicketsName).EventsApplied
 
-	// Restart: everything is delivered again and must be skipped.
-	e.stop()
-	e.start(e.config(), e.standard()...)
-	_ = r
-	e.approve(id, as("cs1"))
-	e.sync(projections.TicketsName, projections.TimelineName)
-	after, err := projections.NewTickets(e.pool).Get(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.Urges != 1 || before.Urges != 1 || after.Version != before.Version+3 {
-		t.Fatalf("urges %d then %d, version %d then %d", before.Urges, after.Urges, before.Version, after.Version)
-	}
-	if got := e.status(projections.TicketsName).EventsApplied; got != applied+3 {
-		t.Fatalf("events applied %d, want %d: redelivered events were applied again", got, applied+3)
-	}
-	entries, _ := projections.NewTimeline(e.pool).Of(ctx, id)
-	if uint64(len(entries)) != after.Version {
-		t.Fatalf("%d timeline entries for version %d", len(entries), after.Version)
-	}
+		// Restart: everything is delivered again and must be skipped.
+		e.stop()
+		e.start(e.config(), e.standard()...)
+		_ = r
+		e.approve(id, as("cs1"))
+		e.sync(projections.TicketsName, projections.TimelineName)
+		after, err := projections.NewTickets(e.pool).Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Urges != 1 || before.Urges != 1 || after.Version != before.Version+3 {
+			t.Fatalf("urges %d then %d, version %d then %d", before.Urges, after.Urges, before.Version, after.Version)
+		}
+		if got := e.status(projections.TicketsName).EventsApplied; got != applied+3 {
+			t.Fatalf("events applied %d, want %d: redelivered events were applied again", got, applied+3)
+		}
+		entries, _ := projections.NewTimeline(e.pool).Of(ctx, id)
+		if uint64(len(entries)) != after.Version {
+			t.Fatalf("%d timeline entries for version %d", len(entries), after.Version)
+		}
+	})
 }
 
 func TestFailingApplyStopsProjection(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	poison := &failing{Projection: projections.NewTickets(e.pool)}
-	r := e.start(e.config(), poison, projections.NewDelegations(e.pool), projections.NewTimeline(e.pool))
-	ctx := context.Background()
-	tickets := projections.NewTickets(e.pool)
+	eachStore(t, func(t *testing.T, e *env) {
+		poison := &failing{Projection: projections.NewTickets(e.pool)}
+		r := e.start(e.config(), poison, projections.NewDelegations(e.pool), projections.NewTimeline(e.pool))
+		ctx := context.Background()
+		tickets := projections.NewTickets(e.pool)
 
-	first := e.submit("order-1", "50.00", "original")
-	e.sync(projections.TicketsName)
-	before := e.checkpoint(projections.TicketsName)
-	key := "order-2"
-	poison.arm(ticket.Stream(commands.TicketIDFor("shop", "refund", key)))
-	bad := e.submit(key, "50.00", "original")
+		first := e.submit("order-1", "50.00", "original")
+		e.sync(projections.TicketsName)
+		before := e.checkpoint(projections.TicketsName)
+		key := "order-2"
+		poison.arm(ticket.Stream(commands.TicketIDFor("shop", "refund", key)))
+		bad := e.submit(key, "50.00", "original")
 
-	eventually(t, "the tickets projection to stop", func() bool {
-		return !e.status(projections.TicketsName).Healthy
+		eventually(t, "the tickets projection to stop", func() bool {
+			return !e.status(projections.TicketsName).Healthy
+		})
+		st := e.status(projections.TicketsName)
+		if st.Running || !strings.Contains(st.Err, errPoison.Error()) || st.Checkpoint != before || st.Lag.Events == 0 {
+			t.Fatalf("status of the stopped projection: %+v", st)
+		}
+		if got := e.checkpoint(projections.TicketsName); got != before {
+			t.Fatalf("checkpoint moved from %s to %s", before, got)
+		}
+		if _, err := tickets.Get(ctx, bad.State.ID); !domain.Is(err, domain.NotFound) {
+			t.Fatalf("the failing ticket was projected: %v", err)
+		}
+		if _, err := tickets.Get(ctx, first.State.ID); err != nil {
+			t.Fatalf("the earlier ticket is gone: %v", err)
+		}
+		err := r.WaitFor(ctx, projections.TicketsName, bad.Position, time.Second)
+		var ae *projections.ApplyError
+		if !errors.Is(err, projections.ErrStopped) || !errors.As(err, &ae) || ae.Version != 1 || ae.Type != ticket.TypeSubmitted {
+			t.Fatalf("waiting on a stopped projection: %v", err)
+		}
+		// The other projections go on.
+		if err := r.WaitFor(ctx, projections.TimelineName, bad.Position, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if !e.status(projections.TimelineName).Healthy {
+			t.Fatal("the timeline is unhealthy")
+		}
+		if n := e.logs.count("projection stopped"); n != 1 {
+			t.Fatalf("the failure was logged %d times", n)
+		}
+
+		poison.arm("")
+		if err := r.Retry(projections.TicketsName); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WaitFor(ctx, projections.TicketsName, bad.Position, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tickets.Get(ctx, bad.State.ID); err != nil {
+			t.Fatal(err)
+		}
+		if st := e.status(projections.TicketsName); !st.Healthy || st.Err != "" {
+			t.Fatalf("after retry: %+v", st)
+		}
 	})
-	st := e.status(projections.TicketsName)
-	if st.Running || !strings.Contains(st.Err, errPoison.Error()) || st.Checkpoint != before || st.Lag.Events == 0 {
-		t.Fatalf("status of the stopped projection: %+v", st)
-	}
-	if got := e.checkpoint(projections.TicketsName); got != before {
-		t.Fatalf("checkpoint moved from %s to %s", before, got)
-	}
-	if _, err := tickets.Get(ctx, bad.State.ID); !domain.Is(err, domain.NotFound) {
-		t.Fatalf("the failing ticket was projected: %v", err)
-	}
-	if _, err := tickets.Get(ctx, first.State.ID); err != nil {
-		t.Fatalf("the earlier ticket is gone: %v", err)
-	}
-	err := r.WaitFor(ctx, projections.TicketsName, bad.Position, time.Second)
-	var ae *projections.ApplyError
-	if !errors.Is(err, projections.ErrStopped) || !errors.As(err, &ae) || ae.Version != 1 || ae.Type != ticket.TypeSubmitted {
-		t.Fatalf("waiting on a stopped projection: %v", err)
-	}
-	// The other projections go on.
-	if err := r.WaitFor(ctx, projections.TimelineName, bad.Position, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if !e.status(projections.TimelineName).Healthy {
-		t.Fatal("the timeline is unhealthy")
-	}
-	if n := e.logs.count("projection stopped"); n != 1 {
-		t.Fatalf("the failure was logged %d times", n)
-	}
-
-	poison.arm("")
-	if err := r.Retry(projections.TicketsName); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.WaitFor(ctx, projections.TicketsName, bad.Position, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tickets.Get(ctx, bad.State.ID); err != nil {
-		t.Fatal(err)
-	}
-	if st := e.status(projections.TicketsName); !st.Healthy || st.Err != "" {
-		t.Fatalf("after retry: %+v", st)
-	}
 }
 
 func TestCrashBetweenRowsAndCheckpoint(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	r := e.start(e.config(), e.standard()...)
-	ctx := context.Background()
-	first := e.submit("order-1", "50.00", "original")
-	e.sync(projections.TicketsName)
-	before := e.checkpoint(projections.TicketsName)
+	eachStore(t, func(t *testing.T, e *env) {
+		r := e.start(e.config(), e.standard()...)
+		ctx := context.Background()
+		first := e.submit("order-1", "50.00", "original")
+		e.sync(projections.TicketsName)
+		before := e.checkpoint(projections.TicketsName)
 
-	// The checkpoint write fails after the rows were written in the same transaction.
-	if _, err := e.pool.Exec(ctx, `CREATE FUNCTION crash() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN IF NEW.name = 'tickets' THEN RAISE EXCEPTION 'simulated crash'; END IF; RETURN NEW; END $$;
-		CREATE TRIGGER crash BEFORE UPDATE ON projection_checkpoints FOR EACH ROW EXECUTE FUNCTION crash()`); err != nil {
-		t.Fatal(err)
-	}
-	res := e.approve(first.State.ID, as("cs1"))
-	second := e.submit("order-2", "50.00", "original")
-	eventually(t, "the failure to show", func() bool {
-		return strings.Contains(e.status(projections.TicketsName).Err, "simulated crash")
+		// The checkpoint write fails after the rows were written in the same transaction.
+		if _, err := e.pool.Exec(ctx, `CREATE FUNCTION crash() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.name = 'tickets' THEN RAISE EXCEPTION 'simulated crash'; END IF; RETURN NEW; END $$;
+			CREATE TRIGGER crash BEFORE UPDATE ON projection_checkpoints FOR EACH ROW EXECUTE FUNCTION crash()`); err != nil {
+			t.Fatal(err)
+		}
+		res := e.approve(first.State.ID, as("cs1"))
+		second := e.submit("order-2", "50.00", "original")
+		eventually(t, "the failure to show", func() bool {
+			return strings.Contains(e.status(projections.TicketsName).Err, "simulated crash")
+		})
+		time.Sleep(100 * time.Millisecond)
+		if got := e.checkpoint(projections.TicketsName); got != before {
+			t.Fatalf("checkpoint moved from %s to %s", before, got)
+		}
+		var rows int
+		if err := e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM rm_tickets.tickets WHERE id = $1)
+			+ (SELECT count(*) FROM rm_tickets.tasks WHERE ticket_id = $2 AND status <> 'pending')`,
+			second.State.ID, first.State.ID).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 0 {
+			t.Fatalf("%d rows written without their checkpoint", rows)
+		}
+
+		if _, err := e.pool.Exec(ctx, `DROP TRIGGER crash ON projection_checkpoints`); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WaitFor(ctx, projections.TicketsName, second.Position, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		k, err := projections.NewTickets(e.pool).Get(ctx, first.State.ID)
+		if err != nil || k.Position != res.Position || k.CurrentNode != "cashier" {
+			t.Fatalf("after recovery: %+v, %v", k, err)
+		}
+		if st := e.status(projections.TicketsName); !st.Healthy {
+			t.Fatalf("after recovery: %+v", st)
+		}
+		if e.logs.count("projection interrupted") != 1 || e.logs.count("projection resumed") != 1 {
+			t.Fatalf("logs:\n%s", e.logs.buf.String())
+		}
 	})
-	time.Sleep(100 * time.Millisecond)
-	if got := e.checkpoint(projections.TicketsName); got != before {
-		t.Fatalf("checkpoint moved from %s to %s", before, got)
-	}
-	var rows int
-	if err := e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM rm_tickets.tickets WHERE id = $1)
-		+ (SELECT count(*) FROM rm_tickets.tasks WHERE ticket_id = $2 AND status <> 'pending')`,
-		second.State.ID, first.State.ID).Scan(&rows); err != nil {
-		t.Fatal(err)
-	}
-	if rows != 0 {
-		t.Fatalf("%d rows written without their checkpoint", rows)
-	}
-
-	if _, err := e.pool.Exec(ctx, `DROP TRIGGER crash ON projection_checkpoints`); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.WaitFor(ctx, projections.TicketsName, second.Position, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	k, err := projections.NewTickets(e.pool).Get(ctx, first.State.ID)
-	if err != nil || k.Position != res.Position || k.CurrentNode != "cashier" {
-		t.Fatalf("after recovery: %+v, %v", k, err)
-	}
-	if st := e.status(projections.TicketsName); !st.Healthy {
-		t.Fatalf("after recovery: %+v", st)
-	}
-	if e.logs.count("projection interrupted") != 1 || e.logs.count("projection resumed") != 1 {
-		t.Fatalf("logs:\n%s", e.logs.buf.String())
-	}
 }
 
 func TestResumeAfterRestart(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.start(e.config(), e.standard()...)
-	ctx := context.Background()
-	a := e.submit("order-1", "50.00", "original")
-	e.sync(projections.TicketsName, projections.TimelineName)
-	e.stop()
+	eachStore(t, func(t *testing.T, e *env) {
+		e.start(e.config(), e.standard()...)
+		ctx := context.Background()
+		a := e.submit("order-1", "50.00", "original")
+		e.sync(projections.TicketsName, projections.TimelineName)
+		e.stop()
 
-	e.approve(a.State.ID, as("cs1"))
-	b := e.submit("order-2", "800.00", "alipay")
-	idle, err := projections.NewRunner(e.pool, e.store, e.config(), e.standard()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sts, err := idle.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := sts[0]; st.Running || !st.Healthy || st.Lag.Events < 5 || st.Lag.Time <= 0 || st.Head != e.head() {
-		t.Fatalf("status while stopped: %+v", st)
-	}
+		e.approve(a.State.ID, as("cs1"))
+		b := e.submit("order-2", "800.00", "alipay")
+		idle, err := projections.NewRunner(e.pool, e.store, e.config(), e.standard()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sts, err := idle.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := sts[0]; st.Running || !st.Healthy || st.Lag.Events < 5 || st.Lag.Time <= 0 || st.Head != e.head() {
+			t.Fatalf("status while stopped: %+v", st)
+		}
 
-	e.start(e.config(), e.standard()...)
-	e.sync(projections.TicketsName, projections.TimelineName)
-	tickets := projections.NewTickets(e.pool)
-	ka, _ := tickets.Get(ctx, a.State.ID)
-	kb, err := tickets.Get(ctx, b.State.ID)
-	if err != nil || ka.CurrentNode != "cashier" || kb.CurrentNode != "business" {
-		t.Fatalf("after restart: %+v / %+v, %v", ka, kb, err)
-	}
-	evs, err := e.store.ReadAll(ctx, eventstore.ReadAllOptions{Count: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := e.status(projections.TicketsName).EventsApplied; got != int64(len(evs)) {
-		t.Fatalf("applied %d events, the log holds %d", got, len(evs))
-	}
+		e.start(e.config(), e.standard()...)
+		e.sync(projections.TicketsName, projections.TimelineName)
+		tickets := projections.NewTickets(e.pool)
+		ka, _ := tickets.Get(ctx, a.State.ID)
+		kb, err := tickets.Get(ctx, b.State.ID)
+		if err != nil || ka.CurrentNode != "cashier" || kb.CurrentNode != "business" {
+			t.Fatalf("after restart: %+v / %+v, %v", ka, kb, err)
+		}
+		evs, err := e.store.ReadAll(ctx, eventstore.ReadAllOptions{Count: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.status(projections.TicketsName).EventsApplied; got != int64(len(evs)) {
+			t.Fatalf("applied %d events, the log holds %d", got, len(evs))
+		}
+	})
 }
 
 func TestNewRunnerRejectsBadNames(t *testing.T) {

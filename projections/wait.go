@@ -16,7 +16,11 @@ import (
 //
 // When this Runner runs the projection, WaitFor wakes as soon as a batch commits;
 // otherwise it reads the checkpoint table every Config.WaitPoll, so that an API process
-// can wait for a projector process. Errors: ErrUnknownProjection; ErrWaitTimeout (as a
+// can wait for a projector process. A projection whose checkpoint stays short of pos also
+// counts as having passed it when the log between them holds no event its filter
+// selects (up to MaxGapScan events are read to tell): a store may checkpoint filtered
+// subscriptions only every so many events (EventStoreDB), which would otherwise hold
+// such a wait until the next matching event. Errors: ErrUnknownProjection; ErrWaitTimeout (as a
 // domain.Unavailable *domain.Error, code "projection-behind") when the bound passes;
 // ErrStopped when the projection stopped on a failing event; an error wrapping ctx.Err()
 // when ctx ends first; a database error. Safe for concurrent use.
@@ -32,6 +36,12 @@ func (r *Runner) WaitFor(ctx context.Context, name string, pos eventstore.Positi
 	defer deadline.Stop()
 	poll := time.NewTimer(r.cfg.WaitPoll)
 	defer poll.Stop()
+	var (
+		gapChecked bool
+		gapFor     eventstore.Position
+		gap        = time.NewTimer(gapDelay)
+	)
+	defer gap.Stop()
 	for {
 		w.mu.Lock()
 		local, cp, failed, changed := w.running, w.checkpoint, w.failed, w.changed
@@ -51,8 +61,13 @@ func (r *Runner) WaitFor(ctx context.Context, name string, pos eventstore.Positi
 			if !stored.Before(pos) {
 				return nil
 			}
+			cp = stored
 			poll.Reset(r.cfg.WaitPoll)
 			tick = poll.C
+		}
+		if gapChecked && cp != gapFor {
+			gapChecked = false
+			gap.Reset(gapDelay)
 		}
 		select {
 		case <-ctx.Done():
@@ -63,6 +78,51 @@ func (r *Runner) WaitFor(ctx context.Context, name string, pos eventstore.Positi
 				Cause:   ErrWaitTimeout}
 		case <-changed:
 		case <-tick:
+		case <-gap.C:
+			gapChecked, gapFor = true, cp
+			passed, err := r.nothingBetween(ctx, w.p.Filter(), cp, pos)
+			if err != nil {
+				return fmt.Errorf("projections: wait for %s: %w", name, err)
+			}
+			if passed {
+				return nil
+			}
 		}
 	}
+}
+
+// MaxGapScan is the largest number of log events WaitFor reads to find whether a
+// projection's filter selects any event between its checkpoint and the position awaited.
+const MaxGapScan = 2048
+
+// gapDelay is how long WaitFor waits for a checkpoint to move before it reads the log
+// between the checkpoint and the position awaited.
+const gapDelay = 50 * time.Millisecond
+
+// nothingBetween reports whether the log after from, up to and including to, is wholly
+// readable and holds no event filter selects.
+func (r *Runner) nothingBetween(ctx context.Context, filter eventstore.Filter, from, to eventstore.Position) (bool, error) {
+	for scanned := 0; scanned < MaxGapScan; {
+		evs, err := r.store.ReadAll(ctx, eventstore.ReadAllOptions{From: from, Count: 256})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range evs {
+			if e.Position.After(to) {
+				return true, nil
+			}
+			if filter.Match(e.Stream, e.Type) {
+				return false, nil
+			}
+			if e.Position == to {
+				return true, nil
+			}
+		}
+		if len(evs) < 256 {
+			return false, nil
+		}
+		scanned += len(evs)
+		from = evs[len(evs)-1].Position
+	}
+	return false, nil
 }
