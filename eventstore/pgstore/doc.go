@@ -4,22 +4,30 @@
 // # Schema
 //
 // Open and New apply the package's migrations (tern, version table
-// eventstore_schema_version) before returning. Events live in the append-only table events:
-// a global position from an identity column, the id of the writing transaction
-// (transaction_id xid8, default pg_current_xact_id()), the stream and the event's version in
-// it (unique together), the event id, type, data and metadata stored byte for byte (bytea),
-// and the time of the append. The table streams holds one row per stream: its version and
-// whether it was tombstoned.
+// eventstore_schema_version) before returning. Events live in one append-only table,
+// events: a global position from an identity column, the id of the writing transaction
+// (transaction_id xid8, default pg_current_xact_id()), the stream and the event's version
+// in it, the event id, type, data and metadata stored byte for byte (bytea), and the time
+// of the append. Its primary key is (transaction_id, position), the order of the global
+// log; a unique key on (stream, version), which also carries event_id, serves stream reads
+// and makes racing appends collide. A stream's version is its highest event version; a
+// tombstoned stream ends with a system event of type "$tombstone", which readers of the
+// global log never deliver.
 //
 // # Appends
 //
-// An append is one round trip: a call of the SQL function eventstore_append, in its own
-// transaction. The function takes a transaction-scoped advisory lock on the stream before
-// its first write, checks the expected version (or recognises an idempotent retry), and
-// writes the stream row and then the events. Because a transaction id is assigned at the
-// first write, two appends to one stream get their ids in the order in which they hold the
-// stream, so reading the log in (transaction_id, position) order keeps every stream's
-// events in version order.
+// An append is one INSERT ... SELECT statement, a transaction of its own and one round
+// trip. It computes the versions of the new events from the stream's last event in its
+// snapshot and writes only if the expected version holds; two appends computed from the
+// same version collide on the unique key, and the loser gets a wrong-expected-version
+// error (Any and StreamExists appends are retried instead). An append that writes nothing
+// takes one more round trip to tell an idempotent retry from a conflict.
+//
+// Since a transaction id is assigned at the transaction's first write, which comes after
+// the statement's snapshot, the transaction that writes version k+1 of a stream always has
+// a larger id than the one that wrote version k, already committed in that snapshot:
+// reading the log in (transaction_id, position) order keeps every stream's events in
+// version order.
 //
 // # The global log
 //
@@ -34,7 +42,9 @@
 // A subscription catches up in batches of Config.BatchSize rows, reports CaughtUp, then
 // follows the log live. It is woken by the appends of the same Store directly, by those of
 // other processes through LISTEN/NOTIFY on the channel eventstore_events (one listening
-// connection per Store, reconnected with backoff), and polls every Config.PollInterval as
-// a fallback. Filters are applied in SQL; checkpoints report progress through stretches of
-// filtered-out events.
+// connection per Store, application_name pgstore-listener, reconnected with backoff;
+// appends are announced by a separate NOTIFY at most every 10ms), and polls every
+// Config.PollInterval as a fallback. When the horizon hides events already committed, it
+// reads again after a few milliseconds, with backoff. Filters are applied in SQL;
+// checkpoints report progress through stretches of filtered-out events.
 package pgstore

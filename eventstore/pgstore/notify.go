@@ -92,6 +92,9 @@ func (s *Store) startListener() {
 	}
 }
 
+// listenerName is the application_name of the listening connection.
+const listenerName = "pgstore-listener"
+
 // Backoff of the listener's reconnection attempts.
 const (
 	listenRetryMin = 100 * time.Millisecond
@@ -122,7 +125,12 @@ func (s *Store) runListener() {
 // listenOnce connects, listens until the connection fails or the Store closes, and reports
 // whether it got to listen.
 func (s *Store) listenOnce() bool {
-	conn, err := pgx.ConnectConfig(s.ctx, s.connConfig.Copy())
+	cfg := s.connConfig.Copy()
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = make(map[string]string)
+	}
+	cfg.RuntimeParams["application_name"] = listenerName
+	conn, err := pgx.ConnectConfig(s.ctx, cfg)
 	if err != nil {
 		return false
 	}

@@ -66,8 +66,8 @@ type subscription struct {
 	done   chan struct{}
 	wake   chan struct{}
 	closed atomic.Bool
-	// err is written before done is closed and read after.
-	err error
+	// err is why the subscription ended, set before msgs is closed.
+	err atomic.Pointer[error]
 }
 
 // Messages implements eventstore.Subscription.
@@ -75,15 +75,13 @@ func (sub *subscription) Messages() <-chan eventstore.Message { return sub.msgs 
 
 // Err implements eventstore.Subscription.
 func (sub *subscription) Err() error {
-	select {
-	case <-sub.done:
-	default:
-		return nil
-	}
 	if sub.closed.Load() {
 		return nil
 	}
-	return sub.err
+	if err := sub.err.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // Close implements eventstore.Subscription. It is idempotent, safe for concurrent use,
@@ -105,7 +103,7 @@ func (sub *subscription) run(ctx context.Context) {
 	case err != nil:
 		err = classify(ctx, "subscription", err)
 	}
-	sub.err = err
+	sub.err.Store(&err)
 	sub.store.hub.remove(sub.wake)
 	close(sub.msgs)
 	close(sub.done)
