@@ -11,7 +11,8 @@ import (
 // tombstoneType is the type of the system event that ends a tombstoned stream.
 const tombstoneType = "$tombstone"
 
-// Kinds of expected version as the statements take them ($2).
+// Kinds of expected version: the second index of appendStatements, and $2 of
+// tombstoneSQL.
 const (
 	expectAny          = 0
 	expectNoStream     = 1
@@ -32,10 +33,11 @@ func expectedArgs(e eventstore.ExpectedVersion) (kind int16, version int64) {
 	return expectAny, 0
 }
 
-// lastEventCTE selects the version and type of the last event of stream $1.
-const lastEventCTE = `last AS (
-	SELECT e.version, e.type FROM events e WHERE e.stream = $1 ORDER BY e.version DESC LIMIT 1
-)`
+// lastEventSQL selects the version and type of the last event of stream $1.
+const lastEventSQL = `SELECT e.version, e.type FROM events e WHERE e.stream = $1 ORDER BY e.version DESC LIMIT 1`
+
+// lastEventCTE is lastEventSQL as the common table expression last.
+const lastEventCTE = `last AS (` + lastEventSQL + `)`
 
 // appendSQL returns the statement of an append of one event (single, with scalar
 // parameters) or of several (with arrays), at the given kind of expected version. It is
@@ -63,7 +65,7 @@ func appendSQL(single bool, kind int16) string {
 		rows, ids = `(VALUES ($2::uuid, $3::text, $4::bytea, $5::bytea, 1))`, `$2::uuid`
 	}
 	rows += ` AS u(id, type, data, metadata, o)`
-	const last = `(SELECT e.version, e.type FROM events e WHERE e.stream = $1 ORDER BY e.version DESC LIMIT 1) AS l`
+	const last = `(` + lastEventSQL + `) AS l`
 	const live = `l.type <> '` + tombstoneType + `'`
 	unseen := `NOT EXISTS (SELECT FROM events e WHERE e.stream = $1 AND e.event_id = ` + ids + `)`
 	var version, from, where string

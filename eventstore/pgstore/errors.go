@@ -27,8 +27,8 @@ func classify(ctx context.Context, op string, err error) error {
 // unavailable reports whether err means that the database, rather than the request, is at
 // fault. Errors reported by the server are judged by their SQLSTATE class: connection
 // exceptions (08), insufficient resources (53), operator intervention such as a statement
-// timeout or shutdown (57) and system errors (58). Every other error comes from the
-// connection itself (refused, reset, timed out, pool closed).
+// timeout or shutdown (57) and system errors (58). Apart from scan errors, every other
+// error comes from the connection itself (refused, reset, timed out, pool closed).
 func unavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -38,7 +38,8 @@ func unavailable(err error) bool {
 		}
 		return false
 	}
-	return true
+	var scanErr pgx.ScanArgError
+	return !errors.As(err, &scanErr)
 }
 
 // isUniqueViolation reports whether err is a unique violation of the named constraint.
