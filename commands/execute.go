@@ -68,30 +68,48 @@ type Loaded[S any] struct {
 // version 0. A chained stream whose chain does not verify is an error wrapping
 // *envelope.BreakError: nothing is decided on a tampered history.
 func Load[S, E any](ctx context.Context, store eventstore.Store, agg Aggregate[S, E], stream string) (Loaded[S], error) {
+	l, _, err := load(ctx, store, agg, stream, uuid.Nil)
+	return l, err
+}
+
+// earlier locates the events an earlier run of a command wrote.
+type earlier struct {
+	found    bool
+	count    int
+	version  uint64
+	position eventstore.Position
+}
+
+// load is Load that also looks for the events command wrote, if it ran before.
+func load[S, E any](ctx context.Context, store eventstore.Store, agg Aggregate[S, E], stream string, command uuid.UUID) (Loaded[S], earlier, error) {
+	var done earlier
 	l := Loaded[S]{State: agg.Initial()}
 	evs, err := store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{})
 	if errors.Is(err, eventstore.ErrStreamNotFound) {
-		return l, nil
+		return l, done, nil
 	}
 	if err != nil {
-		return l, err
+		return l, done, err
 	}
 	var v envelope.Verifier
 	for _, re := range evs {
 		if agg.Chained {
 			if _, err := v.Next(envelope.Link{Version: re.Version, Type: re.Type, Data: re.Data, Metadata: re.Metadata}); err != nil {
-				return l, fmt.Errorf("commands: stream %s: %w", stream, err)
+				return l, done, fmt.Errorf("commands: stream %s: %w", stream, err)
 			}
 		}
 		e, err := agg.Codec.Decode(re.Type, re.Data)
 		if err != nil {
-			return l, fmt.Errorf("commands: stream %s version %d: %w", stream, re.Version, err)
+			return l, done, fmt.Errorf("commands: stream %s version %d: %w", stream, re.Version, err)
 		}
 		l.State = agg.Evolve(l.State, e)
 		l.Version, l.Position = re.Version, re.Position
+		if command != uuid.Nil && re.ID == envelope.EventID(command, done.count) {
+			done = earlier{found: true, count: done.count + 1, version: re.Version, position: re.Position}
+		}
 	}
 	l.Head = v.Head()
-	return l, nil
+	return l, done, nil
 }
 
 // Result is what a carried-out command returns.
@@ -105,10 +123,15 @@ type Result[S any] struct {
 	Position eventstore.Position
 	// Appended is the number of events the command wrote (0 for a no-op).
 	Appended int
+	// Replayed is true when the command had already been carried out (the stream holds
+	// the events its id derives): nothing was decided again, and Version and Position are
+	// those of the command's last event.
+	Replayed bool
 }
 
-// Execute carries out one command on one stream: it loads and folds the stream, calls
-// decide with the state, and appends the events decide returns at the version it read.
+// Execute carries out one command on one stream: it loads and folds the stream; when the
+// stream already holds the events of this command id (a client's retry), it returns that
+// earlier result without deciding again; otherwise it calls decide with the state and appends the events decide returns at the version it read.
 // When another writer got there first it starts again, at most MaxAttempts times
 // (ErrConflict after that). Errors from decide are returned as they are; a decide that
 // returns no events makes Execute a no-op that still reports the stream's version and
@@ -118,9 +141,12 @@ func Execute[S, E any](ctx context.Context, store eventstore.Store, agg Aggregat
 		return Result[S]{}, fmt.Errorf("%w: command without an id", eventstore.ErrInvalid)
 	}
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
-		l, err := Load(ctx, store, agg, stream)
+		l, done, err := load(ctx, store, agg, stream, meta.CommandID)
 		if err != nil {
 			return Result[S]{}, err
+		}
+		if done.found {
+			return Result[S]{State: l.State, Version: done.version, Position: done.position, Appended: 0, Replayed: true}, nil
 		}
 		events, err := decide(l.State)
 		if err != nil {

@@ -196,6 +196,9 @@ func (s *Service) IssueToken(ctx context.Context, c IssueToken) (IssuedToken, er
 	if err != nil {
 		return IssuedToken{}, err
 	}
+	if res.Replayed {
+		return IssuedToken{}, domain.Errorf(domain.Conflict, "token-issued", "token %s was already issued by this request; its secret was shown once and cannot be shown again", tokenID)
+	}
 	tok, _ := res.State.Token(tokenID)
 	return IssuedToken{PrincipalResult: res, Secret: secret, Token: tok}, nil
 }

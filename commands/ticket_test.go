@@ -158,6 +158,39 @@ func TestRetriedCommandWritesOnce(t *testing.T) {
 	})
 }
 
+func TestRetriedApprovalAnswersAsTheFirst(t *testing.T) {
+	eachStore(t, func(t *testing.T, store eventstore.Store) {
+		ctx := context.Background()
+		svc := commands.New(store, fixedDefinitions{twoStep{}})
+		id := submit(t, svc, uniqueKey("order-5")).State.ID
+		req := user("ann")
+		first, err := svc.ApproveTask(ctx, commands.ApproveTask{Request: req, TicketID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.CommentTicket(ctx, commands.CommentTicket{Request: user("wang"), TicketID: id, Text: "thanks"}); err != nil {
+			t.Fatal(err)
+		}
+		again, err := svc.ApproveTask(ctx, commands.ApproveTask{Request: req, TicketID: id})
+		if err != nil {
+			t.Fatalf("a retried approval: %v", err)
+		}
+		if !again.Replayed || again.Appended != 0 || again.Version != first.Version || again.Position != first.Position {
+			t.Fatalf("a retried approval: %+v, want the first's version %d and position %s", again, first.Version, first.Position)
+		}
+		evs, _ := store.ReadStream(ctx, ticket.Stream(id), eventstore.ReadStreamOptions{})
+		approvals := 0
+		for _, e := range evs {
+			if e.Type == ticket.TypeTaskApproved {
+				approvals++
+			}
+		}
+		if approvals != 1 {
+			t.Fatalf("%d approvals stored, want 1", approvals)
+		}
+	})
+}
+
 func TestRacingApprovers(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx := context.Background()

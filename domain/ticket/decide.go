@@ -170,7 +170,7 @@ func (b *builder) submit(c Submit) error {
 		System: c.By.System, BusinessKey: c.BusinessKey, Submitter: c.Submitter.ID, Title: c.Title,
 		Fields: fields, Route: route, Watchers: watchers, CC: uniqueSorted(c.CC), At: c.At,
 	})
-	b.activate(0, c.At)
+	b.activate(0, c.By.ID, c.At)
 	return nil
 }
 
@@ -185,7 +185,7 @@ func checkRoute(route []Node) error {
 }
 
 // activate makes route[index] current, or approves the ticket when the route is done.
-func (b *builder) activate(index int, at time.Time) {
+func (b *builder) activate(index int, by string, at time.Time) {
 	if index >= len(b.s.Route) {
 		b.emit(&Approved{At: at})
 		return
@@ -205,6 +205,15 @@ func (b *builder) activate(index int, at time.Time) {
 		e.DueAt = at.Add(n.DueAfter)
 	}
 	b.emit(e)
+	var cc []string
+	for _, u := range uniqueSorted(n.CC) {
+		if !slices.Contains(b.s.CC, u) {
+			cc = append(cc, u)
+		}
+	}
+	if len(cc) > 0 {
+		b.emit(&CCAdded{By: by, Node: n.Key, Users: cc, At: at})
+	}
 }
 
 func taskID(activation, i int) string {
@@ -298,7 +307,7 @@ func (b *builder) approve(c Approve) error {
 	if b.nodeDone() {
 		index := b.s.Current
 		b.emit(&NodeCompleted{Node: n.Key, Outcome: "approved", At: c.At})
-		b.activate(index+1, c.At)
+		b.activate(index+1, c.By.ID, c.At)
 	}
 	return nil
 }
@@ -385,7 +394,7 @@ func (b *builder) reject(c Reject) error {
 		b.emit(&Rejected{Node: n.Key, By: c.By.ID, At: c.At})
 		return nil
 	}
-	b.activate(target, c.At)
+	b.activate(target, c.By.ID, c.At)
 	return nil
 }
 
@@ -413,7 +422,7 @@ func (b *builder) returnTask(c Return) error {
 	}
 	b.emit(&Returned{Decision: b.decision(t, c.By, c.Comment, c.At), To: to})
 	if target >= 0 {
-		b.activate(target, c.At)
+		b.activate(target, c.By.ID, c.At)
 	}
 	return nil
 }
@@ -455,7 +464,7 @@ func (b *builder) resubmit(c Resubmit) error {
 		return err
 	}
 	b.emit(&Resubmitted{By: c.By.ID, Changed: slices.Sorted(maps.Keys(changed)), Fields: fields, Route: route, Comment: c.Comment, At: c.At})
-	b.activate(0, c.At)
+	b.activate(0, c.By.ID, c.At)
 	return nil
 }
 
@@ -527,7 +536,7 @@ func (b *builder) addSigner(c AddSigner) error {
 	}
 	b.emit(&SignerAdded{Node: n.Key, Where: c.Where, Signer: c.Signer, Index: index, New: added, By: c.By.ID, Comment: c.Comment, At: c.At})
 	if c.Where == Before {
-		b.activate(index, c.At)
+		b.activate(index, c.By.ID, c.At)
 	}
 	return nil
 }

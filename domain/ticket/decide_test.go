@@ -89,6 +89,20 @@ func TestSubmit(t *testing.T) {
 					t.Fatalf("status %s", s.Status)
 				}
 			}},
+		{name: "a node's CC list is copied in when the node is reached",
+			when: func() Submit {
+				c := submitCmd(10)
+				c.CC = []string{"audit"}
+				c.Definition = testDef{route: []Node{{Key: "review", Mode: OneOf, Handlers: []string{"ann"}, CC: []string{"ming", "audit"}}}}
+				return c
+			}(),
+			then: []string{TypeSubmitted, TypeNodeActivated, TypeCCAdded},
+			check: func(t *testing.T, s State, evs []Event) {
+				cc := evs[2].(*CCAdded)
+				if cc.Node != "review" || cc.By != "svc-shop" || !slices.Equal(cc.Users, []string{"ming"}) || !s.Participant("ming") {
+					t.Fatalf("cc %+v, state cc %v", cc, s.CC)
+				}
+			}},
 		{name: "the same submission again is a no-op", given: []Command{submitCmd(100)}, when: submitCmd(100)},
 		{name: "the same id with other fields", given: []Command{submitCmd(100)}, when: submitCmd(200), wantKind: domain.Conflict, wantCode: "already-submitted"},
 		{name: "a user submits for another", when: func() Submit { c := submitCmd(10); c.By = user("mallory"); return c }(), wantKind: domain.Forbidden, wantCode: "submit-for-other"},

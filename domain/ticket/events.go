@@ -130,9 +130,12 @@ type Commented struct {
 	At   time.Time `json:"at"`
 }
 
-// CCAdded copies users in on the ticket (抄送).
+// CCAdded copies users in on the ticket (抄送): by a participant's command, or because the
+// process copies them in when a node is reached (Node is then that node; By is the actor
+// whose decision reached it).
 type CCAdded struct {
 	By    string    `json:"by"`
+	Node  string    `json:"node,omitempty"`
 	Users []string  `json:"users"`
 	At    time.Time `json:"at"`
 }
