@@ -18,6 +18,11 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, openFresh)
 }
 
+// BenchmarkConformance runs the suite's benchmarks on a store with the pool size of the
+// raw-INSERT baseline (benchConns), so that their figures compare with BenchmarkRawInsert.
 func BenchmarkConformance(b *testing.B) {
-	storetest.Bench(b, openFresh)
+	storetest.Bench(b, func(tb testing.TB) eventstore.Store {
+		s, _ := openStore(tb, Config{MaxConns: benchConns})
+		return s
+	})
 }
