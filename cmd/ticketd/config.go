@@ -19,6 +19,7 @@ const (
 	roleAPI       = "api"
 	roleProjector = "projector"
 	roleRelay     = "relay"
+	roleScheduler = "scheduler"
 )
 
 type config struct {
@@ -46,7 +47,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	addr := fs.String("addr", env("TICKETD_ADDR", ":8080"), "listen address (TICKETD_ADDR)")
 	db := fs.String("database-url", env("DATABASE_URL", ""), "PostgreSQL URL (DATABASE_URL); default the local PostgreSQL")
 	es := fs.String("eventstore-url", env("EVENTSTORE_URL", ""), "EventStoreDB URL (EVENTSTORE_URL); unset: PostgreSQL is the event store")
-	roles := fs.String("roles", env("TICKETD_ROLES", "api,projector,relay"), "roles: api, projector, relay (TICKETD_ROLES)")
+	roles := fs.String("roles", env("TICKETD_ROLES", "api,projector,relay,scheduler"), "roles: api, projector, relay, scheduler (TICKETD_ROLES)")
 	level := fs.String("log-level", env("TICKETD_LOG_LEVEL", "info"), "debug, info, warn or error (TICKETD_LOG_LEVEL)")
 	shutdown := fs.String("shutdown-timeout", env("TICKETD_SHUTDOWN_TIMEOUT", "30s"), "grace period for in-flight work (TICKETD_SHUTDOWN_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
@@ -63,16 +64,16 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		r = strings.TrimSpace(r)
 		switch r {
 		case "":
-		case roleAPI, roleProjector, roleRelay:
+		case roleAPI, roleProjector, roleRelay, roleScheduler:
 			if !slices.Contains(c.roles, r) {
 				c.roles = append(c.roles, r)
 			}
 		default:
-			return config{}, fmt.Errorf("unknown role %q: want api, projector or relay", r)
+			return config{}, fmt.Errorf("unknown role %q: want api, projector, relay or scheduler", r)
 		}
 	}
 	if len(c.roles) == 0 {
-		return config{}, errors.New("no role: give at least one of api, projector, relay")
+		return config{}, errors.New("no role: give at least one of api, projector, relay, scheduler")
 	}
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return config{}, fmt.Errorf("log level %q: %w", *level, err)

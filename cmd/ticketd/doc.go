@@ -11,7 +11,7 @@
 //	                                    database "ticketledger", created if missing)
 //	--eventstore-url  EVENTSTORE_URL    EventStoreDB connection string (esdb://...); when
 //	                                    set, EventStoreDB is the event store
-//	--roles           TICKETD_ROLES     comma-separated: api, projector, relay (default all)
+//	--roles           TICKETD_ROLES     comma-separated: api, projector, relay, scheduler (default all)
 //	--log-level       TICKETD_LOG_LEVEL debug, info, warn or error (default info)
 //	--shutdown-timeout TICKETD_SHUTDOWN_TIMEOUT  how long in-flight requests may take to
 //	                                    finish on SIGINT or SIGTERM (default 30s)

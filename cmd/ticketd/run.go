@@ -25,6 +25,7 @@ import (
 	"github.com/ticketledger/ticketledger/eventstore/pgstore"
 	"github.com/ticketledger/ticketledger/projections"
 	"github.com/ticketledger/ticketledger/projections/audit"
+	"github.com/ticketledger/ticketledger/scheduler"
 )
 
 // run starts ticketd and serves until ctx ends, then shuts down gracefully: the listener
@@ -87,7 +88,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	rs := &api.ReadSide{Tickets: projections.NewTickets(pool), Workbench: projections.NewWorkbench(pool),
 		Timeline: projections.NewTimeline(pool), Statistics: projections.NewStatistics(pool),
 		Delegations: projections.NewDelegations(pool), Audit: audit.New(store)}
-	runner, err := projections.NewRunner(pool, store, projections.Config{Counter: counter, Logger: logger}, rs.Tickets, rs.Delegations, rs.Timeline)
+	reminders := scheduler.NewReminders(pool)
+	runner, err := projections.NewRunner(pool, store, projections.Config{Counter: counter, Logger: logger}, rs.Tickets, rs.Delegations, rs.Timeline, reminders)
 	if err != nil {
 		return err
 	}
@@ -112,6 +114,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	spawn("principal-index", index.Run)
 	if cfg.has(roleProjector) {
 		spawn("projector", runner.Run)
+	}
+	if cfg.has(roleScheduler) {
+		spawn("scheduler", scheduler.New(reminders, svc, scheduler.Config{Logger: logger}).Run)
 	}
 	if cfg.has(roleRelay) {
 		logger.Warn("the relay role is not wired into this build of ticketd yet; outcomes are not sent as webhooks")

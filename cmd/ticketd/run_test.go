@@ -133,7 +133,7 @@ func TestConfig(t *testing.T) {
 	c, err = parseConfig(nil, func(k string) string {
 		return map[string]string{"TICKETD_ADDR": ":9090", "DATABASE_URL": "postgres://x@h/db", "EVENTSTORE_URL": "esdb://h:2113"}[k]
 	}, io.Discard)
-	if err != nil || c.addr != ":9090" || c.embedded || c.eventstoreURL != "esdb://h:2113" || len(c.roles) != 3 {
+	if err != nil || c.addr != ":9090" || c.embedded || c.eventstoreURL != "esdb://h:2113" || len(c.roles) != 4 || !c.has(roleScheduler) {
 		t.Fatalf("environment: %+v, %v", c, err)
 	}
 	c, err = parseConfig([]string{"--addr", ":7070"}, func(k string) string { return map[string]string{"TICKETD_ADDR": ":9090"}[k] }, io.Discard)

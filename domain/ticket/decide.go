@@ -203,6 +203,9 @@ func (b *builder) activate(index int, by string, at time.Time) {
 	e := &NodeActivated{Activation: act, Index: index, Node: n.Key, Tasks: tasks, At: at}
 	if n.DueAfter > 0 {
 		e.DueAt = at.Add(n.DueAfter)
+		if n.RemindBefore > 0 && n.RemindBefore < n.DueAfter {
+			e.RemindAt = e.DueAt.Add(-n.RemindBefore)
+		}
 	}
 	b.emit(e)
 	var cc []string

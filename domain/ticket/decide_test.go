@@ -67,7 +67,7 @@ func TestSubmit(t *testing.T) {
 					t.Fatalf("submitted %+v", sub)
 				}
 				act := evs[1].(*NodeActivated)
-				if act.Node != "staff" || len(act.Tasks) != 2 || !act.DueAt.Equal(at(8)) {
+				if act.Node != "staff" || len(act.Tasks) != 2 || !act.DueAt.Equal(at(8)) || !act.RemindAt.Equal(at(7)) {
 					t.Fatalf("activated %+v", act)
 				}
 				if s.Status != StatusInProgress || !slices.Equal(s.PendingHandlers(), []string{"ann", "bob"}) || !slices.Contains(s.Watchers, "wang") {

@@ -32,7 +32,10 @@ type NodeActivated struct {
 	Node       string    `json:"node"`
 	Tasks      []Task    `json:"tasks"`
 	DueAt      time.Time `json:"due_at,omitzero"`
-	At         time.Time `json:"at"`
+	// RemindAt is when the handlers are reminded that DueAt approaches (DueAt less the
+	// node's RemindBefore); zero when the node sets no reminder.
+	RemindAt time.Time `json:"remind_at,omitzero"`
+	At       time.Time `json:"at"`
 }
 
 // Decision is what every handler decision records.

@@ -1,0 +1,160 @@
+package scheduler_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketledger/ticketledger/commands"
+	"github.com/ticketledger/ticketledger/domain"
+	"github.com/ticketledger/ticketledger/domain/ticket"
+	"github.com/ticketledger/ticketledger/eventstore"
+	"github.com/ticketledger/ticketledger/eventstore/pgstore"
+	"github.com/ticketledger/ticketledger/internal/pgtest"
+	"github.com/ticketledger/ticketledger/projections"
+	"github.com/ticketledger/ticketledger/scheduler"
+)
+
+// sla is a process of two nodes with an SLA of 8 hours, reminded 1 hour before.
+type sla struct{}
+
+func (sla) Key() string                 { return "sla" }
+func (sla) Version() int                { return 1 }
+func (sla) UrgeInterval() time.Duration { return time.Hour }
+func (sla) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
+	var f ticket.Fields
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, domain.FieldError("not-an-object", "fields", "must be an object")
+	}
+	return f, nil
+}
+func (sla) Route(ticket.Fields, ticket.Submitter) ([]ticket.Node, error) {
+	return []ticket.Node{
+		{Key: "first", Mode: ticket.OneOf, Handlers: []string{"ann"}, DueAfter: 8 * time.Hour, RemindBefore: time.Hour},
+		{Key: "second", Mode: ticket.OneOf, Handlers: []string{"bob"}, DueAfter: 8 * time.Hour, RemindBefore: time.Hour},
+	}, nil
+}
+
+type defs struct{}
+
+func (defs) Latest(context.Context, string) (ticket.Definition, error)       { return sla{}, nil }
+func (defs) Version(context.Context, string, int) (ticket.Definition, error) { return sla{}, nil }
+
+// clock is a settable time.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
+
+func TestReminders(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool := pgtest.NewPool(t)
+	store, err := pgstore.New(ctx, pool, pgstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	clk := &clock{now: t0}
+	svc := commands.New(store, defs{}, commands.WithClock(clk.Now))
+	reminders := scheduler.NewReminders(pool)
+	runner, err := projections.NewRunner(pool, store, projections.Config{}, reminders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go runner.Run(ctx)
+	sched := scheduler.New(reminders, svc, scheduler.Config{Now: clk.Now})
+
+	sub, err := svc.SubmitTicket(ctx, commands.SubmitTicket{Request: commands.Request{Caller: commands.Caller{ID: "wang"}}, Process: "sla", Fields: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sub.State.ID
+	tick := func(at time.Time, pos eventstore.Position, want int) {
+		t.Helper()
+		if err := runner.WaitFor(ctx, scheduler.RemindersName, pos, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		clk.Set(at)
+		n, err := sched.Tick(ctx)
+		if err != nil || n != want {
+			t.Fatalf("tick at %s: %d reminders sent, %v; want %d", at.Format(time.Kitchen), n, err, want)
+		}
+	}
+	tick(t0.Add(6*time.Hour), sub.Position, 0)
+	tick(t0.Add(7*time.Hour), sub.Position, 1)
+	l, _ := svc.Ticket(ctx, id)
+	tick(t0.Add(7*time.Hour+time.Minute), l.Position, 0)
+	tick(t0.Add(9*time.Hour), l.Position, 1)
+	l, _ = svc.Ticket(ctx, id)
+	tick(t0.Add(10*time.Hour), l.Position, 0)
+
+	evs, _ := store.ReadStream(ctx, ticket.Stream(id), eventstore.ReadStreamOptions{})
+	var kinds []string
+	for _, e := range evs {
+		if e.Type == ticket.TypeReminded {
+			ev, _ := ticket.Decode(e.Type, e.Data)
+			r := ev.(*ticket.Reminded)
+			kinds = append(kinds, r.Kind)
+			if r.Node != "first" || len(r.Handlers) != 1 || r.Handlers[0] != "ann" {
+				t.Fatalf("reminder %+v", r)
+			}
+		}
+	}
+	if len(kinds) != 2 || kinds[0] != ticket.DueSoon || kinds[1] != ticket.Overdue {
+		t.Fatalf("reminders recorded %v, want due-soon then overdue", kinds)
+	}
+
+	clk.Set(t0.Add(11 * time.Hour))
+	res, err := svc.ApproveTask(ctx, commands.ApproveTask{Request: commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: "ann"}}, TicketID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick(t0.Add(17*time.Hour), res.Position, 0)
+	tick(t0.Add(18*time.Hour), res.Position, 1)
+	tick(t0.Add(19*time.Hour+time.Minute), res.Position, 1)
+	l, _ = svc.Ticket(ctx, id)
+	if _, err := svc.ApproveTask(ctx, commands.ApproveTask{Request: commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: "bob"}}, TicketID: id}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ = svc.Ticket(ctx, id)
+	tick(t0.Add(48*time.Hour), l.Position, 0)
+	due, err := reminders.DueAt(ctx, t0.Add(100*time.Hour), 10)
+	if err != nil || len(due) != 0 {
+		t.Fatalf("reminders left after the ticket closed: %+v, %v", due, err)
+	}
+}
+
+func TestRunStopsWithItsContext(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	store, err := pgstore.New(ctx, pool, pgstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	reminders := scheduler.NewReminders(pool)
+	runner, err := projections.NewRunner(pool, store, projections.Config{}, reminders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := scheduler.New(reminders, commands.New(store, defs{}), scheduler.Config{Interval: 20 * time.Millisecond})
+	if err := s.Run(ctx); err != nil {
+		t.Fatalf("Run ended with %v, want nil when its context ends", err)
+	}
+}
