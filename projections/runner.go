@@ -496,7 +496,7 @@ func (w *worker) apply(ctx context.Context, tx pgx.Tx, schema string, events []e
 	if len(todo) > 0 {
 		last = &todo[len(todo)-1]
 	}
-	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, schema); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true), set_config('synchronous_commit', 'off', true)`, schema); err != nil {
 		return 0, fmt.Errorf("projections: %s: set search path: %w", w.name, err)
 	}
 	b := &pgx.Batch{}

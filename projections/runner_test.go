@@ -310,11 +310,16 @@ func TestResumeAfterRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sts, err := idle.Status(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st := sts[0]; st.Running || !st.Healthy || st.Lag.Events < 5 || st.Lag.Time <= 0 || st.Head != e.head() {
+		var st projections.Status
+		eventually(t, "the status to see the head of the log", func() bool {
+			sts, err := idle.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st = sts[0]
+			return st.Head == e.head()
+		})
+		if st.Running || !st.Healthy || st.Lag.Events < 5 || st.Lag.Time <= 0 {
 			t.Fatalf("status while stopped: %+v", st)
 		}
 

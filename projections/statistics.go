@@ -14,14 +14,14 @@ import (
 // The activations table of the tickets projection records each node activation and how
 // it ended, for node SLA statistics; handling times come from the task rows.
 
-func queueActivation(b *pgx.Batch, id string, e *ticket.NodeActivated) {
+func queueActivation(b *script, id string, e *ticket.NodeActivated) {
 	b.Queue(`INSERT INTO activations (ticket_id, activation, node, process_key, activated_at, due_at)
 		SELECT id, $2, $3, process_key, $4, $5 FROM tickets WHERE id = $1
 		ON CONFLICT (ticket_id, activation) DO NOTHING`, id, e.Activation, e.Node, e.At, nullTime(e.DueAt))
 }
 
 // queueActivationEnd ends the ticket's open activation, if any.
-func queueActivationEnd(b *pgx.Batch, id string, at time.Time, outcome string) {
+func queueActivationEnd(b *script, id string, at time.Time, outcome string) {
 	b.Queue(`UPDATE activations SET ended_at = $2, outcome = $3 WHERE ticket_id = $1 AND ended_at IS NULL`, id, at, outcome)
 }
 

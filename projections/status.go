@@ -99,7 +99,9 @@ type Status struct {
 	// the database.
 	Healthy bool
 	Err     string
-	// Head is the position of the last event of the log.
+	// Head is the position of the last event of the log, as the store's ReadAll shows
+	// it (pgstore shows events only once no transaction that could commit an earlier one
+	// is running, so Head may trail the last append by the length of such transactions).
 	Head eventstore.Position
 	Lag  Lag
 }

@@ -23,7 +23,7 @@ import (
 // return, a withdrawal, a final outcome or a signer added before the node cancels the
 // tasks still open.
 
-func queueActivatedTasks(b *pgx.Batch, id string, e *ticket.NodeActivated) {
+func queueActivatedTasks(b *script, id string, e *ticket.NodeActivated) {
 	ids := make([]string, len(e.Tasks))
 	assignees := make([]string, len(e.Tasks))
 	statuses := make([]string, len(e.Tasks))
@@ -41,14 +41,14 @@ func queueActivatedTasks(b *pgx.Batch, id string, e *ticket.NodeActivated) {
 		id, e.Activation, e.Node, e.Index, e.At, nullTime(e.DueAt), ids, assignees, statuses)
 }
 
-func queueDecided(b *pgx.Batch, id string, d ticket.Decision, status ticket.TaskStatus) {
+func queueDecided(b *script, id string, d ticket.Decision, status ticket.TaskStatus) {
 	b.Queue(`UPDATE tasks SET status = $3, decided_at = $4, decided_by = $5::text,
 			on_behalf_of = CASE WHEN $5::text <> $6::text THEN $6::text ELSE on_behalf_of END
 		WHERE ticket_id = $1 AND task_id = $2`, id, d.TaskID, string(status), d.At, d.By, d.Assignee)
 }
 
 // queuePromotion makes the first waiting task of the active node pending.
-func queuePromotion(b *pgx.Batch, id string, at time.Time) {
+func queuePromotion(b *script, id string, at time.Time) {
 	b.Queue(`UPDATE tasks SET status = 'pending', pending_since = $2
 		WHERE ticket_id = $1 AND task_id = (
 			SELECT t.task_id FROM tasks t JOIN tickets k ON k.id = t.ticket_id
@@ -56,11 +56,13 @@ func queuePromotion(b *pgx.Batch, id string, at time.Time) {
 			ORDER BY t.ordinal LIMIT 1)`, id, at)
 }
 
-func queueCancelOpen(b *pgx.Batch, id string) {
-	b.Queue(`UPDATE tasks SET status = 'cancelled' WHERE ticket_id = $1 AND status IN ('pending', 'waiting')`, id)
+// queueCancelOpen cancels the open tasks of the ticket but except, which the same event
+// decides.
+func queueCancelOpen(b *script, id, except string) {
+	b.Queue(`UPDATE tasks SET status = 'cancelled' WHERE ticket_id = $1 AND status IN ('pending', 'waiting') AND task_id <> $2`, id, except)
 }
 
-func queueTransfer(b *pgx.Batch, id string, e *ticket.TaskTransfer) {
+func queueTransfer(b *script, id string, e *ticket.TaskTransfer) {
 	b.Queue(`UPDATE tasks SET status = 'transferred', decided_at = $3, decided_by = $4::text,
 			on_behalf_of = CASE WHEN $4::text <> $5::text THEN $5::text ELSE on_behalf_of END
 		WHERE ticket_id = $1 AND task_id = $2`, id, e.TaskID, e.At, e.By, e.Assignee)

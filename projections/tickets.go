@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,8 +52,9 @@ func (t *Tickets) Apply(ctx context.Context, tx pgx.Tx, ev eventstore.RecordedEv
 	return applyQueued(ctx, tx, t, ev)
 }
 
-// Queue implements Queuer. Events of unknown types or with malformed bodies are errors.
-func (*Tickets) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
+// Queue implements Queuer: one statement per event. Events of unknown types or with
+// malformed bodies are errors.
+func (*Tickets) Queue(batch *pgx.Batch, ev eventstore.RecordedEvent) error {
 	id, ok := strings.CutPrefix(ev.Stream, ticket.Stream(""))
 	if !ok {
 		return nil
@@ -62,6 +65,8 @@ func (*Tickets) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
 	}
 	at := eventTime(e, ev.Created)
 	pos := ev.Position.String()
+	b := &script{}
+	defer b.flush(batch)
 	touch := func(set string, args ...any) {
 		sql := `UPDATE tickets SET updated_at = $2, version = $3, last_position = $4` + set + ` WHERE id = $1`
 		b.Queue(sql, append([]any{id, at, int64(ev.Version), pos}, args...)...)
@@ -100,12 +105,12 @@ func (*Tickets) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
 		queueDecided(b, id, e.Decision, ticket.TaskRejected)
 		touch("")
 	case *ticket.NodeCompleted:
-		queueCancelOpen(b, id)
+		queueCancelOpen(b, id, "")
 		queueActivationEnd(b, id, at, e.Outcome)
 		touch(closeNodeSQL)
 	case *ticket.Returned:
 		queueDecided(b, id, e.Decision, ticket.TaskReturned)
-		queueCancelOpen(b, id)
+		queueCancelOpen(b, id, e.TaskID)
 		queueActivationEnd(b, id, at, "returned")
 		if e.To == ticket.ToSubmitter {
 			touch(closeNodeSQL + `, status = 'returned'`)
@@ -123,7 +128,7 @@ func (*Tickets) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
 			return err
 		}
 	case *ticket.Withdrawn:
-		queueCancelOpen(b, id)
+		queueCancelOpen(b, id, "")
 		queueActivationEnd(b, id, at, "withdrawn")
 		touch(closeNodeSQL + `, status = 'withdrawn', final_at = $2`)
 	case *ticket.TaskTransfer:
@@ -135,7 +140,7 @@ func (*Tickets) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
 			return err
 		}
 		if e.Where == ticket.Before {
-			queueCancelOpen(b, id)
+			queueCancelOpen(b, id, "")
 			queueActivationEnd(b, id, at, "signer-added")
 			touch(closeNodeSQL)
 		} else {
@@ -148,10 +153,10 @@ func (*Tickets) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
 	case *ticket.Urged:
 		touch(`, urge_count = urge_count + 1, last_urged_at = $2`)
 	case *ticket.Approved:
-		queueCancelOpen(b, id)
+		queueCancelOpen(b, id, "")
 		touch(closeNodeSQL + `, status = 'approved', final_at = $2`)
 	case *ticket.Rejected:
-		queueCancelOpen(b, id)
+		queueCancelOpen(b, id, "")
 		touch(closeNodeSQL + `, status = 'rejected', final_at = $2`)
 	case *ticket.ExecutionReported:
 		touch(`, execution_status = $5, execution_detail = $6, execution_reported_by = $7, executed_at = $2`,
@@ -173,16 +178,62 @@ ON CONFLICT (id) DO UPDATE SET status = excluded.status, process_key = excluded.
 	execution_reported_by = NULL, executed_at = NULL, submitted_at = excluded.submitted_at,
 	updated_at = excluded.updated_at, version = excluded.version, last_position = excluded.last_position`
 
+// script gathers the statements an event needs into one statement, each a data-modifying
+// WITH query of the last: one execution instead of several. The statements all see the
+// database as it was before the event and none sees the others' changes, so those of one
+// event must not read what another writes nor write the same rows.
+type script struct {
+	parts []string
+	args  []any
+}
+
+var placeholder = regexp.MustCompile(`\$([0-9]+)`)
+
+// Queue adds a statement whose placeholders $1... refer to args.
+func (s *script) Queue(sql string, args ...any) {
+	offset := len(s.args)
+	if offset > 0 {
+		sql = placeholder.ReplaceAllStringFunc(sql, func(m string) string {
+			n, _ := strconv.Atoi(m[1:])
+			return "$" + strconv.Itoa(n+offset)
+		})
+	}
+	s.parts = append(s.parts, sql)
+	s.args = append(s.args, args...)
+}
+
+// flush queues the gathered statements as one in b.
+func (s *script) flush(b *pgx.Batch) {
+	switch len(s.parts) {
+	case 0:
+		return
+	case 1:
+		b.Queue(s.parts[0], s.args...)
+		return
+	}
+	var sb strings.Builder
+	sb.WriteString("WITH ")
+	for i, p := range s.parts[:len(s.parts)-1] {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "s%d AS (%s)", i, p)
+	}
+	sb.WriteString(" ")
+	sb.WriteString(s.parts[len(s.parts)-1])
+	b.Queue(sb.String(), s.args...)
+}
+
 // closeNodeSQL is the SET part of an update that leaves no node active.
 const closeNodeSQL = `, current_node = NULL, current_index = NULL, due_at = NULL`
 
 // queueRoute writes a whole route, after the ticket's nodes were deleted or before any.
-func queueRoute(b *pgx.Batch, id string, route []ticket.Node) error {
+func queueRoute(b *script, id string, route []ticket.Node) error {
 	return queueNodes(b, id, 0, route)
 }
 
 // queueNodes inserts nodes at indexes from, from+1, ...
-func queueNodes(b *pgx.Batch, id string, from int, nodes []ticket.Node) error {
+func queueNodes(b *script, id string, from int, nodes []ticket.Node) error {
 	if len(nodes) == 0 {
 		return nil
 	}

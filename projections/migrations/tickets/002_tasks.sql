@@ -26,4 +26,3 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_pending_idx ON tasks (assignee, pending_since, ticket_id, task_id) WHERE status = 'pending';
 CREATE INDEX tasks_decided_by_idx ON tasks (decided_by, decided_at DESC, ticket_id DESC, task_id DESC) WHERE decided_by IS NOT NULL;
 CREATE INDEX tasks_on_behalf_of_idx ON tasks (on_behalf_of, decided_at DESC, ticket_id DESC, task_id DESC) WHERE on_behalf_of IS NOT NULL;
-CREATE INDEX tasks_assignee_idx ON tasks (assignee, ticket_id);
