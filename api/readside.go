@@ -26,6 +26,7 @@ func (s *Server) readRoutes() error {
 		{"GET", "/v1/tickets/{ticket_id}", anyone, s.getTicket},
 		{"GET", "/v1/tickets/{ticket_id}/timeline", anyone, s.timeline},
 		{"GET", "/v1/tickets/{ticket_id}/history", auditors, s.history},
+		{"GET", "/v1/principals/{principal_id}/history", auditors, s.principalHistory},
 		{"GET", "/v1/tickets/{ticket_id}/state", auditors, s.stateAt},
 		{"GET", "/v1/workbench", anyone, s.workbenchCounts},
 		{"GET", "/v1/workbench/{list}", anyone, s.workbench},
@@ -143,7 +144,25 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"ticket_id": h.TicketID, "intact": h.Intact, "head": h.Head}
+	writeHistory(w, map[string]any{"ticket_id": h.TicketID}, h)
+	return nil
+}
+
+// principalHistory serves a principal's events from the log (roles, groups, tokens granted
+// and revoked) with the hash chain verified: who could approve what, and since when.
+func (s *Server) principalHistory(w http.ResponseWriter, r *http.Request) error {
+	id := chi.URLParam(r, "principal_id")
+	h, err := s.cfg.ReadSide.Audit.PrincipalHistory(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeHistory(w, map[string]any{"principal_id": id}, h)
+	return nil
+}
+
+// writeHistory writes a verified stream history, adding its fields to out.
+func writeHistory(w http.ResponseWriter, out map[string]any, h audit.History) {
+	out["intact"], out["head"] = h.Intact, h.Head
 	if h.Break != nil {
 		out["break"] = map[string]any{"version": h.Break.Version, "reason": h.Break.Error()}
 	}
@@ -158,7 +177,6 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 	}
 	out["records"] = recs
 	writeJSON(w, http.StatusOK, out)
-	return nil
 }
 
 func rawJSON(b []byte) json.RawMessage {

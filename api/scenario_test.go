@@ -3,6 +3,7 @@ package api_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -159,6 +160,20 @@ func TestRefundScenario(t *testing.T) {
 			t.Fatalf("state at the submission's position: %s", st.raw)
 		}
 		s.must(s.call("GET", "/v1/tickets/"+id+"/history", xiaoli, nil), http.StatusForbidden, "history as an approver")
+		ph := s.must(s.call("GET", "/v1/principals/fang/history", auditor, nil), http.StatusOK, "a principal's history")
+		if recs, _ := ph.body["records"].([]any); ph.body["intact"] != true || len(recs) < 2 {
+			t.Fatalf("fang's history: %s", ph.raw)
+		}
+		var granted bool
+		for _, r := range ph.body["records"].([]any) {
+			if rec := r.(map[string]any); rec["verified"] == true && strings.Contains(fmt.Sprint(rec["data"]), "finance") {
+				granted = true
+			}
+		}
+		if !granted {
+			t.Fatalf("fang's history does not show the finance role: %s", ph.raw)
+		}
+		s.must(s.call("GET", "/v1/principals/nobody/history", auditor, nil), http.StatusNotFound, "an unknown principal's history")
 		tl := s.must(s.call("GET", "/v1/tickets/"+id+"/timeline?min_position="+done.str("position"), shop, nil), http.StatusOK, "timeline")
 		if es, _ := tl.body["entries"].([]any); len(es) < 6 {
 			t.Fatalf("timeline %s", tl.raw)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ticketledger/ticketledger/domain"
+	"github.com/ticketledger/ticketledger/domain/principal"
 	"github.com/ticketledger/ticketledger/domain/ticket"
 	"github.com/ticketledger/ticketledger/envelope"
 	"github.com/ticketledger/ticketledger/eventstore"
@@ -44,8 +45,9 @@ type Record struct {
 	Err      error
 }
 
-// History is a ticket's whole stream.
+// History is a whole stream (a ticket's, or a principal's).
 type History struct {
+	// TicketID is set for a ticket's history.
 	TicketID string
 	Records  []Record
 	// Intact is true when the whole chain verified; otherwise Break says where and why it
@@ -65,7 +67,37 @@ func (l *Log) History(ctx context.Context, id string) (History, error) {
 	if err != nil {
 		return History{}, err
 	}
-	h := History{TicketID: id, Records: make([]Record, len(evs)), Intact: true}
+	h, err := verify(evs, func(typ string, data []byte) (ticket.Event, error) { return ticket.Decode(typ, data) })
+	if err != nil {
+		return History{}, fmt.Errorf("audit: ticket %s: %w", id, err)
+	}
+	h.TicketID = id
+	return h, nil
+}
+
+// PrincipalHistory returns every event of the principal's stream — creation, roles and
+// groups granted and revoked, tokens issued and revoked — verified as History verifies a
+// ticket's: it answers who could approve what, and since when. Record.Event is nil; Data
+// holds each event's body. Errors: a domain.NotFound *domain.Error when no such principal
+// exists; errors of the store.
+func (l *Log) PrincipalHistory(ctx context.Context, id string) (History, error) {
+	evs, err := l.store.ReadStream(ctx, principal.Stream(id), eventstore.ReadStreamOptions{})
+	if errors.Is(err, eventstore.ErrStreamNotFound) || (err == nil && len(evs) == 0) {
+		return History{}, domain.Errorf(domain.NotFound, "no-such-principal", "no principal %s", id)
+	}
+	if err != nil {
+		return History{}, fmt.Errorf("audit: principal %s: %w", id, err)
+	}
+	h, err := verify(evs, func(string, []byte) (ticket.Event, error) { return nil, nil })
+	if err != nil {
+		return History{}, fmt.Errorf("audit: principal %s: %w", id, err)
+	}
+	return h, nil
+}
+
+// verify turns a stream's events into records, checking the chain as it goes.
+func verify(evs []eventstore.RecordedEvent, decode func(string, []byte) (ticket.Event, error)) (History, error) {
+	h := History{Records: make([]Record, len(evs)), Intact: true}
 	var v envelope.Verifier
 	for i, re := range evs {
 		rec := Record{Version: re.Version, Position: re.Position, Type: re.Type, Data: re.Data, Recorded: re.Created}
@@ -75,7 +107,7 @@ func (l *Log) History(ctx context.Context, id string) (History, error) {
 			if errors.As(err, &be) {
 				h.Intact, h.Break = false, be
 			} else if err != nil {
-				return History{}, fmt.Errorf("audit: ticket %s: %w", id, err)
+				return History{}, err
 			} else {
 				rec.Verified = true
 			}
@@ -88,7 +120,7 @@ func (l *Log) History(ctx context.Context, id string) (History, error) {
 				rec.Metadata = md
 			}
 		}
-		rec.Event, rec.Err = ticket.Decode(re.Type, re.Data)
+		rec.Event, rec.Err = decode(re.Type, re.Data)
 		h.Records[i] = rec
 	}
 	h.Head = v.Head()
