@@ -21,22 +21,15 @@ const (
 	errorExcerpt    = 1000
 )
 
-// deliver makes one attempt of a claimed delivery and records it.
-func (d *Dispatcher) deliver(ctx context.Context, t target, c claimed) {
-	r := d.attempt(ctx, t, c)
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := d.store.record(rctx, r); err != nil {
-		d.log.Error("relay: attempt not recorded; the delivery is retried when its lease expires", "delivery", c.id, "err", err)
-		return
-	}
+// report logs what an attempt changed that an operator should know.
+func (d *Dispatcher) report(t target, r result) {
 	switch {
 	case r.disable != "":
 		d.log.Warn("relay: endpoint disabled", "endpoint", t.endpoint.ID, "url", t.endpoint.URL, "reason", r.disable)
 	case r.state == Dead:
-		d.log.Warn("relay: delivery dead-lettered", "delivery", c.id, "endpoint", t.endpoint.ID, "ticket", c.ticketID, "attempts", c.attempt, "err", r.err)
+		d.log.Warn("relay: delivery dead-lettered", "delivery", r.id, "endpoint", t.endpoint.ID, "ticket", r.ticketID, "attempts", r.attempt, "err", r.err)
 	case r.err != "":
-		d.log.Debug("relay: attempt failed", "delivery", c.id, "endpoint", t.endpoint.ID, "attempt", c.attempt, "err", r.err, "next", r.next)
+		d.log.Debug("relay: attempt failed", "delivery", r.id, "endpoint", t.endpoint.ID, "attempt", r.attempt, "err", r.err, "next", r.next)
 	}
 }
 

@@ -233,8 +233,10 @@ func (s *Store) Outcomes(ctx context.Context, ticketID string) ([]OutcomeRecord,
 // whatever its state: a dead delivery is revived, a delivered one is sent again (with the
 // same webhook-id). It returns the delivery as changed. Errors: NotFound *domain.Error.
 func (s *Store) Redeliver(ctx context.Context, id uuid.UUID) (Delivery, error) {
-	if _, err := s.pool.Exec(ctx, `UPDATE relay_deliveries SET state = 'pending', failures = 0, next_attempt_at = $2,
-			lease_until = NULL, lease_token = NULL, dead_at = NULL, updated_at = $2 WHERE id = $1`, id, s.now()); err != nil {
+	if _, err := s.pool.Exec(ctx, `WITH revived AS (
+			UPDATE relay_deliveries SET state = 'pending', failures = 0, next_attempt_at = $2,
+				lease_until = NULL, lease_token = NULL, dead_at = NULL, updated_at = $2 WHERE id = $1 RETURNING endpoint_id)
+		SELECT pg_notify($3, endpoint_id::text) FROM revived`, id, s.now(), dueChannel); err != nil {
 		return Delivery{}, fmt.Errorf("relay: redeliver %s: %w", id, err)
 	}
 	return s.Delivery(ctx, id)
@@ -246,13 +248,17 @@ func (s *Store) RedeliverDead(ctx context.Context, endpointID uuid.UUID) (int, e
 	if _, err := s.Endpoint(ctx, endpointID); err != nil {
 		return 0, err
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE relay_deliveries SET state = 'pending', failures = 0, next_attempt_at = $2,
-			lease_until = NULL, lease_token = NULL, dead_at = NULL, updated_at = $2 WHERE endpoint_id = $1 AND state = 'dead'`,
-		endpointID, s.now())
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH revived AS (
+			UPDATE relay_deliveries SET state = 'pending', failures = 0, next_attempt_at = $2,
+				lease_until = NULL, lease_token = NULL, dead_at = NULL, updated_at = $2 WHERE endpoint_id = $1 AND state = 'dead'
+			RETURNING 1)
+		SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify($3, $1::text) END FROM revived`,
+		endpointID, s.now(), dueChannel).Scan(&n, nil)
 	if err != nil {
 		return 0, fmt.Errorf("relay: redeliver the dead deliveries of %s: %w", endpointID, err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
 }
 
 func nullUUID(id uuid.UUID) *uuid.UUID {
@@ -260,4 +266,32 @@ func nullUUID(id uuid.UUID) *uuid.UUID {
 		return nil
 	}
 	return &id
+}
+
+// QuarantinedOutcome is an outcome the relay did not send because the ticket's history
+// does not verify (a broken hash chain), does not decode, or cannot be read.
+type QuarantinedOutcome struct {
+	EventID  uuid.UUID
+	Stream   string
+	Position string
+	Reason   string
+	At       time.Time
+}
+
+// Quarantined lists the quarantined outcomes, newest first.
+func (s *Store) Quarantined(ctx context.Context) ([]QuarantinedOutcome, error) {
+	rows, err := s.pool.Query(ctx, `SELECT event_id, stream, position, reason, at FROM relay_quarantine ORDER BY at DESC, event_id`)
+	if err != nil {
+		return nil, fmt.Errorf("relay: quarantined outcomes: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (QuarantinedOutcome, error) {
+		var q QuarantinedOutcome
+		err := r.Scan(&q.EventID, &q.Stream, &q.Position, &q.Reason, &q.At)
+		q.At = q.At.UTC()
+		return q, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: quarantined outcomes: %w", err)
+	}
+	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ticketledger/ticketledger/relay/egress"
 )
@@ -186,11 +187,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		return err
 	}
 	ended := make(chan struct{})
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
 		defer close(ended)
 		d.intake(ctx, msgs)
+	}()
+	go func() {
+		defer d.wg.Done()
+		d.listen(ctx)
 	}()
 
 	tick := time.NewTicker(d.cfg.PollInterval)
@@ -218,6 +223,7 @@ loop:
 
 // intake turns messages into deliveries until msgs closes.
 func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
+	src, _ := d.transport.(txSource)
 	for msg := range msgs {
 		m, err := parseOutcomeMessage(msg)
 		if err != nil {
@@ -225,8 +231,11 @@ func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 			msg.Ack()
 			continue
 		}
-		created, err := d.store.enqueue(ctx, m)
-		if err != nil {
+		var tx pgx.Tx
+		if src != nil {
+			tx, _ = src.messageTx(msg)
+		}
+		if err := d.store.enqueue(ctx, tx, m); err != nil {
 			if ctx.Err() == nil {
 				d.log.Error("relay: outcome not enqueued; the transport will redeliver it", "ticket", m.TicketID, "event_id", m.EventID, "err", err)
 				select {
@@ -238,7 +247,44 @@ func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 			continue
 		}
 		msg.Ack()
-		for _, id := range created {
+	}
+}
+
+// listen kicks the workers of the endpoints announced on dueChannel, reconnecting after
+// failures; polling covers the gaps.
+func (d *Dispatcher) listen(ctx context.Context) {
+	wait := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := d.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		d.log.Warn("relay: listening for new deliveries failed; polling until it is back", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+func (d *Dispatcher) listenOnce(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, d.store.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+dueChannel); err != nil {
+		return err
+	}
+	d.poll(ctx)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if id, err := uuid.Parse(n.Payload); err == nil {
 			d.kick(ctx, id)
 		}
 	}
@@ -278,15 +324,35 @@ func (d *Dispatcher) kick(ctx context.Context, id uuid.UUID) {
 	}()
 }
 
+// targetTTL is how long a worker reuses an endpoint's settings and secrets.
+const targetTTL = time.Second
+
 // work sends the endpoint's due deliveries, round after round, until none is left.
 func (d *Dispatcher) work(ctx context.Context, id uuid.UUID, w *worker) {
+	var (
+		t      target
+		loaded time.Time
+	)
 	for {
-		n, err := d.round(ctx, id)
+		var (
+			n   int
+			err error
+		)
+		if time.Since(loaded) > targetTTL {
+			t, err = d.store.dispatchTarget(ctx, id, d.store.now())
+			loaded = time.Now()
+		}
+		if err == nil && t.endpoint.Enabled {
+			n, err = d.round(ctx, t)
+		}
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("relay: endpoint worker failed; the next poll resumes it", "endpoint", id, "err", err)
 		}
 		d.mu.Lock()
 		if ctx.Err() == nil && err == nil && (n > 0 || w.again) {
+			if w.again {
+				loaded = time.Time{}
+			}
 			w.again = false
 			d.mu.Unlock()
 			continue
@@ -297,29 +363,31 @@ func (d *Dispatcher) work(ctx context.Context, id uuid.UUID, w *worker) {
 	}
 }
 
-// round claims up to Concurrency due deliveries of the endpoint, attempts them at once
-// and returns how many it attempted.
-func (d *Dispatcher) round(ctx context.Context, id uuid.UUID) (int, error) {
+// round claims up to Concurrency due deliveries of the endpoint, attempts them at once,
+// records the attempts together and returns how many it attempted.
+func (d *Dispatcher) round(ctx context.Context, t target) (int, error) {
 	now := d.store.now()
-	t, err := d.store.dispatchTarget(ctx, id, now)
-	if err != nil {
+	cs, err := d.store.claim(ctx, t.endpoint.ID, now, now.Add(d.cfg.Lease), d.cfg.Concurrency)
+	if err != nil || len(cs) == 0 {
 		return 0, err
 	}
-	if !t.endpoint.Enabled {
-		return 0, nil
-	}
-	cs, err := d.store.claim(ctx, id, now, now.Add(d.cfg.Lease), d.cfg.Concurrency)
-	if err != nil {
-		return 0, err
-	}
+	results := make([]result, len(cs))
 	var wg sync.WaitGroup
-	for _, c := range cs {
+	for i, c := range cs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d.deliver(ctx, t, c)
+			results[i] = d.attempt(ctx, t, c)
 		}()
 	}
 	wg.Wait()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.store.record(rctx, results); err != nil {
+		return 0, fmt.Errorf("%w (the deliveries are retried when their leases expire)", err)
+	}
+	for _, r := range results {
+		d.report(t, r)
+	}
 	return len(cs), nil
 }

@@ -234,8 +234,10 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id uuid.UUID, c EndpointChan
 // EnableEndpoint enables the endpoint: it receives new outcomes again and its pending
 // deliveries resume. Errors: NotFound *domain.Error.
 func (s *Store) EnableEndpoint(ctx context.Context, id uuid.UUID) (Endpoint, error) {
-	return s.updateEndpoint(ctx, id, `UPDATE relay_endpoints SET enabled = true, disabled_reason = '', updated_at = $2
-		WHERE id = $1 RETURNING `+endpointColumns, id, s.now())
+	return s.updateEndpoint(ctx, id, `WITH enabled AS (
+			UPDATE relay_endpoints SET enabled = true, disabled_reason = '', updated_at = $2
+			WHERE id = $1 RETURNING `+endpointColumns+`, pg_notify($3, id::text))
+		SELECT `+endpointColumns+` FROM enabled`, id, s.now(), dueChannel)
 }
 
 // DisableEndpoint disables the endpoint, recording reason. Errors: NotFound *domain.Error.

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -105,18 +106,24 @@ func positionColumns(p eventstore.Position) (int64, int64, error) {
 	return int64(major), int64(minor), nil
 }
 
-// webhookNamespace is the UUIDv5 namespace of webhook ids.
+// webhookNamespace prefixes what a webhook id is derived from.
 var webhookNamespace = uuid.MustParse("0d6c3f3e-2b8a-4f57-8f0e-6a4f3c2d9b71")
 
-// WebhookID returns the webhook-id of the delivery of an outcome to an endpoint: a UUIDv5
-// of the ticket id, the outcome event id and the endpoint id. It is the same on every
-// attempt, after a restart and on every relay instance, so receivers deduplicate by it;
-// it is also the delivery's ID.
+// WebhookID returns the webhook-id of the delivery of an outcome to an endpoint: a
+// name-based UUID (version 8, SHA-256; RFC 9562) of the ticket id, the outcome event id
+// and the endpoint id. It is the same on every attempt, after a restart and on every
+// relay instance, so receivers deduplicate by it; it is also the delivery's ID. The SQL
+// function relay_webhook_id computes the same value.
 func WebhookID(ticketID string, eventID, endpointID uuid.UUID) uuid.UUID {
-	b := make([]byte, 0, len(ticketID)+1+32)
-	b = append(b, ticketID...)
-	b = append(b, 0)
-	b = append(b, eventID[:]...)
-	b = append(b, endpointID[:]...)
-	return uuid.NewSHA1(webhookNamespace, b)
+	h := sha256.New()
+	h.Write(webhookNamespace[:])
+	h.Write([]byte(ticketID))
+	h.Write([]byte{0})
+	h.Write(eventID[:])
+	h.Write(endpointID[:])
+	var id uuid.UUID
+	copy(id[:], h.Sum(nil))
+	id[6] = id[6]&0x0f | 0x80
+	id[8] = id[8]&0x3f | 0x80
+	return id
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,50 +10,50 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// dueChannel is the LISTEN/NOTIFY channel on which new and revived deliveries announce
+// their endpoint's id when their transaction commits.
+const dueChannel = "relay_due"
+
 // enqueue records an outcome message and creates one pending delivery, due now, per
-// enabled endpoint that wants it. It is idempotent: a message received again creates
-// nothing new, except deliveries for endpoints registered since. It returns the
-// endpoints that got a new delivery.
-func (s *Store) enqueue(ctx context.Context, m outcomeMessage) ([]uuid.UUID, error) {
+// enabled endpoint that wants it, in one statement: in tx when it is not nil (within a
+// savepoint, sent in the same round trip, so that a failure leaves tx usable) or on its
+// own. It is idempotent: a message
+// received again creates nothing new, except deliveries for endpoints registered since.
+// Each endpoint that got a delivery is announced on dueChannel at commit.
+func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, m outcomeMessage) error {
 	major, minor, err := positionColumns(m.Position)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	now := s.now()
-	var created []uuid.UUID
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO relay_messages (event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, relayed_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (event_id) DO NOTHING`,
-			m.EventID, m.TicketID, m.System, m.ProcessKey, m.Outcome, m.Position.String(), major, minor, m.Body, m.DecidedAt, now); err != nil {
-			return err
+	const sql = `WITH message AS (
+			INSERT INTO relay_messages (event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, relayed_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (event_id) DO NOTHING),
+		created AS (
+			INSERT INTO relay_deliveries (id, endpoint_id, event_id, ticket_id, pos_major, pos_minor, state, next_attempt_at, created_at, updated_at)
+			SELECT relay_webhook_id($2, $1, e.id), e.id, $1, $2, $7, $8, 'pending', $11, $11, $11 FROM relay_endpoints e
+			WHERE e.system = $3 AND e.enabled AND (cardinality(e.processes) = 0 OR $4 = ANY(e.processes))
+				AND (cardinality(e.outcomes) = 0 OR $5 = ANY(e.outcomes))
+			ON CONFLICT DO NOTHING RETURNING endpoint_id)
+		SELECT pg_notify($12, endpoint_id::text) FROM created`
+	args := []any{m.EventID, m.TicketID, m.System, m.ProcessKey, m.Outcome, m.Position.String(), major, minor, m.Body, m.DecidedAt, now, dueChannel}
+	if tx == nil {
+		_, err = s.pool.Exec(ctx, sql, args...)
+	} else {
+		var b pgx.Batch
+		b.Queue("SAVEPOINT relay_enqueue")
+		b.Queue(sql, args...)
+		b.Queue("RELEASE SAVEPOINT relay_enqueue")
+		if err = tx.SendBatch(ctx, &b).Close(); err != nil {
+			if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT relay_enqueue"); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 		}
-		rows, err := tx.Query(ctx, `SELECT id FROM relay_endpoints
-			WHERE system = $1 AND enabled AND (cardinality(processes) = 0 OR $2 = ANY(processes))
-				AND (cardinality(outcomes) = 0 OR $3 = ANY(outcomes))`, m.System, m.ProcessKey, m.Outcome)
-		if err != nil {
-			return err
-		}
-		endpoints, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-		if err != nil || len(endpoints) == 0 {
-			return err
-		}
-		ids := make([]uuid.UUID, len(endpoints))
-		for i, ep := range endpoints {
-			ids[i] = WebhookID(m.TicketID, m.EventID, ep)
-		}
-		rows, err = tx.Query(ctx, `INSERT INTO relay_deliveries (id, endpoint_id, event_id, ticket_id, pos_major, pos_minor, state, next_attempt_at, created_at, updated_at)
-			SELECT d.id, d.endpoint_id, $3, $4, $5, $6, 'pending', $7, $7, $7 FROM unnest($1::uuid[], $2::uuid[]) AS d(id, endpoint_id)
-			ON CONFLICT DO NOTHING RETURNING endpoint_id`, ids, endpoints, m.EventID, m.TicketID, major, minor, now)
-		if err != nil {
-			return err
-		}
-		created, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("relay: enqueue outcome %s of ticket %s: %w", m.EventID, m.TicketID, err)
 	}
-	return created, nil
+	if err != nil {
+		return fmt.Errorf("relay: enqueue outcome %s of ticket %s: %w", m.EventID, m.TicketID, err)
+	}
+	return nil
 }
 
 // dueEndpoints returns the enabled endpoints with a pending, unleased delivery due at now.
@@ -151,29 +152,32 @@ type result struct {
 	disable string
 }
 
-// record stores an attempt and applies its result to the delivery, if the worker still
-// holds the delivery's lease, in one statement.
-func (s *Store) record(ctx context.Context, r result) error {
-	var status *int
-	if r.status != 0 {
-		status = &r.status
-	}
+// record stores attempts and applies their results to their deliveries, for those whose
+// lease the worker still holds, in one round trip and one (implicit) transaction.
+func (s *Store) record(ctx context.Context, rs []result) error {
 	now := s.now()
-	_, err := s.pool.Exec(ctx, `WITH attempt AS (
-			INSERT INTO relay_attempts (delivery_id, endpoint_id, ticket_id, number, started_at, latency_us, status, error, response)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)),
-		gone AS (
-			UPDATE relay_endpoints SET enabled = false, disabled_reason = $14, updated_at = $13
-			WHERE id = $2 AND $14 <> '')
-		UPDATE relay_deliveries SET state = $10, failures = $11, next_attempt_at = $12, lease_until = NULL, lease_token = NULL,
-			last_status = $7, last_error = $8, updated_at = $13,
-			delivered_at = CASE WHEN $10 = 'delivered' THEN $13 ELSE delivered_at END,
-			dead_at = CASE WHEN $10 = 'dead' THEN $13 ELSE NULL END
-		WHERE id = $1 AND lease_token = $15`,
-		r.id, r.endpointID, r.ticketID, r.attempt, r.startedAt, r.latency.Microseconds(), status, r.err, r.response,
-		string(r.state), r.failures, r.next, now, r.disable, r.token)
-	if err != nil {
-		return fmt.Errorf("relay: record attempt %d of delivery %s: %w", r.attempt, r.id, err)
+	var b pgx.Batch
+	for _, r := range rs {
+		var status *int
+		if r.status != 0 {
+			status = &r.status
+		}
+		b.Queue(`WITH attempt AS (
+				INSERT INTO relay_attempts (delivery_id, endpoint_id, ticket_id, number, started_at, latency_us, status, error, response)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)),
+			gone AS (
+				UPDATE relay_endpoints SET enabled = false, disabled_reason = $14, updated_at = $13
+				WHERE id = $2 AND $14 <> '')
+			UPDATE relay_deliveries SET state = $10, failures = $11, next_attempt_at = $12, lease_until = NULL, lease_token = NULL,
+				last_status = $7, last_error = $8, updated_at = $13,
+				delivered_at = CASE WHEN $10 = 'delivered' THEN $13 ELSE delivered_at END,
+				dead_at = CASE WHEN $10 = 'dead' THEN $13 ELSE NULL END
+			WHERE id = $1 AND lease_token = $15`,
+			r.id, r.endpointID, r.ticketID, r.attempt, r.startedAt, r.latency.Microseconds(), status, r.err, r.response,
+			string(r.state), r.failures, r.next, now, r.disable, r.token)
+	}
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("relay: record %d attempts: %w", len(rs), err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -182,23 +183,22 @@ func (r *Relay) follow(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("relay: subscription ended: %w", subscriptionErr(sub))
 		}
-		var b batch
-		if err := r.add(ctx, &b, m); err != nil {
-			return err
-		}
+		raw := []eventstore.Message{m}
 	drain:
-		for len(b.outcomes)+len(b.executions)+len(b.quarantined) < r.cfg.BatchSize {
+		for len(raw) < r.cfg.BatchSize {
 			select {
 			case m, ok = <-msgs:
 				if !ok {
 					break drain
 				}
-				if err := r.add(ctx, &b, m); err != nil {
-					return err
-				}
+				raw = append(raw, m)
 			default:
 				break drain
 			}
+		}
+		b, err := r.prepare(ctx, raw)
+		if err != nil {
+			return err
 		}
 		if !b.pos.IsZero() {
 			unsaved = b.pos
@@ -206,7 +206,7 @@ func (r *Relay) follow(ctx context.Context) error {
 		if b.empty() && (unsaved == cur || time.Since(lastSave) < r.cfg.CheckpointInterval) {
 			continue
 		}
-		if err := r.commit(ctx, cur, unsaved, &b); err != nil {
+		if err := r.commit(ctx, cur, unsaved, b); err != nil {
 			return err
 		}
 		cur, lastSave = unsaved, time.Now()
@@ -245,52 +245,93 @@ type quarantined struct {
 	reason   string
 }
 
-// add handles one subscription message into b.
-func (r *Relay) add(ctx context.Context, b *batch, m eventstore.Message) error {
-	if !m.Position.IsZero() {
-		b.pos = m.Position
+// readers bounds the ticket streams a relay reads at once while preparing a batch.
+const readers = 8
+
+// prepare turns subscription messages into a batch: the outcomes' payloads (their
+// streams read and verified concurrently, kept in log order), the execution reports, the
+// quarantined outcomes and the last position.
+func (r *Relay) prepare(ctx context.Context, raw []eventstore.Message) (*batch, error) {
+	b := &batch{}
+	type slot struct {
+		om  outcomeMessage
+		bad error
+		err error
 	}
-	if m.Kind != eventstore.EventMessage || m.Event == nil {
-		return nil
+	var (
+		outcomes []*eventstore.RecordedEvent
+		slots    []slot
+	)
+	for _, m := range raw {
+		if !m.Position.IsZero() {
+			b.pos = m.Position
+		}
+		if m.Kind != eventstore.EventMessage || m.Event == nil {
+			continue
+		}
+		if m.Event.Type == ticket.TypeExecutionReported {
+			r.addExecution(b, m.Event)
+			continue
+		}
+		if _, ok := outcomeOf(m.Event.Type); ok {
+			outcomes = append(outcomes, m.Event)
+		}
 	}
-	e := m.Event
-	if e.Type == ticket.TypeExecutionReported {
-		return r.addExecution(b, e)
+	slots = make([]slot, len(outcomes))
+	sem := make(chan struct{}, readers)
+	var wg sync.WaitGroup
+	for i, e := range outcomes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			slots[i].om, slots[i].bad, slots[i].err = r.outcome(ctx, e)
+		}()
 	}
-	if _, ok := outcomeOf(e.Type); !ok {
-		return nil
+	wg.Wait()
+	for i, s := range slots {
+		switch {
+		case s.err != nil:
+			return nil, s.err
+		case s.bad != nil:
+			r.quarantine(b, outcomes[i], s.bad)
+		default:
+			b.outcomes = append(b.outcomes, s.om)
+		}
 	}
+	return b, nil
+}
+
+// outcome reads and verifies the stream of an outcome event and returns its message. A
+// history that cannot be relayed is returned as bad; err reports a failure to read.
+func (r *Relay) outcome(ctx context.Context, e *eventstore.RecordedEvent) (om outcomeMessage, bad, err error) {
 	events, err := r.events.ReadStream(ctx, e.Stream, eventstore.ReadStreamOptions{Count: int(e.Version)})
 	switch {
 	case errors.Is(err, eventstore.ErrStreamNotFound), errors.Is(err, eventstore.ErrStreamDeleted):
-		r.quarantine(b, e, err)
-		return nil
+		return om, err, nil
 	case err != nil:
-		return fmt.Errorf("relay: read %s: %w", e.Stream, err)
+		return om, nil, fmt.Errorf("relay: read %s: %w", e.Stream, err)
 	}
 	if n := len(events); n == 0 || events[n-1].ID != e.ID {
-		r.quarantine(b, e, fmt.Errorf("%w: the stream does not end with the outcome at version %d", errUnrelayable, e.Version))
-		return nil
+		return om, fmt.Errorf("%w: the stream does not end with the outcome at version %d", errUnrelayable, e.Version), nil
 	}
 	p, err := buildPayload(events)
 	if err != nil {
-		r.quarantine(b, e, err)
-		return nil
+		return om, err, nil
 	}
-	om, err := newOutcomeMessage(p)
+	om, err = newOutcomeMessage(p)
 	if err != nil {
-		r.quarantine(b, e, err)
-		return nil
+		return om, err, nil
 	}
-	b.outcomes = append(b.outcomes, om)
-	return nil
+	return om, nil, nil
 }
 
-func (r *Relay) addExecution(b *batch, e *eventstore.RecordedEvent) error {
+func (r *Relay) addExecution(b *batch, e *eventstore.RecordedEvent) {
 	ev, err := ticket.Decode(e.Type, e.Data)
 	if err != nil {
 		r.log.Error("relay: an execution report does not decode; it is not linked to its outcome", "stream", e.Stream, "version", e.Version, "err", err)
-		return nil
+		return
 	}
 	rep := executionReport{ticketID: ticketIDOf(e.Stream), Execution: ev.(*ticket.ExecutionReported).Execution}
 	if md, err := envelope.Decode(e.Metadata); err == nil {
@@ -299,7 +340,6 @@ func (r *Relay) addExecution(b *batch, e *eventstore.RecordedEvent) error {
 		}
 	}
 	b.executions = append(b.executions, rep)
-	return nil
 }
 
 func ticketIDOf(stream string) string {

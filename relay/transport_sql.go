@@ -16,7 +16,7 @@ import (
 // Defaults of SQLTransportConfig.
 const (
 	DefaultSQLPollInterval = 100 * time.Millisecond
-	DefaultSQLBatchSize    = 100
+	DefaultSQLBatchSize    = 20
 	DefaultSQLAckDeadline  = 30 * time.Second
 )
 
@@ -30,8 +30,9 @@ type SQLTransportConfig struct {
 	// PollInterval is how often an idle subscriber looks for new messages; it bounds the
 	// transport's share of the decision-to-delivery latency. Default DefaultSQLPollInterval.
 	PollInterval time.Duration
-	// BatchSize is the number of messages a subscriber reads per query.
-	// Default DefaultSQLBatchSize.
+	// BatchSize is the number of messages a subscriber reads per query and consumes in
+	// one transaction; the dispatcher's deliveries of a batch become visible when it
+	// commits. Default DefaultSQLBatchSize.
 	BatchSize int
 	// AckDeadline is how long a message may stay unacknowledged before it is redelivered.
 	// Default DefaultSQLAckDeadline.
@@ -73,14 +74,19 @@ func (c SQLTransportConfig) Validate() error {
 // SQLTransport is the default transport: Watermill's SQL pub/sub on the PostgreSQL
 // database of the relay (schema adapter DefaultPostgreSQLSchema with a bytea payload, so
 // webhook bodies travel byte for byte). Publish writes the messages in the relay's
-// checkpoint transaction: they become visible exactly when the checkpoint moves.
+// checkpoint transaction: they become visible exactly when the checkpoint moves. The
+// dispatcher writes a message's deliveries in the transaction in which the subscriber
+// consumes it, so the consumer offset and the deliveries commit together.
 type SQLTransport struct {
 	cfg    SQLTransportConfig
 	schema wsql.DefaultPostgreSQLSchema
 	sub    *wsql.Subscriber
 }
 
-var _ Transport = (*SQLTransport)(nil)
+var (
+	_ Transport = (*SQLTransport)(nil)
+	_ txSource  = (*SQLTransport)(nil)
+)
 
 // NewSQLTransport creates the topic's tables if needed and returns a transport over pool,
 // which stays the caller's.
@@ -140,6 +146,20 @@ func (t *SQLTransport) Subscribe(ctx context.Context) (<-chan *message.Message, 
 		return nil, fmt.Errorf("relay: SQL transport: subscribe: %w", err)
 	}
 	return ch, nil
+}
+
+// messageTx returns the transaction in which the subscriber consumes msg; it commits
+// with the message's acknowledgement and rolls back with a nack.
+func (t *SQLTransport) messageTx(msg *message.Message) (pgx.Tx, bool) {
+	tx, ok := wsql.TxFromContext(msg.Context())
+	if !ok {
+		return nil, false
+	}
+	p, ok := tx.(*wsql.PgxTx)
+	if !ok || p.Tx == nil {
+		return nil, false
+	}
+	return p.Tx, true
 }
 
 // Close stops the subscriptions; the pool stays open.
