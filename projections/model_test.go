@@ -56,6 +56,16 @@ func grantDelegations(t *testing.T, e *env) {
 // drive submits n tickets and moves each through random decisions, in parallel.
 func drive(t *testing.T, e *env, n int, seed uint64) []string {
 	t.Helper()
+	ids, err := driveKeys(e, "order", n, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// driveKeys submits n tickets with business keys prefix-0... and moves each through
+// random decisions, with four workers.
+func driveKeys(e *env, prefix string, n int, seed uint64) ([]string, error) {
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	const workers = 4
@@ -66,7 +76,7 @@ func drive(t *testing.T, e *env, n int, seed uint64) []string {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, uint64(w)))
 			for i := w; i < n; i += workers {
-				id, err := driveOne(e, rng, fmt.Sprintf("order-%d", i))
+				id, err := driveOne(e, rng, fmt.Sprintf("%s-%d", prefix, i))
 				if err != nil {
 					errs <- fmt.Errorf("ticket %d: %w", i, err)
 					return
@@ -77,10 +87,7 @@ func drive(t *testing.T, e *env, n int, seed uint64) []string {
 	}
 	wg.Wait()
 	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	return ids
+	return ids, <-errs
 }
 
 func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
@@ -153,7 +160,16 @@ func driveOne(e *env, rng *rand.Rand, key string) (string, error) {
 			case r < 0.30:
 				_, err = e.svc.RejectTask(ctx, commands.RejectTask{Request: req, TicketID: id, Comment: "no"})
 			default:
-				_, err = e.svc.ApproveTask(ctx, commands.ApproveTask{Request: req, TicketID: id, Comment: "ok"})
+				var changes json.RawMessage
+				if node, _ := st.CurrentNode(); rng.Float64() < 0.3 {
+					switch node.Key {
+					case "business":
+						changes = json.RawMessage(pick(rng, []string{`{"reason":"checked: broken on arrival"}`, `{"reason":null}`}))
+					case "finance":
+						changes = json.RawMessage(`{"amount":"` + pick(rng, []string{"199.00", "420.00"}) + `"}`)
+					}
+				}
+				_, err = e.svc.ApproveTask(ctx, commands.ApproveTask{Request: req, TicketID: id, Comment: "ok", Changes: changes})
 			}
 		}
 		if err := tolerate(err); err != nil {

@@ -51,9 +51,6 @@ func Schema(name string) string { return "rm_" + name }
 // rebuildSchema is the schema a rebuild writes before it is swapped in.
 func rebuildSchema(name string) string { return Schema(name) + "_next" }
 
-// retiredSchema is the name a swapped-out schema holds until it is dropped.
-func retiredSchema(name string) string { return Schema(name) + "_old" }
-
 var validName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 
 func checkName(name string) error {

@@ -184,8 +184,11 @@ func TestRedeliverySkipped(t *testing.T) {
 
 func TestFailingApplyStopsProjection(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
+		// The wrappers hide Queue: the runner applies event by event.
 		poison := &failing{Projection: projections.NewTickets(e.pool)}
-		r := e.start(e.config(), poison, projections.NewDelegations(e.pool), projections.NewTimeline(e.pool))
+		r := e.start(e.config(), poison, &failing{Projection: projections.NewDelegations(e.pool)},
+			&failing{Projection: projections.NewTimeline(e.pool)})
+		grantDelegations(t, e)
 		ctx := context.Background()
 		tickets := projections.NewTickets(e.pool)
 
@@ -240,6 +243,37 @@ func TestFailingApplyStopsProjection(t *testing.T) {
 		}
 		if st := e.status(projections.TicketsName); !st.Healthy || st.Err != "" {
 			t.Fatalf("after retry: %+v", st)
+		}
+
+		// A rebuild that gets past the failing event restarts the stopped projection.
+		key = "order-3"
+		poison.arm(ticket.Stream(commands.TicketIDFor("shop", "refund", key)))
+		third := e.submit(key, "50.00", "original")
+		eventually(t, "the tickets projection to stop again", func() bool {
+			return !e.status(projections.TicketsName).Healthy
+		})
+		poison.arm("")
+		if err := r.Rebuild(ctx, projections.TicketsName, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WaitFor(ctx, projections.TicketsName, third.Position, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if st := e.status(projections.TicketsName); !st.Healthy || !st.Running {
+			t.Fatalf("after the rebuild: %+v", st)
+		}
+		if err := r.Rebuild(ctx, "nope", nil); !errors.Is(err, projections.ErrUnknownProjection) {
+			t.Fatalf("rebuild of an unknown projection: %v", err)
+		}
+		acting, err := projections.NewDelegations(e.pool).ActingFor(ctx, "dan", "", time.Now())
+		if err != nil || len(acting) != 1 || acting[0].Principal != "fin2" {
+			t.Fatalf("dan acts for %+v, %v", acting, err)
+		}
+		if acting, err := projections.NewDelegations(e.pool).ActingFor(ctx, "dan", "refund", time.Now()); err != nil || len(acting) != 0 {
+			t.Fatalf("dan acts on refunds for %+v, %v", acting, err)
+		}
+		if acting, err := projections.NewDelegations(e.pool).ActingFor(ctx, "cara", "", time.Now()); err != nil || len(acting) != 0 {
+			t.Fatalf("cara, revoked, acts for %+v, %v", acting, err)
 		}
 	})
 }
