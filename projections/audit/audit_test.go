@@ -166,3 +166,26 @@ func errorsAsBreak(err error) bool {
 	var be *envelope.BreakError
 	return errors.As(err, &be)
 }
+
+func TestPrincipalHistory(t *testing.T) {
+	ctx := context.Background()
+	store, err := pgstore.Open(ctx, pgtest.NewDatabase(t), pgstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	svc := commands.New(store, defs{})
+	if _, created, err := svc.Bootstrap(ctx, commands.Bootstrap{}); err != nil || !created {
+		t.Fatalf("bootstrap: %v, %v", created, err)
+	}
+	h, err := audit.New(store).PrincipalHistory(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Intact || len(h.Records) == 0 || !h.Records[0].Verified || h.Records[0].Event != nil || len(h.Records[0].Data) == 0 {
+		t.Fatalf("history of the admin: %+v", h)
+	}
+	if _, err := audit.New(store).PrincipalHistory(ctx, "nobody"); !domain.Is(err, domain.NotFound) {
+		t.Fatalf("unknown principal: %v", err)
+	}
+}
