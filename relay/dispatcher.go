@@ -343,7 +343,11 @@ func (d *Dispatcher) work(ctx context.Context, id uuid.UUID, w *worker) {
 			loaded = time.Now()
 		}
 		if err == nil && t.endpoint.Enabled {
-			n, err = d.round(ctx, t)
+			var disabled bool
+			n, disabled, err = d.round(ctx, t)
+			if disabled {
+				loaded = time.Time{}
+			}
 		}
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("relay: endpoint worker failed; the next poll resumes it", "endpoint", id, "err", err)
@@ -364,12 +368,13 @@ func (d *Dispatcher) work(ctx context.Context, id uuid.UUID, w *worker) {
 }
 
 // round claims up to Concurrency due deliveries of the endpoint, attempts them at once,
-// records the attempts together and returns how many it attempted.
-func (d *Dispatcher) round(ctx context.Context, t target) (int, error) {
+// records the attempts together and returns how many it attempted and whether an answer
+// disabled the endpoint.
+func (d *Dispatcher) round(ctx context.Context, t target) (n int, disabled bool, err error) {
 	now := d.store.now()
 	cs, err := d.store.claim(ctx, t.endpoint.ID, now, now.Add(d.cfg.Lease), d.cfg.Concurrency)
 	if err != nil || len(cs) == 0 {
-		return 0, err
+		return 0, false, err
 	}
 	results := make([]result, len(cs))
 	var wg sync.WaitGroup
@@ -384,10 +389,11 @@ func (d *Dispatcher) round(ctx context.Context, t target) (int, error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := d.store.record(rctx, results); err != nil {
-		return 0, fmt.Errorf("%w (the deliveries are retried when their leases expire)", err)
+		return 0, false, fmt.Errorf("%w (the deliveries are retried when their leases expire)", err)
 	}
 	for _, r := range results {
 		d.report(t, r)
+		disabled = disabled || r.disable != ""
 	}
-	return len(cs), nil
+	return len(cs), disabled, nil
 }

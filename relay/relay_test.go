@@ -4,14 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ticketledger/ticketledger/commands"
 	"github.com/ticketledger/ticketledger/domain/ticket"
 	"github.com/ticketledger/ticketledger/eventstore"
+	"github.com/ticketledger/ticketledger/eventstore/esdb"
+	"github.com/ticketledger/ticketledger/eventstore/esdb/esdbtest"
+	"github.com/ticketledger/ticketledger/internal/pgtest"
 	"github.com/ticketledger/ticketledger/relay"
 )
 
@@ -153,5 +158,91 @@ func TestOutcomeKinds(t *testing.T) {
 	_ = json.Unmarshal(raw, &back)
 	if back["schema_version"] != float64(1) || back["type"] != "ticket.withdrawn" {
 		t.Fatalf("payload envelope %s", raw)
+	}
+}
+
+// TestDecisionTrail drives a ticket through a transfer, a return to the submitter, a
+// resubmission and an added signer, and checks the trail the payload summarises.
+func TestDecisionTrail(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	rcv := newReceiver(t)
+	h.register(rcv, relay.NewEndpoint{})
+	h.start(h.sqlTransport(), fastDispatch())
+	as := func(id string) commands.Request {
+		return commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: id}}
+	}
+	id := h.submit("trail")
+	steps := []func() error{
+		func() error {
+			_, err := h.svc.TransferTask(ctx, commands.TransferTask{Request: as("ann"), TicketID: id, To: "carl", Comment: "on leave"})
+			return err
+		},
+		func() error {
+			_, err := h.svc.ReturnTicket(ctx, commands.ReturnTicket{Request: as("carl"), TicketID: id, To: ticket.ToSubmitter, Comment: "receipt missing"})
+			return err
+		},
+		func() error {
+			_, err := h.svc.ResubmitTicket(ctx, commands.ResubmitTicket{Request: as("wang"), TicketID: id, Changes: json.RawMessage(`{"amount":"13.00"}`), Comment: "added"})
+			return err
+		},
+		func() error {
+			_, err := h.svc.AddSigner(ctx, commands.AddSigner{Request: as("ann"), TicketID: id, Signer: "dora", Where: ticket.After})
+			return err
+		},
+		func() error {
+			_, err := h.svc.ApproveTask(ctx, commands.ApproveTask{Request: as("ann"), TicketID: id})
+			return err
+		},
+		func() error {
+			_, err := h.svc.ApproveTask(ctx, commands.ApproveTask{Request: as("dora"), TicketID: id})
+			return err
+		},
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the outcome", func() bool { return len(rcv.all()) == 1 })
+	d := rcv.all()[0].payload.Data
+	var kinds []string
+	for _, e := range d.Trail {
+		kinds = append(kinds, e.Decision)
+	}
+	want := []string{"submitted", "transferred", "returned", "resubmitted", "signer-added", "approved", "approved"}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("trail %v, want %v", kinds, want)
+	}
+	if d.Trail[1].To != "carl" || d.Trail[2].To != ticket.ToSubmitter || d.Trail[4].To != "dora" || d.Trail[6].By != "dora" ||
+		string(d.Fields["amount"]) != `"13.00"` || d.DecidedBy != "dora" {
+		t.Fatalf("trail %+v, fields %s", d.Trail, d.Fields)
+	}
+}
+
+// TestRelayOnEventStoreDB runs the relay on the EventStoreDB adapter (its protocol
+// double): positions are EventStoreDB's commit and prepare positions.
+func TestRelayOnEventStoreDB(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	events, err := esdb.Open(context.Background(), esdbtest.Start(t).URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { events.Close() })
+	h := newHarnessOn(t, url, pool, events)
+	rcv := newReceiver(t)
+	h.register(rcv, relay.NewEndpoint{})
+	h.start(h.sqlTransport(), fastDispatch())
+	ids := h.outcomes(6, 3)
+	waitFor(t, 15*time.Second, "the outcomes", func() bool { return len(rcv.distinct()) == len(ids) })
+	for _, g := range rcv.all() {
+		if g.verified != nil || g.payload.Data.ChainHead == "" || g.payload.Data.Position == "" {
+			t.Fatalf("payload %s (%v)", g.body, g.verified)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -40,9 +41,24 @@ type txSource interface {
 	messageTx(msg *message.Message) (pgx.Tx, bool)
 }
 
-// watermillLogger adapts slog to Watermill, keeping Watermill's info chatter at debug.
+// watermillLogger adapts slog to Watermill, keeping Watermill's info chatter at debug and
+// the errors of a cancelled subscription (a shutdown) at debug too.
 func watermillLogger(l *slog.Logger) watermill.LoggerAdapter {
-	return watermill.NewSlogLoggerWithLevelMapping(l, map[slog.Level]slog.Level{
+	return quietCancel{watermill.NewSlogLoggerWithLevelMapping(l, map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug,
-	})
+	})}
+}
+
+type quietCancel struct{ watermill.LoggerAdapter }
+
+func (q quietCancel) Error(msg string, err error, fields watermill.LogFields) {
+	if errors.Is(err, context.Canceled) {
+		q.Debug(msg, fields.Add(watermill.LogFields{"err": err.Error()}))
+		return
+	}
+	q.LoggerAdapter.Error(msg, err, fields)
+}
+
+func (q quietCancel) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return quietCancel{q.LoggerAdapter.With(fields)}
 }
