@@ -18,7 +18,8 @@ const benchOutcomes = 500
 // and one local receiver, 500 outcomes per run:
 //
 //   - backlog: the outcomes are decided while the relay is stopped; deliveries/s is the
-//     rate at which the started relay and dispatcher deliver them all.
+//     rate at which the started relay and dispatcher deliver them all (backlog-nats: the
+//     same over NATS JetStream).
 //   - paced: submitted tickets are decided at 250 a second with the relay running;
 //     p50-ms and p99-ms are the decision-to-receipt latency (the outcome event's time to
 //     the receiver's clock).
@@ -34,6 +35,23 @@ func BenchmarkDelivery(b *testing.B) {
 			waitFor(b, 60*time.Second, "every outcome", func() bool { return len(rcv.distinct()) >= benchOutcomes })
 			elapsed := time.Since(start)
 			run.stop()
+			b.ReportMetric(benchOutcomes/elapsed.Seconds(), "deliveries/s")
+		}
+	})
+	b.Run("backlog-nats", func(b *testing.B) {
+		for b.Loop() {
+			h, rcv := benchSetup(b)
+			h.outcomes(benchOutcomes, 16)
+			tr, err := relay.NewNATSTransport(context.Background(), natsConfig(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			run := h.start(tr, fastDispatch())
+			waitFor(b, 60*time.Second, "every outcome", func() bool { return len(rcv.distinct()) >= benchOutcomes })
+			elapsed := time.Since(start)
+			run.stop()
+			tr.Close()
 			b.ReportMetric(benchOutcomes/elapsed.Seconds(), "deliveries/s")
 		}
 	})

@@ -136,6 +136,11 @@ func (c DispatcherConfig) Validate() error {
 // receiver's Retry-After asks so, and dead-letters the delivery after the last one. Every
 // attempt is recorded. Several dispatchers (processes) may share the work; leases keep
 // them from sending the same delivery at once.
+//
+// New deliveries are announced with PostgreSQL NOTIFY on commit; the dispatcher listens
+// on a connection of its own (outside the store's pool) and polls every PollInterval as
+// a fallback and for retries that fall due. A worker reads its endpoint's settings and
+// secrets at most once a second, so an operator's change takes effect within a second.
 type Dispatcher struct {
 	store     *Store
 	transport Transport

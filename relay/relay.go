@@ -86,7 +86,8 @@ func (c RelayConfig) Validate() error {
 // (ticket.execution-reported) against the relayed outcome.
 //
 // Run is meant to be called once per Relay; several Relays with the same name (several
-// processes) elect one active instance with a PostgreSQL advisory lock.
+// processes) elect one active instance with a PostgreSQL advisory lock, held on one
+// connection of the store's pool while the relay runs.
 type Relay struct {
 	events    eventstore.Store
 	store     *Store

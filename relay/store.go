@@ -94,9 +94,6 @@ func Migrate(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// Pool returns the connection pool the store uses.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 func (s *Store) now() time.Time { return s.cfg.Now().UTC() }
 
 // inTx runs fn in a transaction, committing when it returns nil.

@@ -51,6 +51,7 @@ func watermillLogger(l *slog.Logger) watermill.LoggerAdapter {
 
 type quietCancel struct{ watermill.LoggerAdapter }
 
+// Error logs err at debug when it comes from a cancelled context, else as an error.
 func (q quietCancel) Error(msg string, err error, fields watermill.LogFields) {
 	if errors.Is(err, context.Canceled) {
 		q.Debug(msg, fields.Add(watermill.LogFields{"err": err.Error()}))
@@ -59,6 +60,7 @@ func (q quietCancel) Error(msg string, err error, fields watermill.LogFields) {
 	q.LoggerAdapter.Error(msg, err, fields)
 }
 
+// With keeps the wrapper on the derived logger.
 func (q quietCancel) With(fields watermill.LogFields) watermill.LoggerAdapter {
 	return quietCancel{q.LoggerAdapter.With(fields)}
 }

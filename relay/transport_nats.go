@@ -16,8 +16,9 @@ import (
 
 // Defaults of NATSTransportConfig.
 const (
-	DefaultNATSURL     = "nats://127.0.0.1:4222"
-	DefaultNATSAckWait = 30 * time.Second
+	DefaultNATSURL       = "nats://127.0.0.1:4222"
+	DefaultNATSAckWait   = 30 * time.Second
+	DefaultNATSConsumers = 4
 )
 
 // NATSTransportConfig tunes the NATS JetStream transport. The zero value selects every
@@ -34,6 +35,11 @@ type NATSTransportConfig struct {
 	// AckWait is how long JetStream waits for an ack before redelivering.
 	// Default DefaultNATSAckWait.
 	AckWait time.Duration
+	// Consumers is the number of subscriptions per dispatcher taking messages in
+	// parallel. A ticket has a single outcome, and the dispatcher sends a ticket's
+	// deliveries in log order once they are enqueued, so parallel intake reorders
+	// nothing that matters. Default DefaultNATSConsumers.
+	Consumers int
 	// Options are extra connection options (credentials, TLS...).
 	Options []nats.Option
 	// Logger receives Watermill's logs (its info level as debug); default slog.Default().
@@ -53,6 +59,9 @@ func (c *NATSTransportConfig) setDefaults() {
 	if c.AckWait <= 0 {
 		c.AckWait = DefaultNATSAckWait
 	}
+	if c.Consumers <= 0 {
+		c.Consumers = DefaultNATSConsumers
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -71,7 +80,9 @@ func (c NATSTransportConfig) Validate() error {
 // dispatchers run on several machines. The stream is created when missing. Publishing
 // happens before the checkpoint transaction commits, with the outcome event id as the
 // JetStream message id, so JetStream drops a republication within its duplicate window
-// and the dispatcher drops any later one.
+// and the dispatcher drops any later one. Acknowledgements are sent without waiting for
+// the server's confirmation: a lost one only redelivers a message the dispatcher has
+// already turned into deliveries, which it then ignores.
 type NATSTransport struct {
 	cfg NATSTransportConfig
 	pub *wnats.Publisher
@@ -96,6 +107,7 @@ func NewNATSTransport(ctx context.Context, cfg NATSTransportConfig) (*NATSTransp
 			nats.DeliverAll(), nats.AckExplicit(), nats.ManualAck(), nats.AckWait(cfg.AckWait),
 		},
 		DurablePrefix: cfg.Durable,
+		AckAsync:      true,
 	}
 	pubJS := js
 	pubJS.AutoProvision = false
@@ -104,7 +116,7 @@ func NewNATSTransport(ctx context.Context, cfg NATSTransportConfig) (*NATSTransp
 		return nil, fmt.Errorf("relay: NATS transport: %w", err)
 	}
 	sub, err := wnats.NewSubscriber(wnats.SubscriberConfig{
-		URL: cfg.URL, NatsOptions: opts, QueueGroupPrefix: cfg.Durable, SubscribersCount: 1,
+		URL: cfg.URL, NatsOptions: opts, QueueGroupPrefix: cfg.Durable, SubscribersCount: cfg.Consumers,
 		AckWaitTimeout: cfg.AckWait, CloseTimeout: 5 * time.Second, JetStream: js,
 	}, log)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 
 // natsConfig returns a NATS transport configuration on a stream of the test's own, deleted
 // when the test ends; the test is skipped under -short when no server listens.
-func natsConfig(t *testing.T) relay.NATSTransportConfig {
+func natsConfig(t testing.TB) relay.NATSTransportConfig {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", "127.0.0.1:4222", time.Second)
 	if err != nil {
