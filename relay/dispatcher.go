@@ -45,8 +45,8 @@ type DispatcherConfig struct {
 	// Jitter spreads each non-zero delay uniformly within ±Jitter of it (a fraction below
 	// 1). Default DefaultJitter; a negative value disables jitter.
 	Jitter float64
-	// Timeout bounds one attempt, from dialling to the end of the response headers.
-	// Default DefaultTimeout.
+	// Timeout bounds one attempt, from dialling to reading the (first 64 KiB of the)
+	// response. Default DefaultTimeout.
 	Timeout time.Duration
 	// Lease is how long a claimed delivery stays reserved to its worker. A worker that
 	// dies mid-attempt (a crashed process) leaves the delivery to be retried once the

@@ -55,6 +55,12 @@
 // endpoint (two during a rotation's overlap). Requests time out; redirects are not
 // followed; the dialled address is checked against the egress policy.
 //
+// The dispatcher turns each message into deliveries in the transaction in which the SQL
+// transport's subscriber consumes it (so the consumer offset and the deliveries commit
+// together), or in a statement of its own for NATS; either way a message received twice
+// creates nothing new. Commits announce the endpoints concerned with NOTIFY, which wakes
+// their workers; a poll catches retries that fall due.
+//
 // A failed attempt is retried after the next delay of the schedule (DefaultSchedule: 0 s,
 // 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) with ±20 % jitter, or later when the receiver
 // sends Retry-After; after the last one the delivery is dead (dead-lettered) until an
