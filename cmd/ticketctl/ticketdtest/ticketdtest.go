@@ -1,0 +1,125 @@
+package ticketdtest
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ticketledger/ticketledger/api"
+	"github.com/ticketledger/ticketledger/commands"
+	"github.com/ticketledger/ticketledger/eventstore"
+	"github.com/ticketledger/ticketledger/eventstore/esdb"
+	"github.com/ticketledger/ticketledger/eventstore/esdb/esdbtest"
+	"github.com/ticketledger/ticketledger/eventstore/pgstore"
+	"github.com/ticketledger/ticketledger/internal/pgtest"
+	"github.com/ticketledger/ticketledger/projections"
+	"github.com/ticketledger/ticketledger/projections/audit"
+	"github.com/ticketledger/ticketledger/scheduler"
+)
+
+// Server is a running in-process ticketd.
+type Server struct {
+	// URL is the base URL of the HTTP API, e.g. "http://127.0.0.1:41234".
+	URL string
+	// AdminToken is the bearer token of the bootstrapped admin.
+	AdminToken string
+	// DatabaseURL is the PostgreSQL database of the read models (and of the event store
+	// unless EventstoreURL is set).
+	DatabaseURL string
+	// EventstoreURL is the EventStoreDB double's connection string; empty on pgstore.
+	EventstoreURL string
+	// Store is the server's event store, for tests that tamper with the log.
+	Store eventstore.Store
+}
+
+// Options selects the stack Start builds.
+type Options struct {
+	// EventStoreDB runs the event store on the EventStoreDB protocol double instead of
+	// pgstore.
+	EventStoreDB bool
+}
+
+// Start builds the stack on a fresh database, bootstraps the first admin, serves the API
+// and stops everything when tb ends. It fails tb on any error.
+func Start(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	dbURL := pgtest.NewDatabase(tb)
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		cancel()
+		tb.Fatalf("ticketdtest: %v", err)
+	}
+	srv := &Server{DatabaseURL: dbURL}
+	var counter projections.Counter
+	if opts.EventStoreDB {
+		srv.EventstoreURL = esdbtest.Start(tb).URL()
+		s, err := esdb.Open(ctx, srv.EventstoreURL)
+		if err != nil {
+			cancel()
+			pool.Close()
+			tb.Fatalf("ticketdtest: %v", err)
+		}
+		srv.Store = s
+	} else {
+		s, err := pgstore.New(ctx, pool, pgstore.Config{})
+		if err != nil {
+			cancel()
+			pool.Close()
+			tb.Fatalf("ticketdtest: %v", err)
+		}
+		srv.Store, counter = s, projections.SequenceCounter{}
+	}
+
+	index := commands.NewPrincipalIndex(srv.Store, nil)
+	defs := commands.NewProcessDefinitions(srv.Store, index.Directory)
+	svc := commands.New(srv.Store, defs)
+	rs := &api.ReadSide{Tickets: projections.NewTickets(pool), Workbench: projections.NewWorkbench(pool),
+		Timeline: projections.NewTimeline(pool), Statistics: projections.NewStatistics(pool),
+		Delegations: projections.NewDelegations(pool), Audit: audit.New(srv.Store)}
+	runner, err := projections.NewRunner(pool, srv.Store, projections.Config{Counter: counter},
+		rs.Tickets, rs.Delegations, rs.Timeline, scheduler.NewReminders(pool))
+	if err == nil {
+		err = runner.Migrate(ctx)
+	}
+	if err != nil {
+		cancel()
+		srv.Store.Close()
+		pool.Close()
+		tb.Fatalf("ticketdtest: %v", err)
+	}
+	rs.Runner = runner
+
+	done := make(chan struct{}, 2)
+	go func() { _ = index.Run(ctx); done <- struct{}{} }()
+	go func() { _ = runner.Run(ctx); done <- struct{}{} }()
+	var hs *httptest.Server
+	tb.Cleanup(func() {
+		if hs != nil {
+			hs.Close()
+		}
+		cancel()
+		<-done
+		<-done
+		srv.Store.Close()
+		pool.Close()
+	})
+
+	boot, created, err := svc.Bootstrap(ctx, commands.Bootstrap{})
+	if err != nil || !created {
+		tb.Fatalf("ticketdtest: bootstrap: %v (created %v)", err, created)
+	}
+	if err := index.WaitFor(ctx, boot.Position); err != nil {
+		tb.Fatalf("ticketdtest: %v", err)
+	}
+	a, err := api.New(api.Config{Commands: svc, Definitions: defs, Principals: index, ReadSide: rs, WaitTimeout: 10 * time.Second})
+	if err != nil {
+		tb.Fatalf("ticketdtest: %v", err)
+	}
+	hs = httptest.NewServer(a)
+	srv.URL, srv.AdminToken = hs.URL, boot.Secret
+	return srv
+}
