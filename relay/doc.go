@@ -68,6 +68,14 @@
 // worker, so a slow or dead endpoint delays no other; a ticket's deliveries to an
 // endpoint go out in log order.
 //
+// # Connections
+//
+// A running Relay holds one connection of the store's pool (its election lock) and uses
+// others briefly; the SQL transport's subscriber holds one while it consumes a batch;
+// a Dispatcher opens one connection of its own for LISTEN. Give the pool room for these
+// besides the command side (pgxpool's default of max(4, CPUs) is too small for ticketd
+// running every role).
+//
 // # Execution reports
 //
 // The business system reports how it executed the outcome through the command side

@@ -17,9 +17,9 @@ const dueChannel = "relay_due"
 // enqueue records an outcome message and creates one pending delivery, due now, per
 // enabled endpoint that wants it, in one statement: in tx when it is not nil (within a
 // savepoint, sent in the same round trip, so that a failure leaves tx usable) or on its
-// own. It is idempotent: a message
-// received again creates nothing new, except deliveries for endpoints registered since.
-// Each endpoint that got a delivery is announced on dueChannel at commit.
+// own. It is idempotent: a message received again creates nothing new, except
+// deliveries for endpoints registered since. Each endpoint that got a delivery is
+// announced on dueChannel at commit.
 func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, m outcomeMessage) error {
 	major, minor, err := positionColumns(m.Position)
 	if err != nil {
