@@ -8,7 +8,9 @@
 // an Apply that writes one event through a transaction. A Runner follows the log with each
 // projection from its checkpoint, a row of the table projection_checkpoints, and writes
 // every batch of events (up to Config.BatchSize, or what is ready once caught up) and the
-// checkpoint in one transaction: a crash never loses nor doubles an update. The batch
+// checkpoint in one transaction: a crash never loses nor doubles an update. (Batches
+// commit with synchronous_commit off: a crash of PostgreSQL may forget the last batches
+// committed, rows and checkpoint together, and the runner applies them again.) The batch
 // transaction first locks the checkpoint row and skips every event at or before it, so
 // redelivered events are ignored even when two processes project at once. Checkpoint and
 // catch-up messages of the subscription move the checkpoint through stretches of events

@@ -35,6 +35,7 @@ type ApplyError struct {
 	Err        error
 }
 
+// Error describes the event and the failure.
 func (e *ApplyError) Error() string {
 	return fmt.Sprintf("projections: %s: apply %s %s version %d (position %s): %v",
 		e.Projection, e.Type, e.Stream, e.Version, e.Position, e.Err)

@@ -28,6 +28,7 @@ func embedded(dir string) fs.FS {
 
 type emptyFS struct{}
 
+// Open implements fs.FS: nothing exists.
 func (emptyFS) Open(name string) (fs.File, error) {
 	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 }

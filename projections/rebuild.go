@@ -153,7 +153,10 @@ func (rb *rebuild) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("projections: rebuild %s: %w", w.name, ctx.Err())
 			}
-			return fmt.Errorf("projections: rebuild %s: subscription ended: %w", w.name, sub.Err())
+			if err := sub.Err(); err != nil {
+				return fmt.Errorf("projections: rebuild %s: subscription ended: %w", w.name, err)
+			}
+			return fmt.Errorf("projections: rebuild %s: subscription ended", w.name)
 		}
 		rb.report(ctx, Replaying, false)
 	}

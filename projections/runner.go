@@ -286,6 +286,8 @@ func (w *worker) interrupted(err error) {
 }
 
 // recordFailure writes the failure to the checkpoint row, for the Status of every process.
+// It is best effort: the failure is logged already, and a database that cannot take the
+// write is itself the next failure the runner reports.
 func (w *worker) recordFailure(ctx context.Context, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -308,7 +310,11 @@ func (w *worker) advanced(pos eventstore.Position, caughtUp bool) {
 	}
 }
 
-// readCheckpoint returns the stored checkpoint of the projection.
+// errNoCheckpoint reports a checkpoint row that vanished while a projection ran.
+var errNoCheckpoint = errors.New("projections: the checkpoint row is missing")
+
+// readCheckpoint returns the stored checkpoint of the projection: Start when it has no
+// row, unless lock asks to lock the row, which must then exist.
 func readCheckpoint(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, name string, lock bool) (eventstore.Position, error) {
@@ -319,6 +325,9 @@ func readCheckpoint(ctx context.Context, q interface {
 	var s string
 	if err := q.QueryRow(ctx, sql, name).Scan(&s); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
+			if lock {
+				return eventstore.Position{}, errNoCheckpoint
+			}
 			return eventstore.Start, nil
 		}
 		return eventstore.Position{}, err
@@ -330,6 +339,9 @@ func readCheckpoint(ctx context.Context, q interface {
 // subscription, the database or an event fails, or ctx ends. progressed reports whether
 // a batch was written.
 func (w *worker) follow(ctx context.Context) (progressed bool, err error) {
+	if _, err := w.r.pool.Exec(ctx, `INSERT INTO public.projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING`, w.name); err != nil {
+		return false, fmt.Errorf("projections: %s: create checkpoint: %w", w.name, err)
+	}
 	cp, err := readCheckpoint(ctx, w.r.pool, w.name, false)
 	if err != nil {
 		return false, fmt.Errorf("projections: %s: read checkpoint: %w", w.name, err)
@@ -359,7 +371,10 @@ func (w *worker) follow(ctx context.Context) (progressed bool, err error) {
 			if ctx.Err() != nil {
 				return progressed, ctx.Err()
 			}
-			return progressed, fmt.Errorf("projections: %s: subscription ended: %w", w.name, sub.Err())
+			if err := sub.Err(); err != nil {
+				return progressed, fmt.Errorf("projections: %s: subscription ended: %w", w.name, err)
+			}
+			return progressed, fmt.Errorf("projections: %s: subscription ended", w.name)
 		}
 	}
 }

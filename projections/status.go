@@ -111,6 +111,7 @@ type Lag struct {
 	// Events is the number of log events after the checkpoint, of every stream, including
 	// those the projection's filter skips, as the Runner's Counter counts them;
 	// EventsAtLeast is set when the Counter stopped early and Events is a lower bound.
+	// Both are zero when the filter selects none of those events (see WaitFor).
 	Events        int64
 	EventsAtLeast bool
 	// Time is the age of the oldest event after the checkpoint: how long ago the store
@@ -134,7 +135,7 @@ func (r *Runner) Status(ctx context.Context) ([]Status, error) {
 		}
 		if headOK {
 			st.Head = head.Position
-			if err := r.lag(ctx, &st); err != nil {
+			if err := r.lag(ctx, &st, r.workers[name].p.Filter()); err != nil {
 				return nil, err
 			}
 		}
@@ -180,9 +181,18 @@ func (r *Runner) status(ctx context.Context, w *worker) (Status, error) {
 	return st, nil
 }
 
-// lag fills st.Lag against st.Head.
-func (r *Runner) lag(ctx context.Context, st *Status) error {
+// lag fills st.Lag against st.Head. A projection whose filter selects nothing between
+// its checkpoint and the head has no lag: it reflects the whole log.
+func (r *Runner) lag(ctx context.Context, st *Status, filter eventstore.Filter) error {
 	if !st.Checkpoint.Before(st.Head) {
+		st.Lag = Lag{}
+		return nil
+	}
+	idle, err := r.nothingBetween(ctx, filter, st.Checkpoint, st.Head)
+	if err != nil {
+		return fmt.Errorf("projections: lag of %s: %w", st.Name, err)
+	}
+	if idle {
 		st.Lag = Lag{}
 		return nil
 	}

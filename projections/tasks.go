@@ -200,9 +200,12 @@ func (a *args) add(v any) string {
 	return "$" + strconv.Itoa(len(*a))
 }
 
-// listQuery is the FROM, WHERE and ORDER BY of a list, and its sort key columns.
+// listQuery is the FROM, WHERE and ORDER BY of a list, and its sort key columns. The
+// WHERE is where AND one of the disjoint branches; a page reads each branch in index
+// order and merges them.
 type listQuery struct {
 	from, where, order string
+	branches           []string
 	keyTime, keyTicket string
 	keyTask            string
 	desc               bool
@@ -234,27 +237,28 @@ func build(list List, q WorkbenchQuery, a *args) (listQuery, error) {
 			keyTime: "t.pending_since", keyTicket: "t.ticket_id", keyTask: "t.task_id",
 		}
 		acting := `SELECT g.principal, g.processes FROM rm_delegations.grants g WHERE g.delegate = ` + p + ` AND ` + activeGrant("g", atp, "")
-		conds = append(conds, `t.status = 'pending'`,
-			`t.assignee = ANY (ARRAY[`+p+`::text] || ARRAY(SELECT a.principal FROM (`+acting+`) a))`,
-			`(t.assignee = `+p+` OR EXISTS (SELECT 1 FROM (`+acting+`) a WHERE a.principal = t.assignee
-				AND (cardinality(a.processes) = 0 OR t.process_key = ANY (a.processes))))`)
+		conds = append(conds, `t.status = 'pending'`)
+		lq.branches = []string{`t.assignee = ` + p,
+			`t.assignee <> ` + p + ` AND t.assignee = ANY (ARRAY(SELECT a.principal FROM (` + acting + `) a))
+				AND EXISTS (SELECT 1 FROM (` + acting + `) a WHERE a.principal = t.assignee
+					AND (cardinality(a.processes) = 0 OR t.process_key = ANY (a.processes)))`}
 	case Done:
 		lq = listQuery{
 			from:    `rm_tickets.tasks t JOIN rm_tickets.tickets k ON k.id = t.ticket_id`,
 			keyTime: "t.decided_at", keyTicket: "t.ticket_id", keyTask: "t.task_id", desc: true,
 		}
-		conds = append(conds, `(t.decided_by = `+p+` OR t.on_behalf_of = `+p+`)`,
-			`t.status IN ('approved', 'rejected', 'returned', 'transferred')`)
+		conds = append(conds, `t.status IN ('approved', 'rejected', 'returned', 'transferred')`)
+		lq.branches = []string{`t.decided_by = ` + p, `t.on_behalf_of = ` + p}
 	case Submitted:
 		lq = listQuery{from: `rm_tickets.tickets k`, keyTime: "k.submitted_at", keyTicket: "k.id", desc: true}
-		conds = append(conds, `k.submitter = `+p)
+		lq.branches = []string{`k.submitter = ` + p}
 		statusCol, dueCol = "k.status", "k.due_at"
 	case CCd:
 		lq = listQuery{
 			from:    `rm_tickets.cc c JOIN rm_tickets.tickets k ON k.id = c.ticket_id`,
 			keyTime: "c.added_at", keyTicket: "c.ticket_id", desc: true,
 		}
-		conds = append(conds, `c.principal = `+p)
+		lq.branches = []string{`c.principal = ` + p}
 		statusCol, dueCol = "k.status", "k.due_at"
 	default:
 		return lq, domain.FieldError("invalid", "list", "unknown list %q", list)
@@ -272,17 +276,24 @@ func build(list List, q WorkbenchQuery, a *args) (listQuery, error) {
 		tp := a.add(strings.ToLower(q.Text))
 		conds = append(conds, `(strpos(lower(k.title), `+tp+`) > 0 OR strpos(lower(k.business_key), `+tp+`) > 0)`)
 	}
-	lq.where = strings.Join(conds, " AND ")
-	dir := ""
-	if lq.desc {
-		dir = " DESC"
+	lq.where = "true"
+	if len(conds) > 0 {
+		lq.where = strings.Join(conds, " AND ")
 	}
+	dir := dirOf(lq.desc)
 	keys := []string{lq.keyTime + dir, lq.keyTicket + dir}
 	if lq.keyTask != "" {
 		keys = append(keys, lq.keyTask+dir)
 	}
 	lq.order = strings.Join(keys, ", ")
 	return lq, nil
+}
+
+func dirOf(desc bool) string {
+	if desc {
+		return " DESC"
+	}
+	return ""
 }
 
 // List returns a page of one of the principal's lists, in the list's stable order:
@@ -322,11 +333,21 @@ func (w *Workbench) List(ctx context.Context, q WorkbenchQuery) (WorkPage, error
 		}
 	}
 	cols := workItemColumns + ticketItemColumns
+	outer := "x.sort_at" + dirOf(lq.desc) + ", x.id" + dirOf(lq.desc)
 	if lq.keyTask != "" {
 		cols = workItemColumns + taskItemColumns
+		outer += ", x.task_id" + dirOf(lq.desc)
 	}
-	sql := `SELECT ` + cols + `, ` + lq.keyTime + ` FROM ` + lq.from + ` WHERE ` + where +
-		` ORDER BY ` + lq.order + ` LIMIT ` + a.add(limit+1)
+	lp := a.add(limit + 1)
+	parts := make([]string, len(lq.branches))
+	for i, br := range lq.branches {
+		parts[i] = `(SELECT ` + cols + `, ` + lq.keyTime + ` AS sort_at FROM ` + lq.from + ` WHERE ` + where + ` AND ` + br +
+			` ORDER BY ` + lq.order + ` LIMIT ` + lp + `)`
+	}
+	sql := parts[0]
+	if len(parts) > 1 {
+		sql = `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) x ORDER BY ` + outer + ` LIMIT ` + lp
+	}
 	rows, err := w.pool.Query(ctx, sql, a...)
 	if err != nil {
 		return WorkPage{}, fmt.Errorf("projections: workbench %s list: %w", q.List, err)
@@ -373,7 +394,7 @@ func (w *Workbench) Counts(ctx context.Context, q WorkbenchQuery) (Counts, error
 		if err != nil {
 			return Counts{}, err
 		}
-		parts = append(parts, `(SELECT count(*) FROM `+lq.from+` WHERE `+lq.where+`)`)
+		parts = append(parts, `(SELECT count(*) FROM `+lq.from+` WHERE `+lq.where+` AND ((`+strings.Join(lq.branches, ") OR (")+`)))`)
 	}
 	var c Counts
 	err := w.pool.QueryRow(ctx, `SELECT `+strings.Join(parts, ", "), a...).Scan(&c.Pending, &c.Done, &c.Submitted, &c.CC)
