@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Command kinds, as the summary reports them.
+const (
+	kindSubmit = iota
+	kindApprove
+	kinds
+)
+
+var kindNames = [kinds]string{"submit", "approve"}
+
+// ticketResult is ticketd's answer to a ticket command.
+type ticketResult struct {
+	TicketID    string `json:"ticket_id"`
+	Status      string `json:"status"`
+	Position    string `json:"position"`
+	CurrentNode string `json:"current_node"`
+}
+
+// workerStats is what one client measured; only its worker writes it.
+type workerStats struct {
+	latency [kinds][]time.Duration
+	failed  [kinds]int
+	errs    []string
+}
+
+// load drives the tickets. Its counters are read by the progress reporter while the
+// workers run.
+type load struct {
+	cfg    config
+	c      *client
+	actors *actors
+	runID  string
+	stop   time.Time // no command starts after it
+
+	next        atomic.Int64 // the last ticket number taken
+	commands    atomic.Int64 // commands answered with a success
+	failures    atomic.Int64 // commands that failed
+	done        atomic.Int64 // tickets approved at every node
+	broken      atomic.Int64 // tickets abandoned after a failed command
+	inFlight    atomic.Int64
+	commandSeq  atomic.Int64 // numbers every command, for sampling
+	lagMu       sync.Mutex
+	lags        []time.Duration
+	lagFailures int
+	lagErrs     []string
+	probes      sync.WaitGroup
+}
+
+// loadResult is the outcome of the load phase.
+type loadResult struct {
+	elapsed     time.Duration
+	stats       workerStats // merged
+	done        int64
+	broken      int64
+	unfinished  int64 // tickets cut short by --duration
+	lags        []time.Duration
+	lagFailures int
+	lagErrs     []string
+	interrupted bool
+}
+
+// drive runs the load phase: cfg.concurrency clients, each taking the next ticket and
+// submitting it, then approving it at each node, until every ticket is taken or the
+// duration has passed; progress goes to progress every cfg.progress.
+func (l *load) drive(ctx context.Context, progress io.Writer) loadResult {
+	began := time.Now()
+	l.stop = began.Add(l.cfg.duration)
+	stats := make([]workerStats, l.cfg.concurrency)
+	var wg sync.WaitGroup
+	for w := range stats {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.worker(ctx, &stats[w])
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	tick := time.NewTicker(l.cfg.progress)
+	last, lastAt := int64(0), began
+wait:
+	for {
+		select {
+		case <-finished:
+			break wait
+		case now := <-tick.C:
+			n := l.commands.Load()
+			fmt.Fprintf(progress, "ticketbench: %5.1fs  tickets %d/%d done, %d in flight  commands %d ok, %d failed  %.0f commands/s\n",
+				now.Sub(began).Seconds(), l.done.Load(), l.cfg.tickets, l.inFlight.Load(), n, l.failures.Load(),
+				float64(n-last)/now.Sub(lastAt).Seconds())
+			last, lastAt = n, now
+		}
+	}
+	tick.Stop()
+	elapsed := time.Since(began)
+	l.probes.Wait()
+
+	res := loadResult{elapsed: elapsed, done: l.done.Load(), broken: l.broken.Load(), interrupted: ctx.Err() != nil}
+	res.unfinished = min(l.next.Load(), int64(l.cfg.tickets)) - res.done - res.broken
+	for _, s := range stats {
+		for k := range kinds {
+			res.stats.latency[k] = append(res.stats.latency[k], s.latency[k]...)
+			res.stats.failed[k] += s.failed[k]
+		}
+		for _, e := range s.errs {
+			if len(res.stats.errs) < 5 {
+				res.stats.errs = append(res.stats.errs, e)
+			}
+		}
+	}
+	l.lagMu.Lock()
+	res.lags, res.lagFailures, res.lagErrs = l.lags, l.lagFailures, l.lagErrs
+	l.lagMu.Unlock()
+	return res
+}
+
+func (l *load) worker(ctx context.Context, st *workerStats) {
+	for ctx.Err() == nil && time.Now().Before(l.stop) {
+		i := l.next.Add(1)
+		if i > int64(l.cfg.tickets) {
+			return
+		}
+		l.inFlight.Add(1)
+		l.ticket(ctx, i, st)
+		l.inFlight.Add(-1)
+	}
+}
+
+// ticket submits ticket i and approves it at every node.
+func (l *load) ticket(ctx context.Context, i int64, st *workerStats) {
+	sub := map[string]any{"process": processKey, "business_key": fmt.Sprintf("%s-%d", l.runID, i),
+		"title": fmt.Sprintf("ticketbench %s #%d", l.runID, i), "submitter": map[string]any{"id": submitterID},
+		"fields": map[string]any{"subject": fmt.Sprintf("load ticket %d", i), "amount": "128.00", "note": "driven by ticketbench"}}
+	res, ok := l.command(ctx, kindSubmit, "/v1/tickets", l.actors.system, sub, st)
+	if !ok {
+		return
+	}
+	id := res.TicketID
+	for n := range nodes {
+		if ctx.Err() != nil || !time.Now().Before(l.stop) {
+			return
+		}
+		if res, ok = l.command(ctx, kindApprove, "/v1/tickets/"+id+"/approve", l.actors.approvers[n], map[string]any{"comment": "ok"}, st); !ok {
+			return
+		}
+	}
+	if res.Status != "approved" {
+		l.broken.Add(1)
+		st.errs = append(st.errs, fmt.Sprintf("ticket %s is %s after the last approval, not approved", id, res.Status))
+		return
+	}
+	l.done.Add(1)
+}
+
+// command sends one command and records its latency or failure; a sample of the
+// successful ones is followed by a lag probe.
+func (l *load) command(ctx context.Context, kind int, path, token string, body any, st *workerStats) (ticketResult, bool) {
+	var res ticketResult
+	began := time.Now()
+	_, err := l.c.call(ctx, "POST", path, token, body, "", &res)
+	answered := time.Now()
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, false
+		}
+		st.failed[kind]++
+		l.failures.Add(1)
+		l.broken.Add(1)
+		if len(st.errs) < 5 {
+			st.errs = append(st.errs, err.Error())
+		}
+		return res, false
+	}
+	st.latency[kind] = append(st.latency[kind], answered.Sub(began))
+	l.commands.Add(1)
+	if every := int64(l.cfg.lagEvery); every > 0 && l.commandSeq.Add(1)%every == 0 {
+		l.probes.Add(1)
+		go l.probe(ctx, res.TicketID, res.Position, answered)
+	}
+	return res, true
+}
+
+// probe reads the ticket with min_position set to a command's position, again while the
+// server answers that the read model is behind, and records the time from the command's
+// answer to the read's.
+func (l *load) probe(ctx context.Context, id, pos string, answered time.Time) {
+	defer l.probes.Done()
+	path := "/v1/tickets/" + id + "?min_position=" + pos
+	for {
+		_, err := l.c.call(ctx, "GET", path, l.actors.system, nil, "", nil)
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable && time.Since(answered) < time.Minute {
+			continue
+		}
+		l.lagMu.Lock()
+		if err != nil {
+			l.lagFailures++
+			if len(l.lagErrs) < 3 && ctx.Err() == nil {
+				l.lagErrs = append(l.lagErrs, err.Error())
+			}
+		} else {
+			l.lags = append(l.lags, time.Since(answered))
+		}
+		l.lagMu.Unlock()
+		return
+	}
+}
+
+// projectionsCaughtUp waits, at most limit, until every read model has reached the head
+// of the log, and returns how long it waited.
+func projectionsCaughtUp(ctx context.Context, c *client, admin string, limit time.Duration) (time.Duration, error) {
+	began := time.Now()
+	for {
+		var out struct {
+			Projections []struct {
+				Name       string `json:"name"`
+				Healthy    bool   `json:"healthy"`
+				Error      string `json:"error"`
+				Checkpoint string `json:"checkpoint"`
+				Head       string `json:"head"`
+				LagEvents  int64  `json:"lag_events"`
+			} `json:"projections"`
+		}
+		if _, err := c.call(ctx, "GET", "/v1/projections", admin, nil, "", &out); err != nil {
+			return time.Since(began), err
+		}
+		behind := ""
+		for _, p := range out.Projections {
+			switch {
+			case !p.Healthy:
+				return time.Since(began), fmt.Errorf("projection %s is unhealthy: %s", p.Name, p.Error)
+			case p.Checkpoint != p.Head && p.LagEvents > 0:
+				behind = fmt.Sprintf("%s is %d events behind", p.Name, p.LagEvents)
+			}
+		}
+		if behind == "" {
+			return time.Since(began), nil
+		}
+		if time.Since(began) > limit {
+			return time.Since(began), fmt.Errorf("the read models did not catch up within %s: %s", limit, behind)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(began), ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
