@@ -47,10 +47,10 @@ type Progress struct {
 // Rebuild rebuilds the projection named name from the start of the log into fresh tables
 // (the schema Schema(name)+"_next", dropped first if an earlier rebuild left it), while the
 // live tables keep serving queries and keep following the log. Once the fresh tables have
-// caught up, one transaction locks the checkpoint row (holding back the live projection's
-// next batch), applies any events the live projection applied meanwhile, drops the live
-// schema, renames the fresh one into its place and moves the checkpoint; queries see the
-// old tables or the new ones, never a mix. A projection stopped on a failing event is
+// caught up, they are vacuumed and analysed; then one transaction locks the checkpoint row
+// (holding back the live projection's next batch), applies any events the live projection
+// applied meanwhile, drops the live schema, renames the fresh one into its place and moves
+// the checkpoint; queries see the old tables or the new ones, never a mix. A projection stopped on a failing event is
 // restarted after the swap when Run runs.
 //
 // progress, when not nil, is called from Rebuild's goroutine at the start, at most every
@@ -161,6 +161,9 @@ func (rb *rebuild) run(ctx context.Context) error {
 		rb.report(ctx, Replaying, false)
 	}
 	sub.Close()
+	if err := rb.vacuum(ctx); err != nil {
+		return err
+	}
 	rb.report(ctx, Swapping, true)
 	if err := rb.swap(ctx); err != nil {
 		return err
@@ -185,6 +188,25 @@ func (rb *rebuild) write(ctx context.Context, events []eventstore.RecordedEvent,
 	}
 	rb.applied += int64(n)
 	rb.pos = pos
+	return nil
+}
+
+// vacuum clears the fresh tables of the row versions the replay left behind and gathers
+// their statistics, so that they serve as well as the tables they replace.
+func (rb *rebuild) vacuum(ctx context.Context) error {
+	rows, err := rb.r.pool.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, rb.next)
+	if err != nil {
+		return fmt.Errorf("projections: rebuild %s: %w", rb.w.name, err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("projections: rebuild %s: %w", rb.w.name, err)
+	}
+	for _, t := range tables {
+		if _, err := rb.r.pool.Exec(ctx, `VACUUM (ANALYZE) `+pgx.Identifier{rb.next, t}.Sanitize()); err != nil {
+			return fmt.Errorf("projections: rebuild %s: vacuum %s: %w", rb.w.name, t, err)
+		}
+	}
 	return nil
 }
 
