@@ -29,6 +29,7 @@ var (
 	benchOpenShare  = flag.Float64("bench.open", 0.1, "share of the benchmark tickets left with a pending task")
 	benchQueries    = flag.Int("bench.queries", 2000, "workbench pages read per benchmark run")
 	benchAppendPool = flag.Int("bench.writers", 4, "concurrent appenders of the generator")
+	benchRebuilders = flag.Int("bench.rebuilders", projections.DefaultRebuildWorkers, "concurrent writers of a rebuild")
 )
 
 // spread is a three-node process whose handlers are drawn from pools of approvers by the
@@ -181,7 +182,7 @@ func BenchmarkRebuildAndWorkbench(b *testing.B) {
 	events := generate(b, store, *benchTickets, 1)
 	b.Logf("generated %d tickets, %d events in %s", *benchTickets, events, time.Since(start).Round(time.Millisecond))
 
-	r, err := projections.NewRunner(pool, store, projections.Config{Counter: projections.SequenceCounter{}},
+	r, err := projections.NewRunner(pool, store, projections.Config{Counter: projections.SequenceCounter{}, RebuildWorkers: *benchRebuilders},
 		projections.NewTickets(pool), projections.NewDelegations(pool), projections.NewTimeline(pool))
 	if err != nil {
 		b.Fatal(err)

@@ -45,6 +45,14 @@ type Queuer interface {
 	Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error
 }
 
+// StreamLocal is implemented by projections whose Apply, for an event, reads and writes
+// only rows of that event's stream, so that events of different streams may be applied
+// in any order relative to each other. Rebuild shares the events of such a projection out
+// by stream among Config.RebuildWorkers concurrent writers when StreamLocal returns true.
+type StreamLocal interface {
+	StreamLocal() bool
+}
+
 // Schema returns the PostgreSQL schema holding the tables of the projection named name.
 func Schema(name string) string { return "rm_" + name }
 

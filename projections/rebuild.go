@@ -3,6 +3,9 @@ package projections
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -133,34 +136,9 @@ func (rb *rebuild) run(ctx context.Context) error {
 	}
 	rb.report(ctx, Replaying, true)
 
-	sub, err := r.store.Subscribe(ctx, eventstore.Start, w.p.Filter())
-	if err != nil {
-		return fmt.Errorf("projections: rebuild %s: subscribe: %w", w.name, err)
+	if err := rb.replay(ctx); err != nil {
+		return err
 	}
-	defer sub.Close()
-	linger := r.cfg.Linger
-	for {
-		b, open := collect(ctx, sub.Messages(), rb.pos, r.cfg.BatchSize, linger, false)
-		if len(b.events) > 0 || b.pos.After(rb.pos) {
-			if err := rb.write(ctx, b.events, b.pos); err != nil {
-				return err
-			}
-		}
-		if b.caughtUp {
-			break
-		}
-		if !open {
-			if ctx.Err() != nil {
-				return fmt.Errorf("projections: rebuild %s: %w", w.name, ctx.Err())
-			}
-			if err := sub.Err(); err != nil {
-				return fmt.Errorf("projections: rebuild %s: subscription ended: %w", w.name, err)
-			}
-			return fmt.Errorf("projections: rebuild %s: subscription ended", w.name)
-		}
-		rb.report(ctx, Replaying, false)
-	}
-	sub.Close()
 	if err := rb.vacuum(ctx); err != nil {
 		return err
 	}
@@ -172,23 +150,117 @@ func (rb *rebuild) run(ctx context.Context) error {
 	return nil
 }
 
-// write applies events into the fresh schema in a transaction of its own.
-func (rb *rebuild) write(ctx context.Context, events []eventstore.RecordedEvent, pos eventstore.Position) error {
+// replay applies the log from its start into the fresh schema until it has caught up.
+// The events of a StreamLocal projection are shared out by stream among
+// Config.RebuildWorkers writers, each with transactions of its own; the others are
+// written by one.
+func (rb *rebuild) replay(ctx context.Context) error {
+	r, w := rb.r, rb.w
+	workers := r.cfg.RebuildWorkers
+	if sl, ok := w.p.(StreamLocal); !ok || !sl.StreamLocal() {
+		workers = 1
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sub, err := r.store.Subscribe(ctx, eventstore.Start, w.p.Filter())
+	if err != nil {
+		return fmt.Errorf("projections: rebuild %s: subscribe: %w", w.name, err)
+	}
+	defer sub.Close()
+
+	var (
+		wg      sync.WaitGroup
+		applied atomic.Int64
+		queues  = make([]chan []eventstore.RecordedEvent, workers)
+	)
+	for i := range queues {
+		queues[i] = make(chan []eventstore.RecordedEvent, 2)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for events := range queues[i] {
+				n, err := rb.write(ctx, events)
+				if err != nil {
+					cancel(err)
+					for range queues[i] {
+					}
+					return
+				}
+				applied.Add(int64(n))
+			}
+		}()
+	}
+	finish := func() error {
+		for _, q := range queues {
+			close(q)
+		}
+		wg.Wait()
+		rb.applied = applied.Load()
+		if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
+			return err
+		}
+		return nil
+	}
+	for {
+		b, open := collect(ctx, sub.Messages(), rb.pos, r.cfg.BatchSize*workers, r.cfg.Linger, false)
+		if len(b.events) > 0 {
+			shares := make([][]eventstore.RecordedEvent, workers)
+			for _, e := range b.events {
+				i := 0
+				if workers > 1 {
+					h := fnv.New32a()
+					h.Write([]byte(e.Stream))
+					i = int(h.Sum32() % uint32(workers))
+				}
+				shares[i] = append(shares[i], e)
+			}
+			for i, share := range shares {
+				if len(share) == 0 {
+					continue
+				}
+				select {
+				case queues[i] <- share:
+				case <-ctx.Done():
+				}
+			}
+		}
+		rb.pos = b.pos
+		rb.applied = applied.Load()
+		if b.caughtUp {
+			return finish()
+		}
+		if !open {
+			err := finish()
+			switch {
+			case err != nil:
+				return err
+			case ctx.Err() != nil:
+				return fmt.Errorf("projections: rebuild %s: %w", w.name, ctx.Err())
+			case sub.Err() != nil:
+				return fmt.Errorf("projections: rebuild %s: subscription ended: %w", w.name, sub.Err())
+			}
+			return fmt.Errorf("projections: rebuild %s: subscription ended", w.name)
+		}
+		rb.report(ctx, Replaying, false)
+	}
+}
+
+// write applies events into the fresh schema in a transaction of its own and returns
+// how many it applied.
+func (rb *rebuild) write(ctx context.Context, events []eventstore.RecordedEvent) (int, error) {
 	tx, err := rb.r.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("projections: rebuild %s: begin: %w", rb.w.name, err)
+		return 0, fmt.Errorf("projections: rebuild %s: begin: %w", rb.w.name, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	n, err := rb.w.apply(ctx, tx, rb.next, events, rb.pos, func(*pgx.Batch, int, *eventstore.RecordedEvent) {})
+	n, err := rb.w.apply(ctx, tx, rb.next, events, eventstore.Start, func(*pgx.Batch, int, *eventstore.RecordedEvent) {})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("projections: rebuild %s: commit: %w", rb.w.name, err)
+		return 0, fmt.Errorf("projections: rebuild %s: commit: %w", rb.w.name, err)
 	}
-	rb.applied += int64(n)
-	rb.pos = pos
-	return nil
+	return n, nil
 }
 
 // vacuum clears the fresh tables of the row versions the replay left behind and gathers

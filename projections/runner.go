@@ -24,6 +24,7 @@ const (
 	DefaultWaitPoll         = 20 * time.Millisecond
 	DefaultWaitTimeout      = 5 * time.Second
 	DefaultProgressInterval = time.Second
+	DefaultRebuildWorkers   = 4
 )
 
 // Config tunes a Runner. The zero value selects every default.
@@ -46,6 +47,9 @@ type Config struct {
 	// ProgressInterval is the least time between two progress reports of a rebuild.
 	// Default DefaultProgressInterval.
 	ProgressInterval time.Duration
+	// RebuildWorkers is the number of concurrent writers a rebuild of a StreamLocal
+	// projection uses. Default DefaultRebuildWorkers.
+	RebuildWorkers int
 	// Counter counts the log events between two positions, for lag and rebuild progress.
 	// Default ScanCounter{Limit: DefaultScanLimit} over the Runner's store; use
 	// SequenceCounter with eventstore/pgstore.
@@ -75,6 +79,9 @@ func (c *Config) setDefaults(store eventstore.Store) {
 	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = DefaultProgressInterval
+	}
+	if c.RebuildWorkers <= 0 {
+		c.RebuildWorkers = DefaultRebuildWorkers
 	}
 	if c.Counter == nil {
 		c.Counter = ScanCounter{Store: store, Limit: DefaultScanLimit}

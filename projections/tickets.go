@@ -44,6 +44,9 @@ func (*Tickets) Filter() eventstore.Filter {
 	return eventstore.Filter{StreamPrefixes: []string{ticket.Stream("")}}
 }
 
+// StreamLocal implements StreamLocal: an event touches only the rows of its own ticket.
+func (*Tickets) StreamLocal() bool { return true }
+
 // Migrations implements Projection.
 func (*Tickets) Migrations() fs.FS { return embedded("tickets") }
 
