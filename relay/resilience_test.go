@@ -206,12 +206,12 @@ func TestDeadEndpointDoesNotDelayHealthy(t *testing.T) {
 	rcv := newReceiver(t)
 	h.register(rcv, relay.NewEndpoint{})
 	cfg := fastDispatch()
-	cfg.Timeout, cfg.Lease, cfg.Concurrency = time.Second, 2*time.Second, 10
-	cfg.Schedule = []time.Duration{0, 10 * time.Millisecond}
+	cfg.Timeout, cfg.Lease, cfg.Concurrency = 3*time.Second, 4*time.Second, 10
+	cfg.Schedule = []time.Duration{0}
 	h.start(h.sqlTransport(), cfg)
 
-	const n = 20
-	h.outcomes(n, 6)
+	const n = 10
+	h.outcomes(n, 5)
 	waitFor(t, 10*time.Second, "the healthy endpoint's outcomes", func() bool { return len(rcv.distinct()) == n })
 	var worst time.Duration
 	for _, r := range rcv.all() {
@@ -222,7 +222,7 @@ func TestDeadEndpointDoesNotDelayHealthy(t *testing.T) {
 	}
 	t.Logf("healthy endpoint: worst decision-to-receipt latency %s next to a hanging endpoint", worst)
 
-	waitFor(t, 30*time.Second, "the hanging endpoint's deliveries to be dead-lettered", func() bool { return h.countState(hanging.ID, relay.Dead) == n })
+	waitFor(t, 20*time.Second, "the hanging endpoint's deliveries to be dead-lettered", func() bool { return h.countState(hanging.ID, relay.Dead) == n })
 	as, _ := h.store.Attempts(ctx, relay.AttemptQuery{EndpointID: hanging.ID, Limit: 1})
 	if len(as) != 1 || as[0].Status != 0 || !strings.Contains(as[0].Error, "deadline") || as[0].Latency < cfg.Timeout {
 		t.Fatalf("attempt on the hanging endpoint: %+v", as)
