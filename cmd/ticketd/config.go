@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ticketledger/ticketledger/relay"
 )
 
 // DefaultDatabaseURL is the embedded default: the local PostgreSQL.
@@ -30,6 +33,12 @@ type config struct {
 	roles           []string
 	logLevel        slog.Level
 	shutdownTimeout time.Duration
+	// relayTransport is "sql" (Watermill over the same PostgreSQL) or "nats" (JetStream).
+	relayTransport string
+	natsURL        string
+	// webhookAllow opens networks webhook endpoints may reach that are otherwise refused
+	// (loopback, private, link-local).
+	webhookAllow []netip.Prefix
 }
 
 func (c config) has(role string) bool { return slices.Contains(c.roles, role) }
@@ -50,6 +59,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	roles := fs.String("roles", env("TICKETD_ROLES", "api,projector,relay,scheduler"), "roles: api, projector, relay, scheduler (TICKETD_ROLES)")
 	level := fs.String("log-level", env("TICKETD_LOG_LEVEL", "info"), "debug, info, warn or error (TICKETD_LOG_LEVEL)")
 	shutdown := fs.String("shutdown-timeout", env("TICKETD_SHUTDOWN_TIMEOUT", "30s"), "grace period for in-flight work (TICKETD_SHUTDOWN_TIMEOUT)")
+	transport := fs.String("relay-transport", env("TICKETD_RELAY_TRANSPORT", "sql"), "outcome transport: sql (the same PostgreSQL) or nats (TICKETD_RELAY_TRANSPORT)")
+	natsURL := fs.String("nats-url", env("NATS_URL", relay.DefaultNATSURL), "NATS server for --relay-transport=nats (NATS_URL)")
+	allow := fs.String("webhook-allow", env("TICKETD_WEBHOOK_ALLOW", ""), "comma-separated networks webhooks may reach although internal, e.g. 127.0.0.0/8 (TICKETD_WEBHOOK_ALLOW)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -83,5 +95,21 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return config{}, fmt.Errorf("shutdown timeout %q: want a positive duration such as 30s", *shutdown)
 	}
 	c.shutdownTimeout = d
+	switch *transport {
+	case "sql", "nats":
+		c.relayTransport, c.natsURL = *transport, *natsURL
+	default:
+		return config{}, fmt.Errorf("relay transport %q: want sql or nats", *transport)
+	}
+	for _, n := range strings.Split(*allow, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			return config{}, fmt.Errorf("webhook-allow %q: want networks such as 127.0.0.0/8 or ::1/128", n)
+		}
+		c.webhookAllow = append(c.webhookAllow, p.Masked())
+	}
 	return c, nil
 }

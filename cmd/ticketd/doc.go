@@ -1,6 +1,7 @@
 // Command ticketd is the ticketledger server: the HTTP API, the projector that keeps the
-// read models up to date, and (in a later build) the outcome relay, in one process by
-// default and separable with --roles for scale-out.
+// read models up to date, the outcome relay that sends final outcomes to business systems
+// as signed webhooks, and the scheduler that sends SLA reminders, in one process by default
+// and separable with --roles for scale-out.
 //
 // Configuration, each flag with its environment variable:
 //
@@ -12,6 +13,12 @@
 //	--eventstore-url  EVENTSTORE_URL    EventStoreDB connection string (esdb://...); when
 //	                                    set, EventStoreDB is the event store
 //	--roles           TICKETD_ROLES     comma-separated: api, projector, relay, scheduler (default all)
+//	--relay-transport TICKETD_RELAY_TRANSPORT  sql (default: Watermill on the same
+//	                                    PostgreSQL) or nats (JetStream)
+//	--nats-url        NATS_URL          NATS server for the nats transport
+//	                                    (default nats://127.0.0.1:4222)
+//	--webhook-allow   TICKETD_WEBHOOK_ALLOW  networks webhooks may reach although
+//	                                    internal, e.g. 127.0.0.0/8 (default none)
 //	--log-level       TICKETD_LOG_LEVEL debug, info, warn or error (default info)
 //	--shutdown-timeout TICKETD_SHUTDOWN_TIMEOUT  how long in-flight requests may take to
 //	                                    finish on SIGINT or SIGTERM (default 30s)

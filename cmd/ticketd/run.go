@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,8 @@ import (
 	"github.com/ticketledger/ticketledger/eventstore/pgstore"
 	"github.com/ticketledger/ticketledger/projections"
 	"github.com/ticketledger/ticketledger/projections/audit"
+	"github.com/ticketledger/ticketledger/relay"
+	"github.com/ticketledger/ticketledger/relay/egress"
 	"github.com/ticketledger/ticketledger/scheduler"
 )
 
@@ -44,7 +47,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 	}
-	pool, err := pgxpool.New(ctx, cfg.databaseURL)
+	poolCfg, err := pgxpool.ParseConfig(cfg.databaseURL)
+	if err != nil {
+		return fmt.Errorf("database URL: %w", err)
+	}
+	if !strings.Contains(cfg.databaseURL, "pool_max_conns") && poolCfg.MaxConns < minPoolConns {
+		poolCfg.MaxConns = minPoolConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("database URL: %w", err)
 	}
@@ -119,7 +129,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		spawn("scheduler", scheduler.New(reminders, svc, scheduler.Config{Logger: logger}).Run)
 	}
 	if cfg.has(roleRelay) {
-		logger.Warn("the relay role is not wired into this build of ticketd yet; outcomes are not sent as webhooks")
+		if err := startRelay(ctx, cfg, pool, store, logger, spawn); err != nil {
+			return err
+		}
 	}
 
 	if cfg.has(roleAPI) {
@@ -249,4 +261,58 @@ func redact(url string) string {
 		return fmt.Sprintf("postgres://%s:***@%s:%d/%s", cc.User, cc.Host, cc.Port, cc.Database)
 	}
 	return url
+}
+
+// minPoolConns is the least pool size ticketd runs with unless the database URL sets
+// pool_max_conns: the API, the projector, the relay's subscriber and the dispatcher's
+// workers each hold connections at once.
+const minPoolConns = 24
+
+// startRelay wires the outcome relay: the log subscription that turns final outcomes into
+// messages on the configured transport, and the dispatcher that delivers them as signed
+// webhooks. Both run until ticketd stops; the transport closes after them.
+func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events eventstore.Store, logger *slog.Logger, spawn func(string, func(context.Context) error)) error {
+	policy := egress.Policy{Allow: cfg.webhookAllow}
+	store, err := relay.NewStore(ctx, pool, relay.StoreConfig{Egress: policy, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("relay tables: %w", err)
+	}
+	var transport interface {
+		relay.Transport
+		Close() error
+	}
+	switch cfg.relayTransport {
+	case "nats":
+		t, err := relay.NewNATSTransport(ctx, relay.NATSTransportConfig{URL: cfg.natsURL, Logger: logger})
+		if err != nil {
+			return fmt.Errorf("relay over NATS at %s: %w", cfg.natsURL, err)
+		}
+		transport = t
+	default:
+		t, err := relay.NewSQLTransport(ctx, pool, relay.SQLTransportConfig{Logger: logger})
+		if err != nil {
+			return fmt.Errorf("relay over PostgreSQL: %w", err)
+		}
+		transport = t
+	}
+	r, err := relay.New(events, store, transport, relay.RelayConfig{Logger: logger})
+	if err != nil {
+		transport.Close()
+		return err
+	}
+	d, err := relay.NewDispatcher(store, transport, relay.DispatcherConfig{Egress: policy, Logger: logger})
+	if err != nil {
+		transport.Close()
+		return err
+	}
+	var running sync.WaitGroup
+	running.Add(2)
+	spawn("relay", func(ctx context.Context) error { defer running.Done(); return r.Run(ctx) })
+	spawn("dispatcher", func(ctx context.Context) error { defer running.Done(); return d.Run(ctx) })
+	spawn("relay-transport", func(ctx context.Context) error {
+		running.Wait()
+		return transport.Close()
+	})
+	logger.Info("relay: outcomes go to business systems as signed webhooks", "transport", cfg.relayTransport)
+	return nil
 }

@@ -125,6 +125,18 @@ func TestRun(t *testing.T) {
 	}
 }
 
+func TestRelayConfig(t *testing.T) {
+	c, err := parseConfig([]string{"--relay-transport", "nats", "--webhook-allow", "127.0.0.0/8, ::1/128"}, func(string) string { return "" }, io.Discard)
+	if err != nil || c.relayTransport != "nats" || len(c.webhookAllow) != 2 || c.webhookAllow[0].String() != "127.0.0.0/8" {
+		t.Fatalf("relay settings: %+v, %v", c, err)
+	}
+	for _, args := range [][]string{{"--relay-transport", "kafka"}, {"--webhook-allow", "localhost"}} {
+		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); err == nil {
+			t.Fatalf("%v accepted", args)
+		}
+	}
+}
+
 func TestConfig(t *testing.T) {
 	c, err := parseConfig([]string{"--roles", "api, projector"}, func(string) string { return "" }, io.Discard)
 	if err != nil || c.addr != ":8080" || !c.embedded || c.databaseURL != DefaultDatabaseURL || !c.has(roleAPI) || c.has(roleRelay) {
