@@ -130,7 +130,7 @@ func (s *Server) handle(method, pattern string, acc access, h handlerFunc) error
 		return fmt.Errorf("api: route %s %s is not in the OpenAPI document", method, pattern)
 	}
 	op := item.GetOperation(method)
-	route := &routers.Route{Spec: s.doc, Path: pattern, PathItem: item, Method: method, Operation: op}
+	route := &routers.Route{Spec: s.validation, Path: pattern, PathItem: item, Method: method, Operation: op}
 	command := method != http.MethodGet
 	s.mu.Lock()
 	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, OperationID: op.OperationID})

@@ -2,9 +2,13 @@ package api_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v4"
 
 	"github.com/ticketledger/ticketledger/eventstore/esdb"
 	"github.com/ticketledger/ticketledger/eventstore/esdb/esdbtest"
@@ -108,4 +112,42 @@ func TestRoutesMatchDocument(t *testing.T) {
 	if len(routed) < 50 {
 		t.Errorf("only %d routes", len(routed))
 	}
+}
+
+// TestDocumentUses30Keywords guards the validation view: requests are validated with
+// kin-openapi's OpenAPI 3.0 schema validator, which is right only while the document uses
+// no schema keyword that 3.1 (JSON Schema 2020-12) alone defines.
+func TestDocumentUses30Keywords(t *testing.T) {
+	src, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		t.Fatal(err)
+	}
+	only31 := []string{"const", "$defs", "prefixItems", "unevaluatedProperties", "unevaluatedItems", "dependentRequired",
+		"dependentSchemas", "if", "then", "else", "contentEncoding", "contentMediaType", "contentSchema", "$dynamicRef", "examples"}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if slices.Contains(only31, k) && strings.Contains(path, "schema") {
+					t.Errorf("%s.%s: a JSON Schema 2020-12 keyword the 3.0 validator would ignore", path, k)
+				}
+				if k == "type" {
+					if _, isList := x.([]any); isList {
+						t.Errorf("%s.type: a list of types is 3.1 only", path)
+					}
+				}
+				walk(path+"."+k, x)
+			}
+		case []any:
+			for i, x := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), x)
+			}
+		}
+	}
+	walk("", doc)
 }
