@@ -69,8 +69,9 @@ func eachStore(t *testing.T, fn func(t *testing.T, s *stack)) {
 }
 
 // start wires the service, the principal index, the read side (when dbURL is set) and the
-// API over store, bootstraps the admin and serves over httptest.
-func start(t testing.TB, store eventstore.Store, dbURL string) *stack {
+// API over store, bootstraps the admin and serves over httptest. configure, if given,
+// adjusts the API's configuration (e.g. adds the relay's store) before the server is made.
+func start(t testing.TB, store eventstore.Store, dbURL string, configure ...func(*api.Config)) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	index := commands.NewPrincipalIndex(store, nil)
@@ -103,6 +104,9 @@ func start(t testing.TB, store eventstore.Store, dbURL string) *stack {
 	}
 	if err := index.WaitFor(ctx, boot.Position); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range configure {
+		f(&cfg)
 	}
 	srv, err := api.New(cfg)
 	if err != nil {

@@ -245,12 +245,14 @@ func (s *Server) authenticate(r *http.Request) (commands.Caller, error) {
 	return c, nil
 }
 
-// request returns the command envelope of r: the caller, the request and correlation
-// ids, and with an Idempotency-Key a command id derived from caller and key (suffix
-// distinguishes the items of a batch).
+// request returns the command envelope of r: the caller, the request, correlation and
+// causation ids (X-Correlation-ID, X-Causation-Id: a business system reporting an
+// execution names the webhook-id it answers), and with an Idempotency-Key a command id
+// derived from caller and key (suffix distinguishes the items of a batch).
 func request(r *http.Request, suffix string) commands.Request {
 	c := callerOf(r.Context())
-	req := commands.Request{Caller: c, RequestID: requestID(r.Context()), CorrelationID: r.Header.Get("X-Correlation-ID")}
+	req := commands.Request{Caller: c, RequestID: requestID(r.Context()), CorrelationID: r.Header.Get("X-Correlation-ID"),
+		CausationID: headerID(r, "X-Causation-Id")}
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
 		req.CommandID = CommandID(c.ID, key+suffix)
 	} else {
@@ -272,4 +274,14 @@ func CommandID(caller, key string) uuid.UUID {
 func badParameter(path, msg string) error {
 	return &validationError{status: http.StatusBadRequest, code: codeBadParameter, detail: "a parameter is invalid",
 		errors: []FieldError{{Path: path, Message: msg}}}
+}
+
+// headerID returns a correlation-style id header: at most 200 printable ASCII
+// characters, else empty (ignored).
+func headerID(r *http.Request, name string) string {
+	v := strings.TrimSpace(r.Header.Get(name))
+	if len(v) > 200 || strings.ContainsFunc(v, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+		return ""
+	}
+	return v
 }

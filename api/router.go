@@ -93,6 +93,11 @@ func (s *Server) buildRouter() error {
 			return err
 		}
 	}
+	for _, rt := range s.webhookRoutes() {
+		if err := s.handle(rt.method, rt.pattern, rt.acc, rt.h); err != nil {
+			return err
+		}
+	}
 	if s.cfg.ReadSide != nil {
 		return s.readRoutes()
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/ticketledger/ticketledger/eventstore"
 	"github.com/ticketledger/ticketledger/projections"
 	"github.com/ticketledger/ticketledger/projections/audit"
+	"github.com/ticketledger/ticketledger/relay"
 )
 
 //go:embed openapi.yaml
@@ -69,6 +70,10 @@ type Config struct {
 	// ReadSide is optional: without it the workbench, audit and statistics routes are
 	// not served (and are absent from the document's check of the router).
 	ReadSide *ReadSide
+	// Webhooks is the outcome relay's store, behind the webhook operations (endpoints,
+	// deliveries, attempts, redelivery). Nil when the relay does not run here: those
+	// operations then answer 503 with the problem code "relay-off".
+	Webhooks *relay.Store
 	// Checks are run by /readyz, by name.
 	Checks map[string]Check
 	// Metrics serves /metrics; nil answers 404.

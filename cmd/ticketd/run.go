@@ -128,8 +128,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.has(roleScheduler) {
 		spawn("scheduler", scheduler.New(reminders, svc, scheduler.Config{Logger: logger}).Run)
 	}
+	var webhooks *relay.Store
 	if cfg.has(roleRelay) {
-		if err := startRelay(ctx, cfg, pool, store, logger, spawn); err != nil {
+		if webhooks, err = startRelay(ctx, cfg, pool, store, logger, spawn); err != nil {
 			return err
 		}
 	}
@@ -148,7 +149,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 
-	srv, err := api.New(api.Config{Commands: svc, Definitions: defs, Principals: index, ReadSide: rs, Logger: logger,
+	srv, err := api.New(api.Config{Commands: svc, Definitions: defs, Principals: index, ReadSide: rs, Webhooks: webhooks, Logger: logger,
 		Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Checks: map[string]api.Check{
 			"eventstore":  func(ctx context.Context) error { return storeReady(ctx, store) },
@@ -270,12 +271,13 @@ const minPoolConns = 24
 
 // startRelay wires the outcome relay: the log subscription that turns final outcomes into
 // messages on the configured transport, and the dispatcher that delivers them as signed
-// webhooks. Both run until ticketd stops; the transport closes after them.
-func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events eventstore.Store, logger *slog.Logger, spawn func(string, func(context.Context) error)) error {
+// webhooks. Both run until ticketd stops; the transport closes after them. It returns the
+// relay's store, which the API serves the webhook operations from.
+func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events eventstore.Store, logger *slog.Logger, spawn func(string, func(context.Context) error)) (*relay.Store, error) {
 	policy := egress.Policy{Allow: cfg.webhookAllow}
 	store, err := relay.NewStore(ctx, pool, relay.StoreConfig{Egress: policy, Logger: logger})
 	if err != nil {
-		return fmt.Errorf("relay tables: %w", err)
+		return nil, fmt.Errorf("relay tables: %w", err)
 	}
 	var transport interface {
 		relay.Transport
@@ -285,25 +287,25 @@ func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events even
 	case "nats":
 		t, err := relay.NewNATSTransport(ctx, relay.NATSTransportConfig{URL: cfg.natsURL, Logger: logger})
 		if err != nil {
-			return fmt.Errorf("relay over NATS at %s: %w", cfg.natsURL, err)
+			return nil, fmt.Errorf("relay over NATS at %s: %w", cfg.natsURL, err)
 		}
 		transport = t
 	default:
 		t, err := relay.NewSQLTransport(ctx, pool, relay.SQLTransportConfig{Logger: logger})
 		if err != nil {
-			return fmt.Errorf("relay over PostgreSQL: %w", err)
+			return nil, fmt.Errorf("relay over PostgreSQL: %w", err)
 		}
 		transport = t
 	}
 	r, err := relay.New(events, store, transport, relay.RelayConfig{Logger: logger})
 	if err != nil {
 		transport.Close()
-		return err
+		return nil, err
 	}
 	d, err := relay.NewDispatcher(store, transport, relay.DispatcherConfig{Egress: policy, Logger: logger})
 	if err != nil {
 		transport.Close()
-		return err
+		return nil, err
 	}
 	var running sync.WaitGroup
 	running.Add(2)
@@ -314,5 +316,5 @@ func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events even
 		return transport.Close()
 	})
 	logger.Info("relay: outcomes go to business systems as signed webhooks", "transport", cfg.relayTransport)
-	return nil
+	return store, nil
 }
