@@ -17,6 +17,22 @@
 //	                                           prints the secret, shown this once, on stdout
 //	ticketctl token revoke PRINCIPAL TOKEN_ID
 //	ticketctl projection status                each read model's checkpoint, health and lag
+//	ticketctl webhook register --system S --url U [--process P]... [--outcome O]...
+//	                                           register a business system's webhook endpoint;
+//	                                           prints its signing secret, shown this once
+//	ticketctl webhook list [--system S]        the endpoints
+//	ticketctl webhook show ID                  an endpoint and its secrets' lifetimes
+//	ticketctl webhook enable|disable ID        resume or stop an endpoint's deliveries
+//	ticketctl webhook rotate ID [--overlap 24h]
+//	                                           a new secret (printed once); the old one keeps
+//	                                           signing during the overlap
+//	ticketctl webhook deliveries ID [--state pending|delivered|dead]
+//	                                           an endpoint's deliveries, newest first
+//	ticketctl webhook attempts --ticket T      a ticket's outcome, execution report,
+//	                                           deliveries and every attempt
+//	ticketctl webhook redeliver DELIVERY_ID    send one delivery again (same webhook-id)
+//	ticketctl webhook redeliver-dead ENDPOINT_ID
+//	                                           send every dead-lettered delivery again
 //
 // Others work on the stores directly, as ticketd does, and need no server:
 //

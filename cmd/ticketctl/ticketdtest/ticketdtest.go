@@ -17,6 +17,8 @@ import (
 	"github.com/ticketledger/ticketledger/internal/pgtest"
 	"github.com/ticketledger/ticketledger/projections"
 	"github.com/ticketledger/ticketledger/projections/audit"
+	"github.com/ticketledger/ticketledger/relay"
+	"github.com/ticketledger/ticketledger/relay/egress"
 	"github.com/ticketledger/ticketledger/scheduler"
 )
 
@@ -40,6 +42,10 @@ type Options struct {
 	// EventStoreDB runs the event store on the EventStoreDB protocol double instead of
 	// pgstore.
 	EventStoreDB bool
+	// Relay runs the outcome relay (SQL transport) and serves the webhook operations.
+	// Loopback receivers are allowed, and deliveries die after two attempts 100 ms
+	// apart, so that tests see dead letters quickly.
+	Relay bool
 }
 
 // Start builds the stack on a fresh database, bootstraps the first admin, serves the API
@@ -93,17 +99,73 @@ func Start(tb testing.TB, opts Options) *Server {
 	}
 	rs.Runner = runner
 
-	done := make(chan struct{}, 2)
+	workers := 2
+	var (
+		webhooks  *relay.Store
+		transport *relay.SQLTransport
+		r         *relay.Relay
+		d         *relay.Dispatcher
+	)
+	relayPool := pool
+	if opts.Relay {
+		// The relay gets a pool of its own, large enough for its election lock, the
+		// transport's subscriber and the dispatcher's workers (pgxpool's default is not).
+		var pc *pgxpool.Config
+		if pc, err = pgxpool.ParseConfig(dbURL); err == nil {
+			pc.MaxConns = 16
+			relayPool, err = pgxpool.NewWithConfig(ctx, pc)
+		}
+		policy := egress.Policy{Allow: egress.Loopback}
+		if err == nil {
+			webhooks, err = relay.NewStore(ctx, relayPool, relay.StoreConfig{Egress: policy})
+		}
+		if err == nil {
+			transport, err = relay.NewSQLTransport(ctx, relayPool, relay.SQLTransportConfig{PollInterval: 20 * time.Millisecond})
+		}
+		if err == nil {
+			r, err = relay.New(srv.Store, webhooks, transport, relay.RelayConfig{RetryDelay: 100 * time.Millisecond})
+		}
+		if err == nil {
+			d, err = relay.NewDispatcher(webhooks, transport, relay.DispatcherConfig{Egress: policy, Jitter: -1,
+				Schedule: []time.Duration{0, 100 * time.Millisecond}, PollInterval: 50 * time.Millisecond})
+		}
+		if err != nil {
+			cancel()
+			if transport != nil {
+				_ = transport.Close()
+			}
+			if relayPool != nil && relayPool != pool {
+				relayPool.Close()
+			}
+			srv.Store.Close()
+			pool.Close()
+			tb.Fatalf("ticketdtest: relay: %v", err)
+		}
+		workers += 2
+	}
+
+	done := make(chan struct{}, workers)
 	go func() { _ = index.Run(ctx); done <- struct{}{} }()
 	go func() { _ = runner.Run(ctx); done <- struct{}{} }()
+	if opts.Relay {
+		go func() { _ = r.Run(ctx); done <- struct{}{} }()
+		go func() { _ = d.Run(ctx); done <- struct{}{} }()
+	}
 	var hs *httptest.Server
 	tb.Cleanup(func() {
 		if hs != nil {
 			hs.Close()
 		}
 		cancel()
-		<-done
-		<-done
+		for range workers {
+			<-done
+		}
+		if transport != nil {
+			_ = transport.Close()
+		}
+		if relayPool != pool {
+			relayPool.Close()
+		}
 		srv.Store.Close()
 		pool.Close()
 	})
@@ -115,7 +177,7 @@ func Start(tb testing.TB, opts Options) *Server {
 	if err := index.WaitFor(ctx, boot.Position); err != nil {
 		tb.Fatalf("ticketdtest: %v", err)
 	}
-	a, err := api.New(api.Config{Commands: svc, Definitions: defs, Principals: index, ReadSide: rs, WaitTimeout: 10 * time.Second})
+	a, err := api.New(api.Config{Commands: svc, Definitions: defs, Principals: index, ReadSide: rs, Webhooks: webhooks, WaitTimeout: 10 * time.Second})
 	if err != nil {
 		tb.Fatalf("ticketdtest: %v", err)
 	}
