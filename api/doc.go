@@ -15,5 +15,11 @@
 // failures, each offending field's path. Bodies are limited in size; a panic in a handler
 // is answered with a 500 problem and logged once.
 //
+// The webhook operations (/v1/webhooks, /v1/deliveries, /v1/tickets/{id}/deliveries,
+// webhooks.go) serve the outcome relay's store (Config.Webhooks): endpoints, deliveries with
+// their attempts, redelivery. They are operational records, not events; without the relay
+// they answer 503 (problem code relay-off). X-Causation-Id sets a command's causation id:
+// a business system reporting an execution names the webhook-id it answers.
+//
 // A Server is safe for concurrent use.
 package api
