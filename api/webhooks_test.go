@@ -220,7 +220,8 @@ func TestWebhookDelivery(t *testing.T) {
 					m, ok := os[0]["execution"].(map[string]any)
 					return m, ok
 				}()
-				return ex != nil && ex["webhook_id"] == first.id && ex["status"] == "succeeded"
+				ds := list(dl, "deliveries")
+				return ex != nil && ex["webhook_id"] == first.id && ex["status"] == "succeeded" && len(ds) == 1 && ds[0]["state"] == "delivered"
 			})
 			ds := list(dl, "deliveries")
 			if len(ds) != 1 || ds[0]["webhook_id"] != first.id || ds[0]["state"] != "delivered" {

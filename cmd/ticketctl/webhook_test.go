@@ -149,7 +149,10 @@ func TestWebhooks(t *testing.T) {
 	if ids, _ := rc.received(t); ids[1] != webhookID {
 		t.Fatalf("received %v, want %s twice", ids, webhookID)
 	}
-	ctl(t, env, "webhook", "attempts", "--ticket", id).want(t, 0, "delivered", "#4")
+	eventually(t, "the fourth attempt recorded", func() bool {
+		out := ctl(t, env, "webhook", "attempts", "--ticket", id).want(t, 0).stdout
+		return strings.Contains(out, "delivered") && strings.Contains(out, "#4")
+	})
 
 	ctl(t, env, "webhook", "disable", endpoint, "--reason", "maintenance").want(t, 0, "disabled (maintenance)")
 	ctl(t, env, "webhook", "enable", endpoint).want(t, 0, "enabled")
