@@ -90,6 +90,7 @@ func commands() []command {
 		{"webhook attempts", "--ticket T", "a ticket's outcome, execution report, deliveries and every attempt", webhookAttempts},
 		{"webhook redeliver", "DELIVERY_ID", "send one delivery again, with the same webhook-id", webhookRedeliver},
 		{"webhook redeliver-dead", "ENDPOINT_ID", "send every dead-lettered delivery of an endpoint again", webhookRedeliverDead},
+		{"webhook listen", "--secret-file F [--addr 127.0.0.1:9000] [--count N]", "receive, verify and print webhooks locally, as a business system would", webhookListen},
 		{"projection status", "", "each read model's checkpoint, health and lag", projectionStatus},
 		{"projection rebuild", "NAME", "rebuild a read model from the log (works on the stores)", projectionRebuild},
 		{"audit verify", "TICKET_ID | --all", "verify the hash chain of a ticket, or of every ticket (works on the stores)", auditVerify},

@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,4 +159,45 @@ func TestWebhooks(t *testing.T) {
 
 	ctl(t, env, "webhook", "disable", endpoint, "--reason", "maintenance").want(t, 0, "disabled (maintenance)")
 	ctl(t, env, "webhook", "enable", endpoint).want(t, 0, "enabled")
+}
+
+// TestWebhookListen receives the approval's webhook with ticketctl's local receiver, which
+// verifies its signature with the secret registration printed.
+func TestWebhookListen(t *testing.T) {
+	t.Parallel()
+	s := ticketdtest.Start(t, ticketdtest.Options{Relay: true})
+	env := envOf(s)
+	shop, xiaoli := setupRefund(t, env)
+	fang := strings.TrimSpace(ctl(t, env, "token", "issue", "fang").want(t, 0).stdout)
+	chen := strings.TrimSpace(ctl(t, env, "token", "issue", "chen").want(t, 0).stdout)
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	reg := ctl(t, env, "webhook", "register", "--system", "shop", "--url", "http://"+addr+"/hooks", "--outcome", "approved").want(t, 0, "whsec_")
+	secretFile := filepath.Join(t.TempDir(), "shop.secret")
+	if err := os.WriteFile(secretFile, []byte(reg.stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctl(t, env, "webhook", "listen").want(t, 2, "--secret-file is required")
+
+	listened := make(chan result, 1)
+	go func() {
+		listened <- ctl(t, env, "webhook", "listen", "--addr", addr, "--secret-file", secretFile, "--count", "1")
+	}()
+	sub := map[string]any{"process": "refund", "business_key": "SO-77", "submitter": map[string]any{"id": "cust-1001"},
+		"fields": refundFields("198.00", "bank_transfer")}
+	id, _ := call(t, s, "POST", "/v1/tickets", shop, sub, http.StatusCreated)["ticket_id"].(string)
+	for _, tok := range []string{xiaoli, fang, chen} {
+		call(t, s, "POST", "/v1/tickets/"+id+"/approve", tok, map[string]any{}, http.StatusOK)
+	}
+	select {
+	case r := <-listened:
+		r.want(t, 0, id, "approved", "signature verified", "SO-77")
+	case <-time.After(60 * time.Second):
+		t.Fatal("the local receiver got no webhook within a minute")
+	}
 }
