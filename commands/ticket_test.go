@@ -14,42 +14,16 @@ import (
 	"github.com/ticketledger/ticketledger/commands"
 	"github.com/ticketledger/ticketledger/domain"
 	"github.com/ticketledger/ticketledger/domain/ticket"
+	"github.com/ticketledger/ticketledger/domain/ticket/tickettest"
 	"github.com/ticketledger/ticketledger/envelope"
 	"github.com/ticketledger/ticketledger/eventstore"
 )
 
 // twoStep is a fixed process: lead (one-of: ann, bob) then boss (all-of: carl, dora).
-type twoStep struct{}
-
-func (twoStep) Key() string                 { return "two-step" }
-func (twoStep) Version() int                { return 1 }
-func (twoStep) UrgeInterval() time.Duration { return time.Hour }
-func (twoStep) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
-	var f ticket.Fields
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return nil, domain.FieldError("not-an-object", "fields", "must be an object")
-	}
-	return f, nil
-}
-func (twoStep) Route(ticket.Fields, ticket.Submitter) ([]ticket.Node, error) {
-	return []ticket.Node{
-		{Key: "lead", Mode: ticket.OneOf, Handlers: []string{"ann", "bob"}},
-		{Key: "boss", Mode: ticket.AllOf, Handlers: []string{"carl", "dora"}},
-	}, nil
-}
-
-type fixedDefinitions struct{ def ticket.Definition }
-
-func (f fixedDefinitions) Latest(_ context.Context, key string) (ticket.Definition, error) {
-	if key != f.def.Key() {
-		return nil, domain.Errorf(domain.NotFound, "no-such-process", "no process %s", key)
-	}
-	return f.def, nil
-}
-
-func (f fixedDefinitions) Version(ctx context.Context, key string, _ int) (ticket.Definition, error) {
-	return f.Latest(ctx, key)
-}
+var twoStep = tickettest.Process{ProcessKey: "two-step", Nodes: []ticket.Node{
+	{Key: "lead", Mode: ticket.OneOf, Handlers: []string{"ann", "bob"}},
+	{Key: "boss", Mode: ticket.AllOf, Handlers: []string{"carl", "dora"}},
+}}
 
 func user(id string) commands.Request {
 	return commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: id}}
@@ -76,7 +50,7 @@ func submit(t *testing.T, svc *commands.Service, key string) commands.TicketResu
 func TestTicketLifecycle(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx := context.Background()
-		svc := commands.New(store, fixedDefinitions{twoStep{}})
+		svc := commands.New(store, tickettest.Definitions{twoStep})
 		key := uniqueKey("order")
 		res := submit(t, svc, key)
 		id := res.State.ID
@@ -135,7 +109,7 @@ func TestTicketLifecycle(t *testing.T) {
 func TestRetriedCommandWritesOnce(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx := context.Background()
-		svc := commands.New(store, fixedDefinitions{twoStep{}})
+		svc := commands.New(store, tickettest.Definitions{twoStep})
 		id := submit(t, svc, uniqueKey("order-2")).State.ID
 		req := user("ann")
 		first, err := svc.CommentTicket(ctx, commands.CommentTicket{Request: req, TicketID: id, Text: "checking"})
@@ -161,7 +135,7 @@ func TestRetriedCommandWritesOnce(t *testing.T) {
 func TestRetriedApprovalAnswersAsTheFirst(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx := context.Background()
-		svc := commands.New(store, fixedDefinitions{twoStep{}})
+		svc := commands.New(store, tickettest.Definitions{twoStep})
 		id := submit(t, svc, uniqueKey("order-5")).State.ID
 		req := user("ann")
 		first, err := svc.ApproveTask(ctx, commands.ApproveTask{Request: req, TicketID: id})
@@ -194,7 +168,7 @@ func TestRetriedApprovalAnswersAsTheFirst(t *testing.T) {
 func TestRacingApprovers(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx := context.Background()
-		svc := commands.New(store, fixedDefinitions{twoStep{}})
+		svc := commands.New(store, tickettest.Definitions{twoStep})
 		for round := 0; round < 10; round++ {
 			id := submit(t, svc, uniqueKey(fmt.Sprintf("race-%d", round))).State.ID
 			var wg sync.WaitGroup
@@ -245,7 +219,7 @@ func TestRacingApprovers(t *testing.T) {
 func TestDelegatedDecision(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx := context.Background()
-		svc := commands.New(store, fixedDefinitions{twoStep{}})
+		svc := commands.New(store, tickettest.Definitions{twoStep})
 		id := submit(t, svc, uniqueKey("order-3")).State.ID
 		asAssistant := commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: "amy", OnBehalfOf: "ann"}}
 		if _, err := svc.ApproveTask(ctx, commands.ApproveTask{Request: asAssistant, TicketID: id}); !domain.Is(err, domain.Forbidden) {
@@ -290,7 +264,7 @@ func TestDelegatedDecision(t *testing.T) {
 func TestTamperedTicketIsRefused(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx := context.Background()
-		svc := commands.New(store, fixedDefinitions{twoStep{}})
+		svc := commands.New(store, tickettest.Definitions{twoStep})
 		res := submit(t, svc, uniqueKey("order-4"))
 		forged := eventstore.EventData{ID: uuid.New(), Type: ticket.TypeCommented,
 			Data: []byte(`{"by":"mallory","text":"approved by phone","at":"2026-11-25T10:00:00Z"}`), Metadata: []byte(`{"actor":"mallory"}`)}
@@ -307,7 +281,7 @@ func TestTamperedTicketIsRefused(t *testing.T) {
 
 func TestUnknownTicket(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
-		svc := commands.New(store, fixedDefinitions{twoStep{}})
+		svc := commands.New(store, tickettest.Definitions{twoStep})
 		for _, id := range []string{"not-a-uuid", uuid.NewString()} {
 			if _, err := svc.ApproveTask(context.Background(), commands.ApproveTask{Request: user("ann"), TicketID: id}); !domain.Is(err, domain.NotFound) {
 				t.Fatalf("approve on ticket %q: %v", id, err)

@@ -19,8 +19,8 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/ticketledger/ticketledger/commands"
-	"github.com/ticketledger/ticketledger/domain"
 	"github.com/ticketledger/ticketledger/domain/ticket"
+	"github.com/ticketledger/ticketledger/domain/ticket/tickettest"
 	"github.com/ticketledger/ticketledger/eventstore"
 	"github.com/ticketledger/ticketledger/eventstore/pgstore"
 	"github.com/ticketledger/ticketledger/internal/pgtest"
@@ -28,35 +28,10 @@ import (
 	"github.com/ticketledger/ticketledger/relay/egress"
 )
 
-// oneStep is a fixed process: one node, "lead", decided by ann alone.
-type oneStep struct{}
-
-func (oneStep) Key() string                 { return "expense" }
-func (oneStep) Version() int                { return 3 }
-func (oneStep) UrgeInterval() time.Duration { return time.Hour }
-func (oneStep) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
-	var f ticket.Fields
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return nil, domain.FieldError("not-an-object", "fields", "must be an object")
-	}
-	return f, nil
-}
-func (oneStep) Route(ticket.Fields, ticket.Submitter) ([]ticket.Node, error) {
-	return []ticket.Node{{Key: "lead", Mode: ticket.OneOf, Handlers: []string{"ann"}}}, nil
-}
-
-type definitions struct{}
-
-func (definitions) Latest(_ context.Context, key string) (ticket.Definition, error) {
-	if key != "expense" {
-		return nil, domain.Errorf(domain.NotFound, "no-such-process", "no process %s", key)
-	}
-	return oneStep{}, nil
-}
-
-func (d definitions) Version(ctx context.Context, key string, _ int) (ticket.Definition, error) {
-	return d.Latest(ctx, key)
-}
+// definitions serves one fixed process, expense (version 3): one node, "lead", decided by
+// ann alone.
+var definitions = tickettest.Definitions{{ProcessKey: "expense", ProcessVersion: 3,
+	Nodes: []ticket.Node{{Key: "lead", Mode: ticket.OneOf, Handlers: []string{"ann"}}}}}
 
 var shop = commands.Caller{ID: "svc-shop", System: "shop", Roles: []string{commands.RoleSystem}}
 
@@ -101,7 +76,7 @@ func newHarnessOn(t testing.TB, url string, pool *pgxpool.Pool, events eventstor
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, url: url, pool: pool, events: events, svc: commands.New(events, definitions{}), store: store}
+	return &harness{t: t, url: url, pool: pool, events: events, svc: commands.New(events, definitions), store: store}
 }
 
 func (h *harness) sqlTransport() relay.Transport {

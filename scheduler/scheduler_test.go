@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ticketledger/ticketledger/commands"
-	"github.com/ticketledger/ticketledger/domain"
 	"github.com/ticketledger/ticketledger/domain/ticket"
+	"github.com/ticketledger/ticketledger/domain/ticket/tickettest"
 	"github.com/ticketledger/ticketledger/eventstore"
 	"github.com/ticketledger/ticketledger/eventstore/pgstore"
 	"github.com/ticketledger/ticketledger/internal/pgtest"
@@ -20,29 +20,12 @@ import (
 )
 
 // sla is a process of two nodes with an SLA of 8 hours, reminded 1 hour before.
-type sla struct{}
+var sla = tickettest.Process{ProcessKey: "sla", Nodes: []ticket.Node{
+	{Key: "first", Mode: ticket.OneOf, Handlers: []string{"ann"}, DueAfter: 8 * time.Hour, RemindBefore: time.Hour},
+	{Key: "second", Mode: ticket.OneOf, Handlers: []string{"bob"}, DueAfter: 8 * time.Hour, RemindBefore: time.Hour},
+}}
 
-func (sla) Key() string                 { return "sla" }
-func (sla) Version() int                { return 1 }
-func (sla) UrgeInterval() time.Duration { return time.Hour }
-func (sla) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
-	var f ticket.Fields
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return nil, domain.FieldError("not-an-object", "fields", "must be an object")
-	}
-	return f, nil
-}
-func (sla) Route(ticket.Fields, ticket.Submitter) ([]ticket.Node, error) {
-	return []ticket.Node{
-		{Key: "first", Mode: ticket.OneOf, Handlers: []string{"ann"}, DueAfter: 8 * time.Hour, RemindBefore: time.Hour},
-		{Key: "second", Mode: ticket.OneOf, Handlers: []string{"bob"}, DueAfter: 8 * time.Hour, RemindBefore: time.Hour},
-	}, nil
-}
-
-type defs struct{}
-
-func (defs) Latest(context.Context, string) (ticket.Definition, error)       { return sla{}, nil }
-func (defs) Version(context.Context, string, int) (ticket.Definition, error) { return sla{}, nil }
+var defs = tickettest.Definitions{sla}
 
 // clock is a settable time.
 type clock struct {
@@ -64,7 +47,7 @@ func TestReminders(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	clk := &clock{now: t0}
-	svc := commands.New(store, defs{}, commands.WithClock(clk.Now))
+	svc := commands.New(store, defs, commands.WithClock(clk.Now))
 	reminders := scheduler.NewReminders(pool)
 	runner, err := projections.NewRunner(pool, store, projections.Config{}, reminders)
 	if err != nil {
@@ -153,7 +136,7 @@ func TestRunStopsWithItsContext(t *testing.T) {
 	if err := runner.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := scheduler.New(reminders, commands.New(store, defs{}), scheduler.Config{Interval: 20 * time.Millisecond})
+	s := scheduler.New(reminders, commands.New(store, defs), scheduler.Config{Interval: 20 * time.Millisecond})
 	if err := s.Run(ctx); err != nil {
 		t.Fatalf("Run ended with %v, want nil when its context ends", err)
 	}

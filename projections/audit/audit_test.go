@@ -13,6 +13,7 @@ import (
 	"github.com/ticketledger/ticketledger/commands"
 	"github.com/ticketledger/ticketledger/domain"
 	"github.com/ticketledger/ticketledger/domain/ticket"
+	"github.com/ticketledger/ticketledger/domain/ticket/tickettest"
 	"github.com/ticketledger/ticketledger/envelope"
 	"github.com/ticketledger/ticketledger/eventstore"
 	"github.com/ticketledger/ticketledger/eventstore/pgstore"
@@ -20,30 +21,11 @@ import (
 	"github.com/ticketledger/ticketledger/projections/audit"
 )
 
-// twoStep: lead (one-of ann, bob), then boss (carl).
-type twoStep struct{}
-
-func (twoStep) Key() string                 { return "two-step" }
-func (twoStep) Version() int                { return 1 }
-func (twoStep) UrgeInterval() time.Duration { return time.Hour }
-func (twoStep) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
-	var f ticket.Fields
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return nil, domain.FieldError("not-an-object", "fields", "must be an object")
-	}
-	return f, nil
-}
-func (twoStep) Route(ticket.Fields, ticket.Submitter) ([]ticket.Node, error) {
-	return []ticket.Node{
-		{Key: "lead", Mode: ticket.OneOf, Handlers: []string{"ann", "bob"}},
-		{Key: "boss", Mode: ticket.OneOf, Handlers: []string{"carl"}},
-	}, nil
-}
-
-type defs struct{}
-
-func (defs) Latest(context.Context, string) (ticket.Definition, error)       { return twoStep{}, nil }
-func (defs) Version(context.Context, string, int) (ticket.Definition, error) { return twoStep{}, nil }
+// defs serves two-step: lead (one-of ann, bob), then boss (carl).
+var defs = tickettest.Definitions{{ProcessKey: "two-step", Nodes: []ticket.Node{
+	{Key: "lead", Mode: ticket.OneOf, Handlers: []string{"ann", "bob"}},
+	{Key: "boss", Mode: ticket.OneOf, Handlers: []string{"carl"}},
+}}}
 
 type clock struct {
 	mu sync.Mutex
@@ -75,7 +57,7 @@ func TestHistoryAndReplay(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	clk := &clock{t: t0}
-	svc := commands.New(store, defs{}, commands.WithClock(clk.now))
+	svc := commands.New(store, defs, commands.WithClock(clk.now))
 	log := audit.New(store)
 
 	sub, err := svc.SubmitTicket(ctx, commands.SubmitTicket{Request: user("wang"), Process: "two-step",
@@ -174,7 +156,7 @@ func TestPrincipalHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc := commands.New(store, defs{})
+	svc := commands.New(store, defs)
 	if _, created, err := svc.Bootstrap(ctx, commands.Bootstrap{}); err != nil || !created {
 		t.Fatalf("bootstrap: %v, %v", created, err)
 	}
