@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -171,13 +172,22 @@ func (s *Server) waitPrincipals(r *http.Request) error {
 	return s.cfg.Principals.WaitFor(ctx, pos)
 }
 
-// waitProjection waits until the named projection reflects min_position, if given.
+// waitProjection waits until the named projection reflects min_position, if given, and
+// so does the delegations projection: what a delegate may see is read from its grants, so
+// a read after a grant's position must not find them missing.
 func (s *Server) waitProjection(r *http.Request, name string) error {
 	pos, err := minPosition(r)
 	if err != nil || pos.IsZero() {
 		return err
 	}
-	return s.cfg.ReadSide.Runner.WaitFor(r.Context(), name, pos, s.cfg.WaitTimeout)
+	if err := s.cfg.ReadSide.Runner.WaitFor(r.Context(), name, pos, s.cfg.WaitTimeout); err != nil || name == projections.DelegationsName {
+		return err
+	}
+	err = s.cfg.ReadSide.Runner.WaitFor(r.Context(), projections.DelegationsName, pos, s.cfg.WaitTimeout)
+	if errors.Is(err, projections.ErrUnknownProjection) {
+		return nil
+	}
+	return err
 }
 
 func minPosition(r *http.Request) (eventstore.Position, error) {
