@@ -124,7 +124,7 @@ func NewRunner(pool *pgxpool.Pool, store eventstore.Store, cfg Config, ps ...Pro
 		if _, dup := r.workers[name]; dup {
 			return nil, fmt.Errorf("projections: projection %q given twice", name)
 		}
-		w := &worker{r: r, p: p, name: name, schema: Schema(name), changed: make(chan struct{})}
+		w := &worker{r: r, p: p, name: name, schema: Schema(name), changed: make(chan struct{}), scanning: make(chan struct{}, 1)}
 		w.q, _ = p.(Queuer)
 		r.workers[name] = w
 		r.order = append(r.order, name)
@@ -229,6 +229,13 @@ type worker struct {
 	interrupt  error               // guarded by mu: the store or database failure being retried
 	changed    chan struct{}       // guarded by mu: closed and replaced on every change
 	rebuilding bool                // guarded by mu
+	// blocker is an event the filter selects that a gap scan of WaitFor found after the
+	// checkpoint of its time: no wait for a position at or after it can pass before the
+	// checkpoint does. Guarded by mu.
+	blocker eventstore.Position
+	// scanning holds a token while a WaitFor reads the log for a gap, so that waiters
+	// share one reader instead of each taking a pool connection.
+	scanning chan struct{}
 }
 
 func (w *worker) notifyLocked() {

@@ -40,6 +40,9 @@ func (r *Runner) WaitFor(ctx context.Context, name string, pos eventstore.Positi
 		gapChecked bool
 		gapFor     eventstore.Position
 		gap        = time.NewTimer(gapDelay)
+		// blocker is an event at or before pos that the filter selects, found by a gap
+		// read: while the checkpoint is short of it the log cannot be read as passed.
+		blocker eventstore.Position
 	)
 	defer gap.Stop()
 	for {
@@ -80,12 +83,35 @@ func (r *Runner) WaitFor(ctx context.Context, name string, pos eventstore.Positi
 		case <-tick:
 		case <-gap.C:
 			gapChecked, gapFor = true, cp
-			passed, err := r.nothingBetween(ctx, w.p.Filter(), cp, pos)
+			w.mu.Lock()
+			if shared := w.blocker; cp.Before(shared) && !shared.After(pos) {
+				blocker = shared
+			}
+			w.mu.Unlock()
+			if cp.Before(blocker) {
+				continue
+			}
+			select {
+			case w.scanning <- struct{}{}:
+			default:
+				// Another waiter is reading the log: look again after its result.
+				gapChecked = false
+				gap.Reset(gapDelay)
+				continue
+			}
+			passed, selected, err := r.scanBetween(ctx, w.p.Filter(), cp, pos)
+			<-w.scanning
 			if err != nil {
 				return fmt.Errorf("projections: wait for %s: %w", name, err)
 			}
 			if passed {
 				return nil
+			}
+			if !selected.IsZero() {
+				blocker = selected
+				w.mu.Lock()
+				w.blocker = selected
+				w.mu.Unlock()
 			}
 		}
 	}
@@ -99,30 +125,47 @@ const MaxGapScan = 2048
 // between the checkpoint and the position awaited.
 const gapDelay = 50 * time.Millisecond
 
+// gapFirstRead and gapMaxRead bound the pages a gap scan reads: the first is small,
+// since under load the event right after a checkpoint is usually one the filter selects,
+// and each next page is four times larger, up to gapMaxRead.
+const (
+	gapFirstRead = 16
+	gapMaxRead   = 256
+)
+
 // nothingBetween reports whether the log after from, up to and including to, is wholly
 // readable and holds no event filter selects.
 func (r *Runner) nothingBetween(ctx context.Context, filter eventstore.Filter, from, to eventstore.Position) (bool, error) {
+	passed, _, err := r.scanBetween(ctx, filter, from, to)
+	return passed, err
+}
+
+// scanBetween is nothingBetween that also returns the position of the first event filter
+// selects when it found one (the zero Position otherwise).
+func (r *Runner) scanBetween(ctx context.Context, filter eventstore.Filter, from, to eventstore.Position) (bool, eventstore.Position, error) {
+	count := gapFirstRead
 	for scanned := 0; scanned < MaxGapScan; {
-		evs, err := r.store.ReadAll(ctx, eventstore.ReadAllOptions{From: from, Count: 256})
+		evs, err := r.store.ReadAll(ctx, eventstore.ReadAllOptions{From: from, Count: count})
 		if err != nil {
-			return false, err
+			return false, eventstore.Position{}, err
 		}
 		for _, e := range evs {
 			if e.Position.After(to) {
-				return true, nil
+				return true, eventstore.Position{}, nil
 			}
 			if filter.Match(e.Stream, e.Type) {
-				return false, nil
+				return false, e.Position, nil
 			}
 			if e.Position == to {
-				return true, nil
+				return true, eventstore.Position{}, nil
 			}
 		}
-		if len(evs) < 256 {
-			return false, nil
+		if len(evs) < count {
+			return false, eventstore.Position{}, nil
 		}
 		scanned += len(evs)
 		from = evs[len(evs)-1].Position
+		count = min(4*count, gapMaxRead)
 	}
-	return false, nil
+	return false, eventstore.Position{}, nil
 }
