@@ -72,6 +72,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	var (
 		base    eventstore.Store
 		counter projections.Counter
+		// The projector reads and writes through a pool of its own when the log is in
+		// PostgreSQL, so that it does not queue behind the API's requests for connections.
+		projPool = pool
+		projBase eventstore.Store
 	)
 	if cfg.eventstoreURL != "" {
 		s, err := esdb.Open(ctx, cfg.eventstoreURL, esdb.WithLogger(logger))
@@ -87,9 +91,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		base, counter = s, projections.SequenceCounter{}
 		logger.Info("event store: PostgreSQL", "url", redact(cfg.databaseURL))
+		if cfg.has(roleProjector) {
+			pc := poolCfg.Copy()
+			pc.MaxConns, pc.MinConns = projectorPoolConns, 0
+			if projPool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
+				return fmt.Errorf("database URL: %w", err)
+			}
+			defer projPool.Close()
+			ps, err := pgstore.New(ctx, projPool, pgstore.Config{})
+			if err != nil {
+				return fmt.Errorf("PostgreSQL event store: %w", err)
+			}
+			defer ps.Close()
+			projBase = ps
+		}
 	}
 	defer base.Close()
 	store := &countingStore{Store: base, errors: storeErrors}
+	projStore := store
+	if projBase != nil {
+		projStore = &countingStore{Store: projBase, errors: storeErrors}
+	}
 
 	index := commands.NewPrincipalIndex(store, logger)
 	defs := commands.NewProcessDefinitions(store, index.Directory)
@@ -99,7 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Timeline: projections.NewTimeline(pool), Statistics: projections.NewStatistics(pool),
 		Delegations: projections.NewDelegations(pool), Audit: audit.New(store)}
 	reminders := scheduler.NewReminders(pool)
-	runner, err := projections.NewRunner(pool, store, projections.Config{Counter: counter, Logger: logger}, rs.Tickets, rs.Delegations, rs.Timeline, reminders)
+	runner, err := projections.NewRunner(projPool, projStore, projections.Config{Counter: counter, Logger: logger}, rs.Tickets, rs.Delegations, rs.Timeline, reminders)
 	if err != nil {
 		return err
 	}
@@ -265,9 +287,13 @@ func redact(url string) string {
 }
 
 // minPoolConns is the least pool size ticketd runs with unless the database URL sets
-// pool_max_conns: the API, the projector, the relay's subscriber and the dispatcher's
-// workers each hold connections at once.
+// pool_max_conns: the API, the relay's subscriber and the dispatcher's workers each hold
+// connections at once (the projector has a pool of its own with the PostgreSQL store).
 const minPoolConns = 24
+
+// projectorPoolConns is the size of the projector's own pool (PostgreSQL event store
+// only): its subscriptions, its batches and the log reads of read-your-writes waits.
+const projectorPoolConns = 6
 
 // startRelay wires the outcome relay: the log subscription that turns final outcomes into
 // messages on the configured transport, and the dispatcher that delivers them as signed
