@@ -64,6 +64,20 @@ func (s *Server) webhooks() (*relay.Store, error) {
 	return s.cfg.Webhooks, nil
 }
 
+// webhookCaller returns the relay's store and the caller, who must be allowed to use
+// webhooks at all (mayUseWebhooks); errors as webhooks and mayUseWebhooks return them.
+func (s *Server) webhookCaller(r *http.Request) (*relay.Store, commands.Caller, error) {
+	st, err := s.webhooks()
+	if err != nil {
+		return nil, commands.Caller{}, err
+	}
+	c := callerOf(r.Context())
+	if err := mayUseWebhooks(c); err != nil {
+		return nil, c, err
+	}
+	return st, c, nil
+}
+
 // webhookReader reports whether the caller may read every system's webhooks.
 func webhookReader(c commands.Caller) bool {
 	return c.Has(commands.RoleAdmin) || c.Has(commands.RoleAuditor)
@@ -259,12 +273,8 @@ func (s *Server) registerWebhook(w http.ResponseWriter, r *http.Request) error {
 // listWebhooks lists endpoints: every one for admins and auditors (optionally of one
 // system), a service principal's own system's otherwise.
 func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) error {
-	st, err := s.webhooks()
+	st, c, err := s.webhookCaller(r)
 	if err != nil {
-		return err
-	}
-	c := callerOf(r.Context())
-	if err := mayUseWebhooks(c); err != nil {
 		return err
 	}
 	system := r.URL.Query().Get("system")
@@ -457,12 +467,8 @@ type executionView struct {
 // attempts: all of them for admins and auditors, those to its own endpoints for a
 // business system.
 func (s *Server) ticketDeliveries(w http.ResponseWriter, r *http.Request) error {
-	st, err := s.webhooks()
+	st, c, err := s.webhookCaller(r)
 	if err != nil {
-		return err
-	}
-	c := callerOf(r.Context())
-	if err := mayUseWebhooks(c); err != nil {
 		return err
 	}
 	id := chi.URLParam(r, "ticket_id")
@@ -523,12 +529,8 @@ func (s *Server) ticketDeliveries(w http.ResponseWriter, r *http.Request) error 
 
 // redeliver sends one delivery again, with the same webhook-id, whatever its state.
 func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) error {
-	st, err := s.webhooks()
+	st, c, err := s.webhookCaller(r)
 	if err != nil {
-		return err
-	}
-	c := callerOf(r.Context())
-	if err := mayUseWebhooks(c); err != nil {
 		return err
 	}
 	id, err := pathUUID(r, "delivery_id")
