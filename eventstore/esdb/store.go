@@ -24,7 +24,14 @@ type Store struct {
 	// retired are clients whose connection loop has ended; they are closed with the Store.
 	retired []*esdbclient.Client
 	closed  bool
+	// inflight counts the goroutines still inside a client call; Close waits for them (up
+	// to closeWait), since the client does not allow closing while a call is under way.
+	inflight sync.WaitGroup
 }
+
+// closeWait bounds how long Close waits for calls still running in the client, such as
+// those whose caller gave up when its context ended.
+const closeWait = 10 * time.Second
 
 var _ eventstore.Store = (*Store)(nil)
 
@@ -99,6 +106,14 @@ func (s *Store) Close() error {
 	s.closed = true
 	clients := append(s.retired, s.client)
 	s.retired, s.client = nil, nil
+	s.mu.Unlock()
+	drained := make(chan struct{})
+	go func() { s.inflight.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(closeWait):
+	}
+	s.mu.Lock()
 	for _, c := range clients {
 		if c != nil {
 			c.Close()
@@ -107,12 +122,15 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// current returns the client for one call, counted in inflight: the caller must call
+// s.inflight.Done when the call returns.
 func (s *Store) current() (*esdbclient.Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, errClosed
 	}
+	s.inflight.Add(1)
 	return s.client, nil
 }
 
@@ -146,6 +164,7 @@ func (s *Store) call(ctx context.Context, fn func(*esdbclient.Client) error) err
 	}
 	done := make(chan error, 1)
 	go func() {
+		defer s.inflight.Done()
 		defer func() {
 			if r := recover(); r != nil {
 				done <- fmt.Errorf("%w: the EventStoreDB client panicked: %v", eventstore.ErrUnavailable, r)
