@@ -339,3 +339,26 @@ func (h *harness) countState(endpoint uuid.UUID, state relay.DeliveryState) int 
 	}
 	return len(ds)
 }
+
+// eachTicketOnce checks that rcv received every ticket of ids under one webhook-id of its
+// own, every request verified by the reference library.
+func eachTicketOnce(t *testing.T, rcv *receiver, ids []string) {
+	t.Helper()
+	perTicket := map[string]string{}
+	for id, rs := range rcv.distinct() {
+		for _, r := range rs {
+			if r.verified != nil {
+				t.Fatalf("%s: %v", id, r.verified)
+			}
+			if prev, ok := perTicket[r.payload.Data.TicketID]; ok && prev != id {
+				t.Fatalf("ticket %s arrived under two webhook-ids", r.payload.Data.TicketID)
+			}
+			perTicket[r.payload.Data.TicketID] = id
+		}
+	}
+	for _, id := range ids {
+		if _, ok := perTicket[id]; !ok {
+			t.Fatalf("ticket %s missing", id)
+		}
+	}
+}

@@ -158,27 +158,10 @@ func TestConcurrentOutcomes(t *testing.T) {
 	ids := h.outcomes(n, 16)
 	waitFor(t, 60*time.Second, "every outcome", func() bool { return len(rcv.distinct()) >= n })
 	time.Sleep(200 * time.Millisecond)
-	got := rcv.distinct()
-	if len(got) != n {
+	if got := rcv.distinct(); len(got) != n {
 		t.Fatalf("%d distinct webhook-ids, want %d", len(got), n)
 	}
-	perTicket := map[string]string{}
-	for id, rs := range got {
-		for _, r := range rs {
-			if r.verified != nil {
-				t.Fatalf("%s: %v", id, r.verified)
-			}
-			if prev, ok := perTicket[r.payload.Data.TicketID]; ok && prev != id {
-				t.Fatalf("ticket %s arrived under two webhook-ids", r.payload.Data.TicketID)
-			}
-			perTicket[r.payload.Data.TicketID] = id
-		}
-	}
-	for _, id := range ids {
-		if _, ok := perTicket[id]; !ok {
-			t.Fatalf("ticket %s missing", id)
-		}
-	}
+	eachTicketOnce(t, rcv, ids)
 	waitFor(t, 10*time.Second, "every delivery to be recorded", func() bool { return h.countState(e.ID, relay.Delivered) == n })
 }
 

@@ -47,24 +47,7 @@ func TestTwoProcessesShareOneDatabase(t *testing.T) {
 	h.start(h.sqlTransport(), dc)
 	ids := h.outcomes(n, 16)
 	waitFor(t, 60*time.Second, "every outcome", func() bool { return len(rcv.distinct()) >= n })
-	got := rcv.distinct()
-	perTicket := map[string]string{}
-	for id, rs := range got {
-		for _, r := range rs {
-			if r.verified != nil {
-				t.Fatalf("%s: %v", id, r.verified)
-			}
-			if prev, ok := perTicket[r.payload.Data.TicketID]; ok && prev != id {
-				t.Fatalf("ticket %s arrived under two webhook-ids", r.payload.Data.TicketID)
-			}
-			perTicket[r.payload.Data.TicketID] = id
-		}
-	}
-	for _, id := range ids {
-		if _, ok := perTicket[id]; !ok {
-			t.Fatalf("ticket %s missing", id)
-		}
-	}
+	eachTicketOnce(t, rcv, ids)
 	waitFor(t, 10*time.Second, "every delivery to be recorded", func() bool { return h.countState(e.ID, relay.Delivered) == n })
 	if out := logs.String(); strings.Contains(out, "not enqueued") {
 		t.Errorf("an intake had to be retried:\n%s", out)
