@@ -29,6 +29,14 @@
 // reading the log in (transaction_id, position) order keeps every stream's events in
 // version order.
 //
+// # Imports
+//
+// Import is the path for seeding a store and migrating history into it: it writes whole
+// new streams with COPY, in transactions of about ImportOptions.ChunkEvents events that
+// each hold whole streams, so that every stream is written by one transaction in version
+// order and the ordering argument above holds as for appends. The unique key refuses
+// streams that already exist; subscriptions are woken after every chunk.
+//
 // # The global log
 //
 // ReadAll and subscriptions read events in (transaction_id, position) order and only below
