@@ -64,11 +64,42 @@ func NewDatabase(tb testing.TB) string {
 			tb.Errorf("pgtest: drop database %s: %v", name, err)
 		}
 	})
+	return databaseURL(tb, name)
+}
+
+// databaseURL returns the connection string of the database name on the test server.
+func databaseURL(tb testing.TB, name string) string {
+	tb.Helper()
 	cfg, err := pgx.ParseConfig(AdminURL())
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
 	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+}
+
+// KeptDatabase returns the connection string of the database name, which it creates
+// empty if it does not exist, and whether it created it. Unlike NewDatabase's, the
+// database is kept when tb ends, so that a benchmark can reuse a large data set across
+// runs.
+func KeptDatabase(tb testing.TB, name string) (url string, created bool) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		tb.Fatalf("pgtest: connect to %s: %v (is PostgreSQL running on 127.0.0.1:5432?)", AdminURL(), err)
+	}
+	defer admin.Close(context.Background())
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		tb.Fatalf("pgtest: database %s: %v", name, err)
+	}
+	if !exists {
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			tb.Fatalf("pgtest: create database %s: %v", name, err)
+		}
+	}
+	return databaseURL(tb, name), !exists
 }
 
 // NewPool creates a fresh database as NewDatabase does and returns a pool connected to it,
