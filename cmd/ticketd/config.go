@@ -39,6 +39,8 @@ type config struct {
 	// webhookAllow opens networks webhook endpoints may reach that are otherwise refused
 	// (loopback, private, link-local).
 	webhookAllow []netip.Prefix
+	// pprofAddr, when set, is a separate listen address serving net/http/pprof.
+	pprofAddr string
 }
 
 func (c config) has(role string) bool { return slices.Contains(c.roles, role) }
@@ -62,13 +64,14 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	transport := fs.String("relay-transport", env("TICKETD_RELAY_TRANSPORT", "sql"), "outcome transport: sql (the same PostgreSQL) or nats (TICKETD_RELAY_TRANSPORT)")
 	natsURL := fs.String("nats-url", env("NATS_URL", relay.DefaultNATSURL), "NATS server for --relay-transport=nats (NATS_URL)")
 	allow := fs.String("webhook-allow", env("TICKETD_WEBHOOK_ALLOW", ""), "comma-separated networks webhooks may reach although internal, e.g. 127.0.0.0/8 (TICKETD_WEBHOOK_ALLOW)")
+	pprofAddr := fs.String("pprof-addr", env("TICKETD_PPROF_ADDR", ""), "listen address of the Go profiler (net/http/pprof), e.g. 127.0.0.1:6060; unset: off (TICKETD_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	c := config{addr: *addr, databaseURL: *db, eventstoreURL: *es}
+	c := config{addr: *addr, databaseURL: *db, eventstoreURL: *es, pprofAddr: *pprofAddr}
 	if c.databaseURL == "" {
 		c.databaseURL, c.embedded = DefaultDatabaseURL, true
 	}

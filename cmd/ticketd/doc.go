@@ -22,6 +22,8 @@
 //	--log-level       TICKETD_LOG_LEVEL debug, info, warn or error (default info)
 //	--shutdown-timeout TICKETD_SHUTDOWN_TIMEOUT  how long in-flight requests may take to
 //	                                    finish on SIGINT or SIGTERM (default 30s)
+//	--pprof-addr      TICKETD_PPROF_ADDR  a separate address serving the Go profiler
+//	                                    (net/http/pprof), e.g. 127.0.0.1:6060 (default off)
 //
 // On the first start of a fresh installation ticketd creates the principal "admin" and
 // prints its bearer token once. It serves /healthz, /readyz (event store, PostgreSQL,

@@ -41,6 +41,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
 	slog.SetDefault(logger)
+	if cfg.pprofAddr != "" {
+		stop, err := serveProfiler(cfg.pprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	if cfg.embedded {
 		if err := ensureDatabase(ctx, cfg.databaseURL); err != nil {

@@ -61,6 +61,8 @@ func TestRun(t *testing.T) {
 			env := tc.env(t)
 			addr := freeAddr(t)
 			env["TICKETD_ADDR"] = addr
+			pprofAddr := freeAddr(t)
+			env["TICKETD_PPROF_ADDR"] = pprofAddr
 			ctx, cancel := context.WithCancel(context.Background())
 			var out syncBuffer
 			done := make(chan error, 1)
@@ -94,7 +96,17 @@ func TestRun(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			res, err := http.Get(base + "/openapi.json")
+			res, err := http.Get("http://" + pprofAddr + "/debug/pprof/goroutine?debug=1")
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("profiler: %v %v", res, err)
+			}
+			res.Body.Close()
+			if res, err := http.Get(base + "/debug/pprof/"); err != nil || res.StatusCode == http.StatusOK {
+				t.Fatalf("the API serves the profiler: %v %v", res, err)
+			} else {
+				res.Body.Close()
+			}
+			res, err = http.Get(base + "/openapi.json")
 			if err != nil || res.StatusCode != http.StatusOK {
 				t.Fatalf("openapi.json: %v %v", res, err)
 			}
