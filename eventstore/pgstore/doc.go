@@ -48,11 +48,17 @@
 // # Subscriptions
 //
 // A subscription catches up in batches of Config.BatchSize rows, reports CaughtUp, then
-// follows the log live. It is woken by the appends of the same Store directly, by those of
-// other processes through LISTEN/NOTIFY on the channel eventstore_events (one listening
-// connection per Store, application_name pgstore-listener, reconnected with backoff;
-// appends are announced by a separate NOTIFY at most every 10ms), and polls every
-// Config.PollInterval as a fallback. When the horizon hides events already committed, it
-// reads again after a few milliseconds, with backoff. Filters are applied in SQL;
-// checkpoints report progress through stretches of filtered-out events.
+// follows the log live. The live subscriptions of a Store share one reader of the log's
+// tail, which keeps the most recent rows (at least 4096) in memory: a subscription whose
+// cursor lies in that window takes its rows from there and filters them itself, so the
+// database serves each new event once per Store rather than once per subscription; one
+// that falls behind the window reads the database itself until it is back. The reader is
+// woken by the appends of the same Store directly, by those of other processes through
+// LISTEN/NOTIFY on the channel eventstore_events (one listening connection per Store,
+// application_name pgstore-listener, reconnected with backoff; appends are announced by a
+// separate NOTIFY at most every 10ms), and polls every Config.PollInterval as a fallback.
+// When the horizon hides events already committed, it reads again after a few
+// milliseconds, with backoff; a read returns the first hidden row without its data, only
+// to tell that the horizon holds rows back. A subscription reading the database applies
+// its filter in SQL. Checkpoints report progress through stretches of filtered-out events.
 package pgstore

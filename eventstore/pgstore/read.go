@@ -131,27 +131,46 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 	return events, nil
 }
 
-// The global-log reads. Each returns up to $3 committed rows after (or before) the cursor
-// ($1, $2) in (transaction_id, position) order, whether or not they are below the horizon:
-// the column visible says so, computed from the statement's own snapshot. Visible rows
-// form a prefix of a forward read and a suffix of a backward read. Rows that do not pass
-// the filter ($4 stream prefixes, $5 type prefixes; empty means any) come without data
-// and metadata.
+// The global-log reads. A backward read returns up to $3 committed rows before the cursor
+// ($1, $2) in descending (transaction_id, position) order, whether or not they are below
+// the horizon: the column visible says so, computed from the statement's own snapshot, and
+// the visible rows form a suffix. A forward read returns up to $3 visible rows after the
+// cursor in ascending order, followed by the first hidden row if there is one, without its
+// data: readers need to know that committed rows wait behind the horizon, not what they
+// hold, and a log under many concurrent writers always has some. Rows that do not pass the
+// filter ($4 stream prefixes, $5 type prefixes; empty means any) come without data and
+// metadata.
 const (
+	logMatch = `CROSS JOIN LATERAL (SELECT
+	(cardinality($4::text[]) = 0 OR e.stream ^@ ANY ($4::text[]))
+	AND (cardinality($5::text[]) = 0 OR e.type ^@ ANY ($5::text[]))
+	AND NOT e.stream ^@ '$' AND NOT e.type ^@ '$' AS match) m`
+
 	logColumns = `e.transaction_id::text, e.position,
 	e.transaction_id < (SELECT pg_snapshot_xmin(pg_current_snapshot())) AS visible,
 	m.match, e.stream, e.version, e.event_id, e.type,
 	CASE WHEN m.match THEN e.data END, CASE WHEN m.match THEN e.metadata END, e.created
 FROM events e
-CROSS JOIN LATERAL (SELECT
-	(cardinality($4::text[]) = 0 OR e.stream ^@ ANY ($4::text[]))
-	AND (cardinality($5::text[]) = 0 OR e.type ^@ ANY ($5::text[]))
-	AND NOT e.stream ^@ '$' AND NOT e.type ^@ '$' AS match) m`
+` + logMatch
 
-	readLogForwardsSQL = `SELECT ` + logColumns + `
-WHERE (e.transaction_id, e.position) > ($1::text::xid8, $2::bigint)
-ORDER BY e.transaction_id, e.position
-LIMIT $3`
+	readLogForwardsSQL = `WITH h AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+SELECT r.transaction_id::text, r.position, r.visible, r.match, r.stream, r.version, r.event_id, r.type, r.data, r.metadata, r.created
+FROM (
+	(SELECT e.transaction_id, e.position, true AS visible, m.match, e.stream, e.version, e.event_id, e.type,
+		CASE WHEN m.match THEN e.data END AS data, CASE WHEN m.match THEN e.metadata END AS metadata, e.created
+	FROM events e
+	` + logMatch + `
+	WHERE (e.transaction_id, e.position) > ($1::text::xid8, $2::bigint) AND e.transaction_id < (SELECT xmin FROM h)
+	ORDER BY e.transaction_id, e.position
+	LIMIT $3)
+	UNION ALL
+	(SELECT e.transaction_id, e.position, false, false, e.stream, e.version, e.event_id, e.type, NULL, NULL, e.created
+	FROM events e
+	WHERE e.transaction_id >= greatest((SELECT xmin FROM h), $1::text::xid8) AND (e.transaction_id > $1::text::xid8 OR e.position > $2::bigint)
+	ORDER BY e.transaction_id, e.position
+	LIMIT 1)
+) r
+ORDER BY r.transaction_id, r.position`
 
 	readLogBackwardsSQL = `SELECT ` + logColumns + `
 WHERE (e.transaction_id, e.position) < ($1::text::xid8, $2::bigint)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -87,8 +88,12 @@ type Store struct {
 	// its subscriptions are woken directly.
 	id string
 
-	hub    hub
-	notify chan struct{}
+	hub  hub
+	feed *feed
+	// ownReads and feedReads count the reads of subscriptions from the database and from
+	// the feed's window.
+	ownReads, feedReads atomic.Int64
+	notify              chan struct{}
 	// ctx ends when Close is called; every goroutine of the Store watches it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -151,6 +156,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, erro
 		notify:     make(chan struct{}, 1),
 	}
 	s.hub.subs = make(map[chan struct{}]struct{})
+	s.feed = newFeed(s)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.goBackground(s.runNotifier)
 	return s, nil

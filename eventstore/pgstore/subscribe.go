@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -42,6 +43,7 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, filter 
 		wake:   s.hub.add(),
 	}
 	s.startListener()
+	s.feed.join()
 	stopOnClose := context.AfterFunc(s.ctx, cancel)
 	started := s.goBackground(func() {
 		defer stopOnClose()
@@ -49,6 +51,7 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, filter 
 	})
 	if !started {
 		cancel()
+		s.feed.leave()
 		s.hub.remove(sub.wake)
 		return nil, fmt.Errorf("pgstore: subscribe: %w: %w", eventstore.ErrUnavailable, errClosed)
 	}
@@ -104,6 +107,7 @@ func (sub *subscription) run(ctx context.Context) {
 		err = classify(ctx, "subscription", err)
 	}
 	sub.err.Store(&err)
+	sub.store.feed.leave()
 	sub.store.hub.remove(sub.wake)
 	close(sub.msgs)
 	close(sub.done)
@@ -147,9 +151,18 @@ func (sub *subscription) follow(ctx context.Context) error {
 	)
 	defer timer.Stop()
 	for {
-		rows, err = s.readLog(ctx, eventstore.Forwards, cursor, s.cfg.BatchSize, sub.filter, rows[:0])
-		if err != nil {
-			return err
+		var (
+			changed  <-chan struct{}
+			fromFeed bool
+		)
+		rows, changed, fromFeed = s.feed.after(cursor, s.cfg.BatchSize, rows[:0])
+		if fromFeed {
+			s.feedReads.Add(1)
+		} else {
+			s.ownReads.Add(1)
+			if rows, err = s.readLog(ctx, eventstore.Forwards, cursor, s.cfg.BatchSize, sub.filter, rows[:0]); err != nil {
+				return err
+			}
 		}
 		visible, delivered := 0, 0
 		for i := range rows {
@@ -159,11 +172,15 @@ func (sub *subscription) follow(ctx context.Context) error {
 			}
 			visible++
 			cursor = r.event.Position
-			if !r.match {
+			if !r.match || fromFeed && !sub.filter.Match(r.event.Stream, r.event.Type) {
 				pending++
 				continue
 			}
 			e := r.event
+			if fromFeed {
+				// The window's rows are shared by every subscription.
+				e.Data, e.Metadata = bytes.Clone(e.Data), bytes.Clone(e.Metadata)
+			}
 			if !sub.send(ctx, eventstore.Message{Kind: eventstore.EventMessage, Event: &e, Position: cursor}) {
 				return nil
 			}
@@ -189,6 +206,16 @@ func (sub *subscription) follow(ctx context.Context) error {
 			} else {
 				hidden = true
 			}
+		}
+		if fromFeed {
+			if visible == 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-changed:
+				}
+			}
+			continue
 		}
 		wait := s.cfg.PollInterval
 		if hidden {
