@@ -51,6 +51,11 @@ type AppendResult struct {
 	Version uint64
 	// Position is the log position of the last event appended.
 	Position Position
+	// Duplicate reports an idempotent retry: the stream already held these events (the
+	// same ids, right after the expected version), written by an earlier append, and
+	// nothing was written; Version and Position are the earlier append's. A store that
+	// cannot tell (EventStoreDB answers a retry as it answers a write) reports false.
+	Duplicate bool
 }
 
 // CheckAppend validates an append's arguments as every store does before writing: a

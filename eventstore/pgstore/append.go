@@ -251,6 +251,7 @@ func (s *Store) resolveConflict(ctx context.Context, stream string, expected eve
 	case lastType == tombstoneType:
 		return eventstore.AppendResult{}, fmt.Errorf("pgstore: %s: %w", appendOp(stream), eventstore.ErrStreamDeleted)
 	case matched == len(events):
+		last.Duplicate = true
 		return last, nil
 	}
 	return eventstore.AppendResult{}, &eventstore.WrongVersionError{Stream: stream, Expected: expected, Actual: uint64(actual), ActualKnown: true}

@@ -50,14 +50,17 @@ func TestAppendIdempotentRetries(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
+		if !got.Duplicate {
+			t.Fatalf("%s: %+v does not report the retry", tc.name, got)
+		}
 		if tc.want.Position.IsZero() {
 			if got.Version != tc.want.Version {
 				t.Fatalf("%s: version %d, want %d", tc.name, got.Version, tc.want.Version)
 			}
 			continue
 		}
-		if got != tc.want {
-			t.Fatalf("%s: got %+v, want the original %+v", tc.name, got, tc.want)
+		if want := (eventstore.AppendResult{Version: tc.want.Version, Position: tc.want.Position, Duplicate: true}); got != want {
+			t.Fatalf("%s: got %+v, want the original %+v", tc.name, got, want)
 		}
 	}
 
@@ -98,13 +101,20 @@ func TestAppendConcurrentIdenticalRetries(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	wrote := 0
 	for w := range writers {
 		if errs[w] != nil {
 			t.Fatalf("writer %d: %v", w, errs[w])
 		}
-		if results[w] != results[0] {
+		if !results[w].Duplicate {
+			wrote++
+		}
+		if results[w].Version != results[0].Version || results[w].Position != results[0].Position {
 			t.Fatalf("writer %d got %+v, writer 0 got %+v", w, results[w], results[0])
 		}
+	}
+	if wrote != 1 {
+		t.Fatalf("%d writers report writing, want 1 (the others' retries are duplicates)", wrote)
 	}
 }
 
