@@ -68,7 +68,7 @@ type Loaded[S any] struct {
 // version 0. A chained stream whose chain does not verify is an error wrapping
 // *envelope.BreakError: nothing is decided on a tampered history.
 func Load[S, E any](ctx context.Context, store eventstore.Store, agg Aggregate[S, E], stream string) (Loaded[S], error) {
-	l, _, err := load(ctx, store, agg, stream, uuid.Nil)
+	l, _, _, err := load(ctx, store, agg, stream, uuid.Nil)
 	return l, err
 }
 
@@ -80,27 +80,28 @@ type earlier struct {
 	position eventstore.Position
 }
 
-// load is Load that also looks for the events command wrote, if it ran before.
-func load[S, E any](ctx context.Context, store eventstore.Store, agg Aggregate[S, E], stream string, command uuid.UUID) (Loaded[S], earlier, error) {
+// load is Load that also looks for the events command wrote, if it ran before, and
+// returns the stream's events.
+func load[S, E any](ctx context.Context, store eventstore.Store, agg Aggregate[S, E], stream string, command uuid.UUID) (Loaded[S], earlier, []eventstore.RecordedEvent, error) {
 	var done earlier
 	l := Loaded[S]{State: agg.Initial()}
 	evs, err := store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{})
 	if errors.Is(err, eventstore.ErrStreamNotFound) {
-		return l, done, nil
+		return l, done, nil, nil
 	}
 	if err != nil {
-		return l, done, err
+		return l, done, nil, err
 	}
 	var v envelope.Verifier
 	for _, re := range evs {
 		if agg.Chained {
 			if _, err := v.Next(envelope.Link{Version: re.Version, Type: re.Type, Data: re.Data, Metadata: re.Metadata}); err != nil {
-				return l, done, fmt.Errorf("commands: stream %s: %w", stream, err)
+				return l, done, nil, fmt.Errorf("commands: stream %s: %w", stream, err)
 			}
 		}
 		e, err := agg.Codec.Decode(re.Type, re.Data)
 		if err != nil {
-			return l, done, fmt.Errorf("commands: stream %s version %d: %w", stream, re.Version, err)
+			return l, done, nil, fmt.Errorf("commands: stream %s version %d: %w", stream, re.Version, err)
 		}
 		l.State = agg.Evolve(l.State, e)
 		l.Version, l.Position = re.Version, re.Position
@@ -109,7 +110,7 @@ func load[S, E any](ctx context.Context, store eventstore.Store, agg Aggregate[S
 		}
 	}
 	l.Head = v.Head()
-	return l, done, nil
+	return l, done, evs, nil
 }
 
 // Result is what a carried-out command returns.
@@ -137,43 +138,91 @@ type Result[S any] struct {
 // returns no events makes Execute a no-op that still reports the stream's version and
 // position.
 func Execute[S, E any](ctx context.Context, store eventstore.Store, agg Aggregate[S, E], stream string, meta Meta, decide func(S) ([]E, error)) (Result[S], error) {
+	return ExecuteCached(ctx, store, nil, agg, stream, meta, decide)
+}
+
+// ExecuteCached is Execute with the stream's state taken from cache when it holds it, and
+// kept there after the command. A cached state that another process made stale costs one
+// lost race: the append at its version fails and the stream is read afresh. A command
+// refused, or found to change nothing, on a cached state is decided again on the stream
+// as read, so that no answer rests on a stale state. cache may be nil.
+func ExecuteCached[S, E any](ctx context.Context, store eventstore.Store, cache *StateCache[S], agg Aggregate[S, E], stream string, meta Meta, decide func(S) ([]E, error)) (Result[S], error) {
 	if meta.CommandID == uuid.Nil {
 		return Result[S]{}, fmt.Errorf("%w: command without an id", eventstore.ErrInvalid)
 	}
+	useCache := true
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
-		l, done, err := load(ctx, store, agg, stream, meta.CommandID)
-		if err != nil {
-			return Result[S]{}, err
+		var (
+			l    Loaded[S]
+			done earlier
+			hit  bool
+		)
+		if useCache {
+			l, done, hit = cache.get(stream, meta.CommandID)
+		}
+		if !hit {
+			var (
+				evs []eventstore.RecordedEvent
+				err error
+			)
+			if l, done, evs, err = load(ctx, store, agg, stream, meta.CommandID); err != nil {
+				cache.forget(stream)
+				return Result[S]{}, err
+			}
+			cache.loaded(stream, l, evs)
 		}
 		if done.found {
 			return Result[S]{State: l.State, Version: done.version, Position: done.position, Appended: 0, Replayed: true}, nil
 		}
 		events, err := decide(l.State)
+		if hit && (err != nil || len(events) == 0) {
+			// A refusal or a no-op may come from a state another process made stale:
+			// only the stream itself can confirm it.
+			cache.forget(stream)
+			useCache = false
+			continue
+		}
 		if err != nil {
 			return Result[S]{}, err
 		}
 		if len(events) == 0 {
 			return Result[S]{State: l.State, Version: l.Version, Position: l.Position}, nil
 		}
-		data, state, err := encode(agg, meta, l, events)
+		data, next, err := encode(agg, meta, l, events)
 		if err != nil {
 			return Result[S]{}, err
 		}
 		res, err := store.Append(ctx, stream, eventstore.Exact(l.Version), data...)
 		if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			cache.forget(stream)
 			continue
 		}
 		if err != nil {
+			cache.forget(stream)
 			return Result[S]{}, err
 		}
-		return Result[S]{State: state, Version: res.Version, Position: res.Position, Appended: len(events)}, nil
+		if res.Duplicate {
+			// Another run of this command (a retry through another process, or one that
+			// raced this one) wrote its events first: answer from the stream.
+			cache.forget(stream)
+			useCache = false
+			continue
+		}
+		next.Version, next.Position = res.Version, res.Position
+		ids := make([]uuid.UUID, len(data))
+		for i := range data {
+			ids[i] = data[i].ID
+		}
+		cache.appended(stream, l, next, ids)
+		return Result[S]{State: next.State, Version: res.Version, Position: res.Position, Appended: len(events)}, nil
 	}
 	return Result[S]{}, fmt.Errorf("%w (stream %s)", ErrConflict, stream)
 }
 
 // encode turns decided events into event data with ids derived from the command and
-// sealed metadata, and folds them into the state.
-func encode[S, E any](agg Aggregate[S, E], meta Meta, l Loaded[S], events []E) ([]eventstore.EventData, S, error) {
+// sealed metadata, and folds them into the state; the Loaded it returns has the new
+// state and chain head, and l's version and position.
+func encode[S, E any](agg Aggregate[S, E], meta Meta, l Loaded[S], events []E) ([]eventstore.EventData, Loaded[S], error) {
 	state := l.State
 	out := make([]eventstore.EventData, len(events))
 	prev := l.Head
@@ -194,7 +243,7 @@ func encode[S, E any](agg Aggregate[S, E], meta Meta, l Loaded[S], events []E) (
 	for i, e := range events {
 		typ, data, err := agg.Codec.Encode(e)
 		if err != nil {
-			return nil, state, fmt.Errorf("commands: encode event %d: %w", i, err)
+			return nil, l, fmt.Errorf("commands: encode event %d: %w", i, err)
 		}
 		var metadata []byte
 		if agg.Chained {
@@ -203,10 +252,15 @@ func encode[S, E any](agg Aggregate[S, E], meta Meta, l Loaded[S], events []E) (
 			metadata, err = envelope.Marshal(md)
 		}
 		if err != nil {
-			return nil, state, err
+			return nil, l, err
 		}
 		out[i] = eventstore.EventData{ID: envelope.EventID(meta.CommandID, i), Type: typ, Data: data, Metadata: metadata}
 		state = agg.Evolve(state, e)
 	}
-	return out, state, nil
+	next := l
+	next.State = state
+	if agg.Chained {
+		next.Head = prev
+	}
+	return out, next, nil
 }

@@ -65,6 +65,8 @@ type Service struct {
 	now         func() time.Time
 	// urgeInterval applies when a process sets none.
 	urgeInterval time.Duration
+	// tickets caches the states of the tickets most recently handled.
+	tickets *StateCache[ticket.State]
 }
 
 // Definitions gives the process versions tickets are pinned to, with their handlers
@@ -86,6 +88,14 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // WithUrgeInterval sets the least time between two urges of a node for processes that set
 // none (default one hour).
 func WithUrgeInterval(d time.Duration) Option { return func(s *Service) { s.urgeInterval = d } }
+
+// WithStateCache has the service keep the states of up to size tickets in memory between
+// commands (see StateCache), instead of reading each command's stream anew (the default).
+// Use it only with a store that reports AppendResult.Duplicate, as pgstore does: a retry
+// of a command carried out through another process is recognised from that report.
+func WithStateCache(size int) Option {
+	return func(s *Service) { s.tickets = NewStateCache[ticket.State](size) }
+}
 
 // New returns a Service appending to store and reading process definitions from defs.
 func New(store eventstore.Store, defs Definitions, opts ...Option) *Service {

@@ -58,7 +58,7 @@ func (s *Service) onTicket(ctx context.Context, id string, r Request, decide fun
 		return TicketResult{}, err
 	}
 	m := s.meta(r)
-	return Execute(ctx, s.store, ticketAggregate, ticket.Stream(id), m, func(st ticket.State) ([]ticket.Event, error) {
+	return ExecuteCached(ctx, s.store, s.tickets, ticketAggregate, ticket.Stream(id), m, func(st ticket.State) ([]ticket.Event, error) {
 		if st.Status == ticket.StatusNone {
 			return nil, domain.Errorf(domain.NotFound, "no-such-ticket", "no ticket %s", id)
 		}

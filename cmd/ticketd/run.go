@@ -83,6 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		// PostgreSQL, so that it does not queue behind the API's requests for connections.
 		projPool = pool
 		projBase eventstore.Store
+		// svcOpts: the state cache needs a store that reports duplicate appends (pgstore).
+		svcOpts []commands.Option
 	)
 	if cfg.eventstoreURL != "" {
 		s, err := esdb.Open(ctx, cfg.eventstoreURL, esdb.WithLogger(logger))
@@ -97,6 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("PostgreSQL event store: %w", err)
 		}
 		base, counter = s, projections.SequenceCounter{}
+		svcOpts = append(svcOpts, commands.WithStateCache(commands.DefaultStateCacheSize))
 		logger.Info("event store: PostgreSQL", "url", redact(cfg.databaseURL))
 		if cfg.has(roleProjector) {
 			pc := poolCfg.Copy()
@@ -122,7 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	index := commands.NewPrincipalIndex(store, logger)
 	defs := commands.NewProcessDefinitions(store, index.Directory)
-	svc := commands.New(store, defs)
+	svc := commands.New(store, defs, svcOpts...)
 
 	rs := &api.ReadSide{Tickets: projections.NewTickets(pool), Workbench: projections.NewWorkbench(pool),
 		Timeline: projections.NewTimeline(pool), Statistics: projections.NewStatistics(pool),
