@@ -288,11 +288,14 @@ func (s *Store) readVisible(ctx context.Context, dir eventstore.Direction, curso
 		if err != nil {
 			return nil, err
 		}
-		hidden := false
+		hidden, visible := false, 0
 		for _, r := range rows {
 			hidden = hidden || !r.visible
+			if r.visible {
+				visible++
+			}
 		}
-		if !hidden || time.Now().Add(wait).After(deadline) {
+		if !hidden || visible >= limit || time.Now().Add(wait).After(deadline) {
 			return rows, nil
 		}
 		if err := sleep(ctx, wait); err != nil {
