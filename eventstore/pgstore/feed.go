@@ -126,25 +126,30 @@ func (f *feed) run(wake chan struct{}) {
 	s := f.s
 	ctx := s.ctx
 	var (
-		buf   []logRow
-		retry = visibilityRetryMin
-		timer = time.NewTimer(0)
+		buf      []logRow
+		retry    = visibilityRetryMin
+		failWait = visibilityRetryMin
+		timer    = time.NewTimer(0)
 	)
 	defer timer.Stop()
 	<-timer.C
 	for !f.stopIfIdle() {
 		hidden, err := f.step(ctx, &buf)
 		wait := s.cfg.PollInterval
-		switch {
-		case err != nil:
+		if err != nil {
+			// Subscriptions meet the failure reading the database themselves; the
+			// reader tries again, backing off up to the poll interval.
 			f.fail()
-			wait = min(retry, hiddenRetryMax)
-			retry = min(2*retry, hiddenRetryMax)
-		case hidden:
-			wait = min(retry, wait)
-			retry = min(2*retry, hiddenRetryMax)
-		default:
-			retry = visibilityRetryMin
+			wait = min(failWait, wait)
+			failWait = min(2*failWait, s.cfg.PollInterval)
+		} else {
+			failWait = visibilityRetryMin
+			if hidden {
+				wait = min(retry, wait)
+				retry = min(2*retry, hiddenRetryMax)
+			} else {
+				retry = visibilityRetryMin
+			}
 		}
 		timer.Reset(wait)
 		select {

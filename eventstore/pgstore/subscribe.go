@@ -17,7 +17,7 @@ const messageBuffer = 256
 
 // hiddenRetryMax caps the backoff of a subscription that waits for the horizon to pass
 // events already committed.
-const hiddenRetryMax = 100 * time.Millisecond
+const hiddenRetryMax = 25 * time.Millisecond
 
 // Subscribe implements eventstore.Store. The subscription runs in its own goroutine and
 // uses a pool connection only while it reads. It ends with an error wrapping
