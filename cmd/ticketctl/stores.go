@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -27,7 +28,8 @@ type stores struct {
 }
 
 // openStores connects to PostgreSQL and to the event store (EventStoreDB when
-// --eventstore-url is set, pgstore otherwise). It refuses a database that holds no
+// --eventstore-url is set to an esdb:// URL, pgstore on that database when it is a
+// postgres:// URL, pgstore on --database-url otherwise). It refuses a database that holds no
 // ticketledger event log (pgstore) or, with readModels, no read models, rather than
 // creating them.
 func (o *options) openStores(ctx context.Context, readModels bool) (*stores, error) {
@@ -59,6 +61,15 @@ func (o *options) openStores(ctx context.Context, readModels bool) (*stores, err
 		}
 	}
 	s := &stores{pool: pool}
+	if strings.HasPrefix(o.eventstoreURL, "postgres://") || strings.HasPrefix(o.eventstoreURL, "postgresql://") {
+		ps, err := pgstore.Open(ctx, o.eventstoreURL, pgstore.Config{})
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("PostgreSQL event store at %s (--eventstore-url or EVENTSTORE_URL): %w", redact(o.eventstoreURL), err)
+		}
+		s.store, s.pg = ps, true
+		return s, nil
+	}
 	if o.eventstoreURL != "" {
 		es, err := esdb.Open(ctx, o.eventstoreURL)
 		if err != nil {

@@ -10,8 +10,11 @@
 //	                                    when --eventstore-url is unset (default: the local
 //	                                    PostgreSQL on 127.0.0.1:5432, user postgres,
 //	                                    database "ticketledger", created if missing)
-//	--eventstore-url  EVENTSTORE_URL    EventStoreDB connection string (esdb://...); when
-//	                                    set, EventStoreDB is the event store
+//	--eventstore-url  EVENTSTORE_URL    the event store when it is not the --database-url
+//	                                    PostgreSQL: EventStoreDB (esdb://...), or a
+//	                                    PostgreSQL database of its own (postgres://...),
+//	                                    best in another cluster, whose visibility horizon
+//	                                    read-model writes then do not hold back
 //	--roles           TICKETD_ROLES     comma-separated: api, projector, relay, scheduler (default all)
 //	--relay-transport TICKETD_RELAY_TRANSPORT  sql (default: Watermill on the same
 //	                                    PostgreSQL) or nats (JetStream)

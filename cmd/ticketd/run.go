@@ -86,14 +86,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		// svcOpts: the state cache needs a store that reports duplicate appends (pgstore).
 		svcOpts []commands.Option
 	)
-	if cfg.eventstoreURL != "" {
+	switch {
+	case cfg.eventstoreURL != "" && !isPostgresURL(cfg.eventstoreURL):
 		s, err := esdb.Open(ctx, cfg.eventstoreURL, esdb.WithLogger(logger))
 		if err != nil {
 			return fmt.Errorf("EventStoreDB at %s: %w", redact(cfg.eventstoreURL), err)
 		}
 		base = s
 		logger.Info("event store: EventStoreDB", "url", redact(cfg.eventstoreURL))
-	} else {
+	case cfg.eventstoreURL != "":
+		// The log in a PostgreSQL of its own: read-model transactions no longer hold
+		// back the log's visibility horizon, which is per cluster.
+		s, err := pgstore.Open(ctx, cfg.eventstoreURL, pgstore.Config{})
+		if err != nil {
+			return fmt.Errorf("PostgreSQL event store at %s: %w", redact(cfg.eventstoreURL), err)
+		}
+		base, counter = s, projections.SequenceCounter{}
+		svcOpts = append(svcOpts, commands.WithStateCache(commands.DefaultStateCacheSize))
+		logger.Info("event store: PostgreSQL", "url", redact(cfg.eventstoreURL))
+		if cfg.has(roleProjector) {
+			if projPool, err = projectorPool(ctx, poolCfg); err != nil {
+				return err
+			}
+			defer projPool.Close()
+			ps, err := pgstore.Open(ctx, cfg.eventstoreURL, pgstore.Config{})
+			if err != nil {
+				return fmt.Errorf("PostgreSQL event store at %s: %w", redact(cfg.eventstoreURL), err)
+			}
+			defer ps.Close()
+			projBase = ps
+		}
+	default:
 		s, err := pgstore.New(ctx, pool, pgstore.Config{})
 		if err != nil {
 			return fmt.Errorf("PostgreSQL event store: %w", err)
@@ -102,10 +125,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		svcOpts = append(svcOpts, commands.WithStateCache(commands.DefaultStateCacheSize))
 		logger.Info("event store: PostgreSQL", "url", redact(cfg.databaseURL))
 		if cfg.has(roleProjector) {
-			pc := poolCfg.Copy()
-			pc.MaxConns, pc.MinConns = projectorPoolConns, 0
-			if projPool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
-				return fmt.Errorf("database URL: %w", err)
+			if projPool, err = projectorPool(ctx, poolCfg); err != nil {
+				return err
 			}
 			defer projPool.Close()
 			ps, err := pgstore.New(ctx, projPool, pgstore.Config{})
@@ -224,6 +245,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	logger.Info("ticketd stopped")
 	return err
+}
+
+// isPostgresURL reports whether an event-store URL names a PostgreSQL database rather
+// than EventStoreDB.
+func isPostgresURL(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
+// projectorPool opens the projector's own pool on the read-model database, so that it
+// does not queue behind the API's requests for connections.
+func projectorPool(ctx context.Context, poolCfg *pgxpool.Config) (*pgxpool.Pool, error) {
+	pc := poolCfg.Copy()
+	pc.MaxConns, pc.MinConns = projectorPoolConns, 0
+	p, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	return p, nil
 }
 
 // ensureDatabase creates the embedded default's database if it does not exist, saying

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ticketledger/ticketledger/eventstore/esdb/esdbtest"
 	"github.com/ticketledger/ticketledger/internal/pgtest"
 )
@@ -52,6 +54,9 @@ func TestRun(t *testing.T) {
 		env  func(t *testing.T) map[string]string
 	}{
 		{"pgstore", func(t *testing.T) map[string]string { return map[string]string{"DATABASE_URL": pgtest.NewDatabase(t)} }},
+		{"pgstore-own-database", func(t *testing.T) map[string]string {
+			return map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "EVENTSTORE_URL": pgtest.NewDatabase(t)}
+		}},
 		{"esdb-double", func(t *testing.T) map[string]string {
 			return map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "EVENTSTORE_URL": esdbtest.Start(t).URL()}
 		}},
@@ -133,6 +138,17 @@ func TestRun(t *testing.T) {
 			if !strings.Contains(string(b), "ticketledger_http_request_duration_seconds") || !strings.Contains(string(b), "ticketledger_projection_lag_events") {
 				t.Fatalf("metrics lack the API's and the projections':\n%s", b)
 			}
+			if logURL := env["EVENTSTORE_URL"]; isPostgresURL(logURL) {
+				// The log is in its own database; the read models' holds none.
+				var logged int
+				var elsewhere bool
+				if err := queryRow(t, logURL, `SELECT count(*) FROM events`, &logged); err != nil || logged == 0 {
+					t.Fatalf("the event-store database holds %d events: %v", logged, err)
+				}
+				if err := queryRow(t, env["DATABASE_URL"], `SELECT to_regclass('public.events') IS NOT NULL`, &elsewhere); err != nil || elsewhere {
+					t.Fatalf("the read-model database has an events table (%v): %v", elsewhere, err)
+				}
+			}
 		})
 	}
 }
@@ -169,4 +185,15 @@ func TestConfig(t *testing.T) {
 			t.Errorf("%v: no error", args)
 		}
 	}
+}
+
+// queryRow runs one query on the database at url and scans its row into dest.
+func queryRow(t *testing.T, url, sql string, dest ...any) error {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return conn.QueryRow(context.Background(), sql).Scan(dest...)
 }
