@@ -121,9 +121,9 @@ func TestReminders(t *testing.T) {
 
 func TestRunStopsWithItsContext(t *testing.T) {
 	pool := pgtest.NewPool(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	store, err := pgstore.New(ctx, pool, pgstore.Config{})
+	setup, done := context.WithTimeout(context.Background(), time.Minute)
+	defer done()
+	store, err := pgstore.New(setup, pool, pgstore.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,9 +133,11 @@ func TestRunStopsWithItsContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := runner.Migrate(ctx); err != nil {
+	if err := runner.Migrate(setup); err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
 	s := scheduler.New(reminders, commands.New(store, defs), scheduler.Config{Interval: 20 * time.Millisecond})
 	if err := s.Run(ctx); err != nil {
 		t.Fatalf("Run ended with %v, want nil when its context ends", err)
