@@ -10,9 +10,17 @@ import (
 	"github.com/ticketledger/ticketledger/internal/pgtest"
 )
 
+// testVisibilityWait is ReadAll's wait for the horizon in tests that set none: the
+// PostgreSQL cluster is shared with every other test running at once, whose
+// transactions hold the horizon back for longer than in a quiet deployment.
+const testVisibilityWait = 10 * time.Second
+
 // openStore opens a Store on a fresh database and closes it when tb ends.
 func openStore(tb testing.TB, cfg Config) (*Store, string) {
 	tb.Helper()
+	if cfg.VisibilityWait == 0 {
+		cfg.VisibilityWait = testVisibilityWait
+	}
 	url := pgtest.NewDatabase(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
