@@ -15,7 +15,9 @@
 // redelivered events are ignored even when two processes project at once. Checkpoint and
 // catch-up messages of the subscription move the checkpoint through stretches of events
 // the filter skips. Projections that implement Queuer have a whole batch written in one
-// round trip.
+// round trip; those that implement SetQueuer (tickets, timeline) have it written by
+// statements that each apply many events (sets.go), and the writes run with the planner
+// kept to keyed access and plans kept from one execution to the next.
 //
 // An event a projection cannot apply rolls its batch back and stops that projection alone:
 // the failure is logged once with log/slog, recorded in the checkpoint row, and reported
@@ -31,7 +33,8 @@
 //
 // Rebuild replays the log from its start into fresh tables while the live ones serve,
 // then swaps them in atomically, reporting progress (events done and total, rate, time
-// left).
+// left). The tickets whose streams start in a batch of the replay are folded in memory
+// and their rows inserted once (fold.go).
 //
 // # Schema
 //

@@ -45,6 +45,20 @@ type Queuer interface {
 	Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error
 }
 
+// SetQueuer is implemented by Queuers that also queue the statements of a whole batch of
+// events at once, as statements that each apply many events: far fewer statements, and
+// far less work for the database, than one per event. The runner uses QueueSet for every
+// batch of more than one event; Queue must queue what QueueSet queues for a batch of one,
+// and QueueSet must have the effect of Queue for each event in turn. replay is true for
+// the batches of a rebuild's replay, which write into fresh tables; a projection may then
+// take a faster way to the same rows. When QueueSet returns an error, or a statement it
+// queued fails, the runner goes back to Queue, event by event, to find the event at
+// fault.
+type SetQueuer interface {
+	Queuer
+	QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, replay bool) error
+}
+
 // StreamLocal is implemented by projections whose Apply, for an event, reads and writes
 // only rows of that event's stream, so that events of different streams may be applied
 // in any order relative to each other. Rebuild shares the events of such a projection out

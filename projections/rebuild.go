@@ -253,7 +253,7 @@ func (rb *rebuild) write(ctx context.Context, events []eventstore.RecordedEvent)
 		return 0, fmt.Errorf("projections: rebuild %s: begin: %w", rb.w.name, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	n, err := rb.w.apply(ctx, tx, rb.next, events, eventstore.Start, func(*pgx.Batch, int, *eventstore.RecordedEvent) {})
+	n, err := rb.w.apply(ctx, tx, rb.next, events, eventstore.Start, true, func(*pgx.Batch, int, *eventstore.RecordedEvent) {})
 	if err != nil {
 		return 0, err
 	}
@@ -318,7 +318,7 @@ func (rb *rebuild) swap(ctx context.Context) error {
 				todo = append(todo, e)
 			}
 		}
-		n, err := w.apply(ctx, tx, rb.next, todo, rb.pos, func(*pgx.Batch, int, *eventstore.RecordedEvent) {})
+		n, err := w.apply(ctx, tx, rb.next, todo, rb.pos, false, func(*pgx.Batch, int, *eventstore.RecordedEvent) {})
 		if err != nil {
 			return err
 		}

@@ -126,6 +126,7 @@ func NewRunner(pool *pgxpool.Pool, store eventstore.Store, cfg Config, ps ...Pro
 		}
 		w := &worker{r: r, p: p, name: name, schema: Schema(name), changed: make(chan struct{}), scanning: make(chan struct{}, 1)}
 		w.q, _ = p.(Queuer)
+		w.sq, _ = p.(SetQueuer)
 		r.workers[name] = w
 		r.order = append(r.order, name)
 	}
@@ -218,6 +219,7 @@ type worker struct {
 	r      *Runner
 	p      Projection
 	q      Queuer
+	sq     SetQueuer
 	name   string
 	schema string
 
@@ -493,7 +495,7 @@ func (w *worker) writeLive(ctx context.Context, b batch) (eventstore.Position, e
 		pos = stored
 	}
 	var lastAt *time.Time
-	_, err = w.apply(ctx, tx, w.schema, b.events, stored, func(bt *pgx.Batch, n int, last *eventstore.RecordedEvent) {
+	_, err = w.apply(ctx, tx, w.schema, b.events, stored, false, func(bt *pgx.Batch, n int, last *eventstore.RecordedEvent) {
 		if last != nil {
 			t := last.Created
 			lastAt = &t
@@ -509,12 +511,24 @@ func (w *worker) writeLive(ctx context.Context, b batch) (eventstore.Position, e
 	return pos, nil
 }
 
+// writeSettingsSQL sets up a transaction that writes a projection's rows in the schema
+// $1: its batches commit without waiting for the disk (see the package documentation);
+// and the planner is kept to keyed access, nested loops over index scans, with the plans
+// of the statements kept from one execution to the next. The writes read and write a few
+// rows per event by key, and the statistics of the tables, above all of those a rebuild
+// fills, lag far behind their contents: a plan made for the small table a rebuild starts
+// with (a sequential scan, a hash join) would be repeated on the large one it ends with.
+const writeSettingsSQL = `SELECT set_config('search_path', $1, true), set_config('synchronous_commit', 'off', true),
+	set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+	set_config('enable_mergejoin', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
+
 // apply writes the events after floor into schema within tx and then runs the statements
 // tail queues (given the number of events applied and the last of them), in as few round
-// trips as the projection allows. It returns the number of events applied. An event's
-// failure is an *ApplyError unless the database or the network is at fault.
+// trips as the projection allows; replay is set for the batches of a rebuild's replay
+// (see SetQueuer). It returns the number of events applied. An event's failure is an
+// *ApplyError unless the database or the network is at fault.
 func (w *worker) apply(ctx context.Context, tx pgx.Tx, schema string, events []eventstore.RecordedEvent, floor eventstore.Position,
-	tail func(b *pgx.Batch, applied int, last *eventstore.RecordedEvent)) (int, error) {
+	replay bool, tail func(b *pgx.Batch, applied int, last *eventstore.RecordedEvent)) (int, error) {
 	var todo []eventstore.RecordedEvent
 	for i := range events {
 		if events[i].Position.After(floor) {
@@ -525,10 +539,9 @@ func (w *worker) apply(ctx context.Context, tx pgx.Tx, schema string, events []e
 	if len(todo) > 0 {
 		last = &todo[len(todo)-1]
 	}
-	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true), set_config('synchronous_commit', 'off', true)`, schema); err != nil {
+	if _, err := tx.Exec(ctx, writeSettingsSQL, schema); err != nil {
 		return 0, fmt.Errorf("projections: %s: set search path: %w", w.name, err)
 	}
-	b := &pgx.Batch{}
 	if w.q == nil {
 		for i := range todo {
 			if err := w.p.Apply(ctx, tx, todo[i]); err != nil {
@@ -538,13 +551,20 @@ func (w *worker) apply(ctx context.Context, tx pgx.Tx, schema string, events []e
 				return 0, fmt.Errorf("projections: %s: %w", w.name, err)
 			}
 		}
-		b = &pgx.Batch{}
+		b := &pgx.Batch{}
 		tail(b, len(todo), last)
 		if err := runBatch(ctx, tx, b); err != nil {
 			return 0, fmt.Errorf("projections: %s: write checkpoint: %w", w.name, err)
 		}
 		return len(todo), nil
 	}
+	if w.sq != nil && len(todo) > 1 {
+		done, err := w.applySet(ctx, tx, todo, replay, last, tail)
+		if done || err != nil {
+			return len(todo), err
+		}
+	}
+	b := &pgx.Batch{}
 	owner := make([]int, 0, 4*len(todo))
 	for i := range todo {
 		if err := w.q.Queue(b, todo[i]); err != nil {
@@ -559,7 +579,7 @@ func (w *worker) apply(ctx context.Context, tx pgx.Tx, schema string, events []e
 	for i := 0; i < b.Len(); i++ {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			if i < len(owner) && owner[i] >= 0 && poisoned(ctx, tx, err) {
+			if i < len(owner) && poisoned(ctx, tx, err) {
 				return 0, w.applyError(todo[owner[i]], err)
 			}
 			return 0, fmt.Errorf("projections: %s: write batch: %w", w.name, err)
@@ -569,6 +589,39 @@ func (w *worker) apply(ctx context.Context, tx pgx.Tx, schema string, events []e
 		return 0, fmt.Errorf("projections: %s: write batch: %w", w.name, err)
 	}
 	return len(todo), nil
+}
+
+// applySet writes events (more than one) with the statements QueueSet queues, behind a
+// savepoint, then the tail. done is false, with a nil error, when QueueSet cannot queue
+// the events or one of its statements fails on them: nothing of the events is left
+// written, and they are to be applied event by event, which names the event at fault.
+func (w *worker) applySet(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent, replay bool, last *eventstore.RecordedEvent,
+	tail func(b *pgx.Batch, applied int, last *eventstore.RecordedEvent)) (done bool, err error) {
+	b := &pgx.Batch{}
+	b.Queue(`SAVEPOINT set_write`)
+	if err := w.sq.QueueSet(b, events, replay); err != nil {
+		return false, nil
+	}
+	set := b.Len()
+	b.Queue(`RELEASE SAVEPOINT set_write`)
+	tail(b, len(events), last)
+	br := tx.SendBatch(ctx, b)
+	for i := 0; i < b.Len(); i++ {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			if i == 0 || i >= set || !poisoned(ctx, tx, err) {
+				return false, fmt.Errorf("projections: %s: write batch: %w", w.name, err)
+			}
+			if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT set_write`); err != nil {
+				return false, fmt.Errorf("projections: %s: roll back a failed batch: %w", w.name, err)
+			}
+			return false, nil
+		}
+	}
+	if err := br.Close(); err != nil {
+		return false, fmt.Errorf("projections: %s: write batch: %w", w.name, err)
+	}
+	return true, nil
 }
 
 // poisoned reports whether err, returned while applying an event in tx, is the event's

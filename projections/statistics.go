@@ -7,22 +7,21 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/ticketledger/ticketledger/domain/ticket"
 )
 
 // The activations table of the tickets projection records each node activation and how
 // it ended, for node SLA statistics; handling times come from the task rows.
 
-func queueActivation(b *script, id string, e *ticket.NodeActivated) {
-	b.Queue(`INSERT INTO activations (ticket_id, activation, node, process_key, activated_at, due_at)
-		SELECT id, $2, $3, process_key, $4, $5 FROM tickets WHERE id = $1
-		ON CONFLICT (ticket_id, activation) DO NOTHING`, id, e.Activation, e.Node, e.At, nullTime(e.DueAt))
-}
+// insertActivation records the activations of e.
+const insertActivation = `INSERT INTO activations (ticket_id, activation, node, process_key, activated_at, due_at)
+	SELECT k.id, e.activation, e.node, k.process_key, e.at, e.due FROM e JOIN tickets k ON k.id = e.id
+	ON CONFLICT (ticket_id, activation) DO NOTHING`
 
-// queueActivationEnd ends the ticket's open activation, if any.
-func queueActivationEnd(b *script, id string, at time.Time, outcome string) {
-	b.Queue(`UPDATE activations SET ended_at = $2, outcome = $3 WHERE ticket_id = $1 AND ended_at IS NULL`, id, at, outcome)
+// endActivations ends the open activation, if any, of the tickets of e with outcome (an
+// SQL expression over e).
+func endActivations(outcome string) string {
+	return `UPDATE activations a SET ended_at = e.at, outcome = ` + outcome + `
+		FROM e WHERE a.ticket_id = e.id AND a.ended_at IS NULL`
 }
 
 // Statistics answers handling-time and SLA questions from the tables of the tickets

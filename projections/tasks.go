@@ -23,57 +23,51 @@ import (
 // return, a withdrawal, a final outcome or a signer added before the node cancels the
 // tasks still open.
 
-func queueActivatedTasks(b *script, id string, e *ticket.NodeActivated) {
-	ids := make([]string, len(e.Tasks))
-	assignees := make([]string, len(e.Tasks))
-	statuses := make([]string, len(e.Tasks))
-	for i, t := range e.Tasks {
-		ids[i], assignees[i], statuses[i] = t.ID, t.Assignee, string(t.Status)
-	}
-	b.Queue(`INSERT INTO tasks (ticket_id, task_id, activation, ordinal, node, process_key, assignee, status, visible,
-			created_at, pending_since, due_at)
-		SELECT k.id, u.task_id, $2, u.o - 1, $3, k.process_key, u.assignee, u.status,
-			(SELECT n.visible FROM nodes n WHERE n.ticket_id = k.id AND n.idx = $4 AND n.key = $3 LIMIT 1),
-			$5, CASE WHEN u.status = 'pending' THEN $5::timestamptz END, $6
-		FROM tickets k, unnest($7::text[], $8::text[], $9::text[]) WITH ORDINALITY AS u(task_id, assignee, status, o)
-		WHERE k.id = $1
-		ON CONFLICT (ticket_id, task_id) DO NOTHING`,
-		id, e.Activation, e.Node, e.Index, e.At, nullTime(e.DueAt), ids, assignees, statuses)
+// insertActivatedTasks creates the tasks of the activations of e: e.tasks is a JSON
+// array of {task_id, assignee, status}, in the order of the node's handlers.
+const insertActivatedTasks = `INSERT INTO tasks (ticket_id, task_id, activation, ordinal, node, process_key, assignee,
+		status, visible, created_at, pending_since, due_at)
+	SELECT k.id, u.t->>'task_id', e.activation, u.o - 1, e.node, k.process_key, u.t->>'assignee', u.t->>'status',
+		(SELECT n.visible FROM nodes n WHERE n.ticket_id = k.id AND n.idx = e.idx AND n.key = e.node LIMIT 1),
+		e.at, CASE WHEN u.t->>'status' = 'pending' THEN e.at END, e.due
+	FROM e JOIN tickets k ON k.id = e.id, jsonb_array_elements(e.tasks::jsonb) WITH ORDINALITY AS u(t, o)
+	ON CONFLICT (ticket_id, task_id) DO NOTHING`
+
+// decideTasks records the decisions of e (task_id, actor, assignee, decided) as status.
+func decideTasks(status string) string {
+	return `UPDATE tasks t SET status = '` + status + `', decided_at = e.decided, decided_by = e.actor,
+			on_behalf_of = CASE WHEN e.actor <> e.assignee THEN e.assignee ELSE t.on_behalf_of END
+		FROM e WHERE t.ticket_id = e.id AND t.task_id = e.task_id`
 }
 
-func queueDecided(b *script, id string, d ticket.Decision, status ticket.TaskStatus) {
-	b.Queue(`UPDATE tasks SET status = $3, decided_at = $4, decided_by = $5::text,
-			on_behalf_of = CASE WHEN $5::text <> $6::text THEN $6::text ELSE on_behalf_of END
-		WHERE ticket_id = $1 AND task_id = $2`, id, d.TaskID, string(status), d.At, d.By, d.Assignee)
+// promoteTasks makes the first waiting task of each ticket's active node pending.
+const promoteTasks = `UPDATE tasks t SET status = 'pending', pending_since = e.decided
+	FROM e JOIN tickets k ON k.id = e.id AND k.current_node IS NOT NULL
+		CROSS JOIN LATERAL (SELECT w.task_id FROM tasks w
+			WHERE w.ticket_id = e.id AND w.activation = k.activation AND w.status = 'waiting'
+			ORDER BY w.ordinal LIMIT 1) p
+	WHERE t.ticket_id = e.id AND t.task_id = p.task_id`
+
+// cancelOpenTasks cancels the open tasks of the tickets of e but except (an SQL
+// expression over e), which the same event decides.
+func cancelOpenTasks(except string) string {
+	return `UPDATE tasks t SET status = 'cancelled' FROM e
+		WHERE t.ticket_id = e.id AND t.status IN ('pending', 'waiting') AND t.task_id <> ` + except
 }
 
-// queuePromotion makes the first waiting task of the active node pending.
-func queuePromotion(b *script, id string, at time.Time) {
-	b.Queue(`UPDATE tasks SET status = 'pending', pending_since = $2
-		WHERE ticket_id = $1 AND task_id = (
-			SELECT t.task_id FROM tasks t JOIN tickets k ON k.id = t.ticket_id
-			WHERE t.ticket_id = $1 AND t.activation = k.activation AND k.current_node IS NOT NULL AND t.status = 'waiting'
-			ORDER BY t.ordinal LIMIT 1)`, id, at)
-}
+// transferTasks closes the tasks of e transferred.
+const transferTasks = `UPDATE tasks t SET status = 'transferred', decided_at = e.decided, decided_by = e.actor,
+		on_behalf_of = CASE WHEN e.actor <> e.assignee THEN e.assignee ELSE t.on_behalf_of END
+	FROM e WHERE t.ticket_id = e.id AND t.task_id = e.task_id`
 
-// queueCancelOpen cancels the open tasks of the ticket but except, which the same event
-// decides.
-func queueCancelOpen(b *script, id, except string) {
-	b.Queue(`UPDATE tasks SET status = 'cancelled' WHERE ticket_id = $1 AND status IN ('pending', 'waiting') AND task_id <> $2`, id, except)
-}
-
-func queueTransfer(b *script, id string, e *ticket.TaskTransfer) {
-	b.Queue(`UPDATE tasks SET status = 'transferred', decided_at = $3, decided_by = $4::text,
-			on_behalf_of = CASE WHEN $4::text <> $5::text THEN $5::text ELSE on_behalf_of END
-		WHERE ticket_id = $1 AND task_id = $2`, id, e.TaskID, e.At, e.By, e.Assignee)
-	b.Queue(`INSERT INTO tasks (ticket_id, task_id, activation, ordinal, node, process_key, assignee, status, visible,
-			created_at, pending_since, due_at)
-		SELECT o.ticket_id, $3, o.activation,
-			(SELECT count(*) FROM tasks c WHERE c.ticket_id = o.ticket_id AND c.activation = o.activation),
-			o.node, o.process_key, $4, 'pending', o.visible, $5, $5, o.due_at
-		FROM tasks o WHERE o.ticket_id = $1 AND o.task_id = $2
-		ON CONFLICT (ticket_id, task_id) DO NOTHING`, id, e.TaskID, e.NewTask, e.To, e.At)
-}
+// insertTransferredTasks opens the tasks e.new_task for the new assignees e.new_assignee.
+const insertTransferredTasks = `INSERT INTO tasks (ticket_id, task_id, activation, ordinal, node, process_key, assignee,
+		status, visible, created_at, pending_since, due_at)
+	SELECT o.ticket_id, e.new_task, o.activation,
+		(SELECT count(*) FROM tasks c WHERE c.ticket_id = o.ticket_id AND c.activation = o.activation),
+		o.node, o.process_key, e.new_assignee, 'pending', o.visible, e.decided, e.decided, o.due_at
+	FROM e JOIN tasks o ON o.ticket_id = e.id AND o.task_id = e.task_id
+	ON CONFLICT (ticket_id, task_id) DO NOTHING`
 
 // Workbench answers the approvers' lists (工作台) from the task rows of the tickets
 // projection and the grants of the delegations projection: to wait for a command's

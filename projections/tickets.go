@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -55,24 +53,114 @@ func (t *Tickets) Apply(ctx context.Context, tx pgx.Tx, ev eventstore.RecordedEv
 	return applyQueued(ctx, tx, t, ev)
 }
 
-// Queue implements Queuer: one statement per event. Events of unknown types or with
-// malformed bodies are errors.
-func (*Tickets) Queue(batch *pgx.Batch, ev eventstore.RecordedEvent) error {
-	id, ok := strings.CutPrefix(ev.Stream, ticket.Stream(""))
-	if !ok {
-		return nil
+// Queue implements Queuer: the statements of one event, those QueueSet queues for a
+// batch of that event alone.
+func (t *Tickets) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
+	return t.QueueSet(b, []eventstore.RecordedEvent{ev}, false)
+}
+
+// QueueSet implements SetQueuer. The events are dealt into rounds, the first event of
+// each ticket in the batch, then the second, and so on; a round is one statement per
+// kind of event present in it, applied to all its tickets at once, and the rounds are
+// queued in order, so that each ticket sees its events in order. In a rebuild's replay,
+// the tickets whose streams start in the batch are folded in memory instead and their
+// rows inserted once (fold.go). Events of unknown types or with malformed bodies are
+// errors.
+func (*Tickets) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, replay bool) error {
+	type stream struct {
+		id     string
+		events []*eventstore.RecordedEvent
 	}
+	var (
+		streams []*stream
+		byID    = make(map[string]*stream, len(events))
+	)
+	for i := range events {
+		ev := &events[i]
+		id, ok := strings.CutPrefix(ev.Stream, ticket.Stream(""))
+		if !ok {
+			continue
+		}
+		s := byID[id]
+		if s == nil {
+			s = &stream{id: id}
+			byID[id] = s
+			streams = append(streams, s)
+		}
+		s.events = append(s.events, ev)
+	}
+	var (
+		rounds [][]*setRows
+		fresh  = newFreshRows()
+	)
+	for _, s := range streams {
+		if replay && s.events[0].Version == 1 {
+			f, err := foldTicket(s.id, s.events)
+			if err == nil {
+				if err := fresh.add(f); err != nil {
+					return err
+				}
+				continue
+			}
+			if !errors.Is(err, errDecline) {
+				return err
+			}
+		}
+		for r, ev := range s.events {
+			if r == len(rounds) {
+				rounds = append(rounds, make([]*setRows, len(ticketStatements)))
+			}
+			if err := gatherTicketEvent(rounds[r], s.id, ev); err != nil {
+				return err
+			}
+		}
+	}
+	fresh.queue(b)
+	for _, round := range rounds {
+		for _, rows := range round {
+			if rows != nil {
+				rows.queue(b)
+			}
+		}
+	}
+	return nil
+}
+
+// The kinds of ticket events, each applied by a statement of ticketStatements.
+const (
+	kindSubmitted = iota
+	kindActivated
+	kindApproval
+	kindRejection
+	kindCompleted
+	kindReturned
+	kindResubmitted
+	kindWithdrawn
+	kindTransfer
+	kindSignerBefore
+	kindSignerAfter
+	kindCC
+	kindUrged
+	kindApproved
+	kindRejected
+	kindExecution
+	kindOther
+	kindCount
+)
+
+// gatherTicketEvent adds the row of ev, an event of ticket id, to the statement of its
+// kind in round.
+func gatherTicketEvent(round []*setRows, id string, ev *eventstore.RecordedEvent) error {
 	e, err := ticket.Decode(ev.Type, ev.Data)
 	if err != nil {
 		return err
 	}
 	at := eventTime(e, ev.Created)
-	pos := ev.Position.String()
-	b := &script{}
-	defer b.flush(batch)
-	touch := func(set string, args ...any) {
-		sql := `UPDATE tickets SET updated_at = $2, version = $3, last_position = $4` + set + ` WHERE id = $1`
-		b.Queue(sql, append([]any{id, at, int64(ev.Version), pos}, args...)...)
+	add := func(kind int, vals ...any) {
+		if round[kind] == nil {
+			round[kind] = newSetRows(ticketStatements[kind])
+		}
+		round[kind].add(append([]any{id, at, int64(ev.Version), ev.Position.String()}, vals...)...)
 	}
 	switch e := e.(type) {
 	case *ticket.Submitted:
@@ -80,99 +168,111 @@ func (*Tickets) Queue(batch *pgx.Batch, ev eventstore.RecordedEvent) error {
 		if err != nil {
 			return err
 		}
-		b.Queue(insertTicketSQL, id, e.ProcessKey, e.ProcessVersion, e.System, e.BusinessKey, e.Submitter, e.Title,
-			fields, nonNil(e.Watchers), at, int64(ev.Version), pos)
-		if err := queueRoute(b, id, e.Route); err != nil {
+		route, err := jsonNodes(e.Route)
+		if err != nil {
 			return err
 		}
-		b.Queue(`INSERT INTO cc (principal, ticket_id, added_at, added_by)
-			SELECT u, $1, $2, $3 FROM unnest($4::text[]) u ON CONFLICT DO NOTHING`, id, at, e.Submitter, nonNil(e.CC))
+		add(kindSubmitted, e.ProcessKey, e.ProcessVersion, e.System, e.BusinessKey, e.Submitter, e.Title, fields,
+			jsonStrings(e.Watchers), route, jsonStrings(e.CC))
 	case *ticket.NodeActivated:
-		touch(`, status = 'in_progress', current_node = $5, current_index = $6, activation = $7, activated_at = $2, due_at = $8`,
-			e.Node, e.Index, e.Activation, nullTime(e.DueAt))
-		queueActivatedTasks(b, id, e)
-		queueActivation(b, id, e)
+		tasks := make([]activatedTask, len(e.Tasks))
+		for i, t := range e.Tasks {
+			tasks[i] = activatedTask{ID: t.ID, Assignee: t.Assignee, Status: string(t.Status)}
+		}
+		raw, err := json.Marshal(tasks)
+		if err != nil {
+			return fmt.Errorf("projections: encode tasks: %w", err)
+		}
+		add(kindActivated, e.Node, e.Index, e.Activation, nullTime(e.DueAt), string(raw))
 	case *ticket.TaskApproval:
-		queueDecided(b, id, e.Decision, ticket.TaskApproved)
-		queuePromotion(b, id, e.At)
-		if len(e.Changes) > 0 {
-			set, removed, err := splitChanges(e.Changes)
-			if err != nil {
-				return err
-			}
-			touch(`, fields = (fields || $5::jsonb) - $6::text[]`, set, removed)
-		} else {
-			touch("")
+		set, removed := splitChanges(e.Changes)
+		setJSON, err := jsonObject(set)
+		if err != nil {
+			return err
 		}
+		add(kindApproval, e.TaskID, e.By, e.Assignee, e.Decision.At, len(e.Changes) > 0, setJSON, jsonStrings(removed))
 	case *ticket.TaskRejection:
-		queueDecided(b, id, e.Decision, ticket.TaskRejected)
-		touch("")
+		add(kindRejection, e.TaskID, e.By, e.Assignee, e.Decision.At)
 	case *ticket.NodeCompleted:
-		queueCancelOpen(b, id, "")
-		queueActivationEnd(b, id, at, e.Outcome)
-		touch(closeNodeSQL)
+		add(kindCompleted, e.Outcome)
 	case *ticket.Returned:
-		queueDecided(b, id, e.Decision, ticket.TaskReturned)
-		queueCancelOpen(b, id, e.TaskID)
-		queueActivationEnd(b, id, at, "returned")
-		if e.To == ticket.ToSubmitter {
-			touch(closeNodeSQL + `, status = 'returned'`)
-		} else {
-			touch(closeNodeSQL)
-		}
+		add(kindReturned, e.TaskID, e.By, e.Assignee, e.Decision.At, e.To == ticket.ToSubmitter)
 	case *ticket.Resubmitted:
 		fields, err := jsonObject(e.Fields)
 		if err != nil {
 			return err
 		}
-		touch(closeNodeSQL+`, status = 'in_progress', fields = $5::jsonb`, fields)
-		b.Queue(`DELETE FROM nodes WHERE ticket_id = $1`, id)
-		if err := queueRoute(b, id, e.Route); err != nil {
+		route, err := jsonNodes(e.Route)
+		if err != nil {
 			return err
 		}
+		add(kindResubmitted, fields, route)
 	case *ticket.Withdrawn:
-		queueCancelOpen(b, id, "")
-		queueActivationEnd(b, id, at, "withdrawn")
-		touch(closeNodeSQL + `, status = 'withdrawn', final_at = $2`)
+		add(kindWithdrawn)
 	case *ticket.TaskTransfer:
-		queueTransfer(b, id, e)
-		touch("")
+		add(kindTransfer, e.TaskID, e.By, e.Assignee, e.At, e.NewTask, e.To)
 	case *ticket.SignerAdded:
-		b.Queue(`UPDATE nodes SET idx = idx + 1 WHERE ticket_id = $1 AND idx >= $2`, id, e.Index)
-		if err := queueNodes(b, id, e.Index, []ticket.Node{e.New}); err != nil {
+		node, err := jsonNodes([]ticket.Node{e.New})
+		if err != nil {
 			return err
 		}
+		kind := kindSignerAfter
 		if e.Where == ticket.Before {
-			queueCancelOpen(b, id, "")
-			queueActivationEnd(b, id, at, "signer-added")
-			touch(closeNodeSQL)
-		} else {
-			touch(`, current_index = CASE WHEN $5 <= current_index THEN current_index + 1 ELSE current_index END`, e.Index)
+			kind = kindSignerBefore
 		}
+		add(kind, e.Index, node)
 	case *ticket.CCAdded:
-		b.Queue(`INSERT INTO cc (principal, ticket_id, added_at, added_by)
-			SELECT u, $1, $2, $3 FROM unnest($4::text[]) u ON CONFLICT DO NOTHING`, id, at, e.By, nonNil(e.Users))
-		touch("")
+		add(kindCC, e.By, jsonStrings(e.Users))
 	case *ticket.Urged:
-		touch(`, urge_count = urge_count + 1, last_urged_at = $2`)
+		add(kindUrged)
 	case *ticket.Approved:
-		queueCancelOpen(b, id, "")
-		touch(closeNodeSQL + `, status = 'approved', final_at = $2`)
+		add(kindApproved)
 	case *ticket.Rejected:
-		queueCancelOpen(b, id, "")
-		touch(closeNodeSQL + `, status = 'rejected', final_at = $2`)
+		add(kindRejected)
 	case *ticket.ExecutionReported:
-		touch(`, execution_status = $5, execution_detail = $6, execution_reported_by = $7, executed_at = $2`,
-			e.Status, e.Detail, e.ReportedBy)
+		add(kindExecution, e.Status, e.Detail, e.ReportedBy)
 	default:
-		touch("")
+		add(kindOther)
 	}
 	return nil
 }
 
-const insertTicketSQL = `INSERT INTO tickets (id, status, process_key, process_version, system, business_key,
+// activatedTask is a task of a node activation as the tasks statement reads it.
+type activatedTask struct {
+	ID       string `json:"task_id"`
+	Assignee string `json:"assignee"`
+	Status   string `json:"status"`
+}
+
+// eventColumns are the columns every ticket statement's rows start with: the ticket, the
+// event's time, its version and its position in the log.
+var eventColumns = []string{"id text", "at timestamptz", "version bigint", "pos text"}
+
+// decisionColumns follow eventColumns in the rows of decisions and transfers.
+var decisionColumns = []string{"task_id text", "actor text", "assignee text", "decided timestamptz"}
+
+func columns(groups ...[]string) []string {
+	var out []string
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// touch is the update of the tickets of e by their events, with set (", col = expr...",
+// over k, the ticket, and e) for what else the event changes.
+func touch(set string) string {
+	return `UPDATE tickets k SET updated_at = e.at, version = e.version, last_position = e.pos` + set + ` FROM e WHERE k.id = e.id`
+}
+
+// closeNode is the SET part of a touch that leaves no node active.
+const closeNode = `, current_node = NULL, current_index = NULL, due_at = NULL`
+
+const insertTicket = `INSERT INTO tickets (id, status, process_key, process_version, system, business_key,
 	submitter, title, fields, watchers, submitted_at, updated_at, version, last_position)
-VALUES ($1, 'in_progress', $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $10, $11, $12)
+SELECT e.id, 'in_progress', e.process_key, e.process_version, e.system, e.business_key, e.submitter, e.title,
+	e.fields::jsonb, ARRAY(SELECT jsonb_array_elements_text(e.watchers::jsonb)), e.at, e.at, e.version, e.pos
+FROM e
 ON CONFLICT (id) DO UPDATE SET status = excluded.status, process_key = excluded.process_key,
 	process_version = excluded.process_version, system = excluded.system, business_key = excluded.business_key,
 	submitter = excluded.submitter, title = excluded.title, fields = excluded.fields, watchers = excluded.watchers,
@@ -181,76 +281,94 @@ ON CONFLICT (id) DO UPDATE SET status = excluded.status, process_key = excluded.
 	execution_reported_by = NULL, executed_at = NULL, submitted_at = excluded.submitted_at,
 	updated_at = excluded.updated_at, version = excluded.version, last_position = excluded.last_position`
 
-// script gathers the statements an event needs into one statement, each a data-modifying
-// WITH query of the last: one execution instead of several. The statements all see the
-// database as it was before the event and none sees the others' changes, so those of one
-// event must not read what another writes nor write the same rows.
-type script struct {
-	parts []string
-	args  []any
-}
-
-var placeholder = regexp.MustCompile(`\$([0-9]+)`)
-
-// Queue adds a statement whose placeholders $1... refer to args.
-func (s *script) Queue(sql string, args ...any) {
-	offset := len(s.args)
-	if offset > 0 {
-		sql = placeholder.ReplaceAllStringFunc(sql, func(m string) string {
-			n, _ := strconv.Atoi(m[1:])
-			return "$" + strconv.Itoa(n+offset)
-		})
-	}
-	s.parts = append(s.parts, sql)
-	s.args = append(s.args, args...)
-}
-
-// flush queues the gathered statements as one in b.
-func (s *script) flush(b *pgx.Batch) {
-	switch len(s.parts) {
-	case 0:
-		return
-	case 1:
-		b.Queue(s.parts[0], s.args...)
-		return
-	}
-	var sb strings.Builder
-	sb.WriteString("WITH ")
-	for i, p := range s.parts[:len(s.parts)-1] {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		fmt.Fprintf(&sb, "s%d AS (%s)", i, p)
-	}
-	sb.WriteString(" ")
-	sb.WriteString(s.parts[len(s.parts)-1])
-	b.Queue(sb.String(), s.args...)
-}
-
-// closeNodeSQL is the SET part of an update that leaves no node active.
-const closeNodeSQL = `, current_node = NULL, current_index = NULL, due_at = NULL`
-
-// queueRoute writes a whole route, after the ticket's nodes were deleted or before any.
-func queueRoute(b *script, id string, route []ticket.Node) error {
-	return queueNodes(b, id, 0, route)
-}
-
-// queueNodes inserts nodes at indexes from, from+1, ...
-func queueNodes(b *script, id string, from int, nodes []ticket.Node) error {
-	if len(nodes) == 0 {
-		return nil
-	}
-	raw, err := json.Marshal(nodes)
-	if err != nil {
-		return fmt.Errorf("projections: encode route: %w", err)
-	}
-	b.Queue(`INSERT INTO nodes (ticket_id, idx, key, name, mode, handlers, visible, reject_to, added_by)
-		SELECT $1, $2 + r.o - 1, r.n->>'key', coalesce(r.n->>'name', ''), coalesce(r.n->>'mode', ''),
+// insertNodes inserts the nodes of e.nodes (a JSON array) at indexes from, from+1, ...
+// (from an SQL expression over e).
+func insertNodes(from string) string {
+	return `INSERT INTO nodes (ticket_id, idx, key, name, mode, handlers, visible, reject_to, added_by)
+		SELECT e.id, ` + from + ` + r.o - 1, r.n->>'key', coalesce(r.n->>'name', ''), coalesce(r.n->>'mode', ''),
 			ARRAY(SELECT jsonb_array_elements_text(coalesce(r.n->'handlers', '[]'))),
 			CASE WHEN jsonb_typeof(r.n->'visible') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(r.n->'visible')) END,
 			coalesce(r.n->>'reject_to', ''), coalesce(r.n->>'added_by', '')
-		FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS r(n, o)`, id, from, string(raw))
-	return nil
+		FROM e, jsonb_array_elements(e.nodes::jsonb) WITH ORDINALITY AS r(n, o)`
+}
+
+// insertCC copies the users of e.users (a JSON array) in on the tickets of e, added by by
+// (an SQL expression over e).
+func insertCC(by string) string {
+	return `INSERT INTO cc (principal, ticket_id, added_at, added_by)
+		SELECT u, e.id, e.at, ` + by + ` FROM e, jsonb_array_elements_text(e.users::jsonb) u ON CONFLICT DO NOTHING`
+}
+
+// ticketStatements apply each kind of ticket event. The tasks and activations parts are
+// in tasks.go and statistics.go.
+var ticketStatements = [kindCount]*setStatement{
+	kindSubmitted: newSetStatement(columns(eventColumns, []string{"process_key text", "process_version int",
+		"system text", "business_key text", "submitter text", "title text", "fields text", "watchers text",
+		"nodes text", "users text"}),
+		insertNodes("0"), insertCC("e.submitter"), insertTicket),
+	kindActivated: newSetStatement(columns(eventColumns, []string{"node text", "idx int", "activation int",
+		"due timestamptz", "tasks text"}),
+		insertActivatedTasks, insertActivation,
+		touch(`, status = 'in_progress', current_node = e.node, current_index = e.idx, activation = e.activation,
+			activated_at = e.at, due_at = e.due`)),
+	kindApproval: newSetStatement(columns(eventColumns, decisionColumns, []string{"changed bool", "set_fields text", "removed text"}),
+		decideTasks("approved"), promoteTasks,
+		touch(`, fields = CASE WHEN e.changed THEN (k.fields || e.set_fields::jsonb) - ARRAY(SELECT jsonb_array_elements_text(e.removed::jsonb))
+			ELSE k.fields END`)),
+	kindRejection: newSetStatement(columns(eventColumns, decisionColumns),
+		decideTasks("rejected"), touch("")),
+	kindCompleted: newSetStatement(columns(eventColumns, []string{"outcome text"}),
+		cancelOpenTasks("''"), endActivations("e.outcome"), touch(closeNode)),
+	kindReturned: newSetStatement(columns(eventColumns, decisionColumns, []string{"to_submitter bool"}),
+		decideTasks("returned"), cancelOpenTasks("e.task_id"), endActivations("'returned'"),
+		touch(closeNode+`, status = CASE WHEN e.to_submitter THEN 'returned' ELSE k.status END`)),
+	kindResubmitted: newSetStatement(columns(eventColumns, []string{"fields text", "nodes text"}),
+		touch(closeNode+`, status = 'in_progress', fields = e.fields::jsonb`),
+		`DELETE FROM nodes n USING e WHERE n.ticket_id = e.id`, insertNodes("0")),
+	kindWithdrawn: newSetStatement(eventColumns,
+		cancelOpenTasks("''"), endActivations("'withdrawn'"), touch(closeNode+`, status = 'withdrawn', final_at = e.at`)),
+	kindTransfer: newSetStatement(columns(eventColumns, decisionColumns, []string{"new_task text", "new_assignee text"}),
+		transferTasks, insertTransferredTasks, touch("")),
+	kindSignerBefore: newSetStatement(columns(eventColumns, []string{"idx int", "nodes text"}),
+		shiftNodes, insertNodes("e.idx"), cancelOpenTasks("''"), endActivations("'signer-added'"), touch(closeNode)),
+	kindSignerAfter: newSetStatement(columns(eventColumns, []string{"idx int", "nodes text"}),
+		shiftNodes, insertNodes("e.idx"),
+		touch(`, current_index = CASE WHEN e.idx <= k.current_index THEN k.current_index + 1 ELSE k.current_index END`)),
+	kindCC: newSetStatement(columns(eventColumns, []string{"actor text", "users text"}),
+		insertCC("e.actor"), touch("")),
+	kindUrged: newSetStatement(eventColumns,
+		touch(`, urge_count = k.urge_count + 1, last_urged_at = e.at`)),
+	kindApproved: newSetStatement(eventColumns,
+		cancelOpenTasks("''"), touch(closeNode+`, status = 'approved', final_at = e.at`)),
+	kindRejected: newSetStatement(eventColumns,
+		cancelOpenTasks("''"), touch(closeNode+`, status = 'rejected', final_at = e.at`)),
+	kindExecution: newSetStatement(columns(eventColumns, []string{"status text", "detail text", "actor text"}),
+		touch(`, execution_status = e.status, execution_detail = e.detail, execution_reported_by = e.actor, executed_at = e.at`)),
+	kindOther: newSetStatement(eventColumns, touch("")),
+}
+
+// shiftNodes moves the nodes of the tickets of e at or after e.idx one index on.
+const shiftNodes = `UPDATE nodes n SET idx = n.idx + 1 FROM e WHERE n.ticket_id = e.id AND n.idx >= e.idx`
+
+// jsonNodes encodes route nodes as a JSON array.
+func jsonNodes(nodes []ticket.Node) (string, error) {
+	if len(nodes) == 0 {
+		return "[]", nil
+	}
+	raw, err := json.Marshal(nodes)
+	if err != nil {
+		return "", fmt.Errorf("projections: encode route: %w", err)
+	}
+	return string(raw), nil
+}
+
+// jsonStrings encodes s as a JSON array ("[]" when empty).
+func jsonStrings(s []string) string {
+	if len(s) == 0 {
+		return "[]"
+	}
+	raw, _ := json.Marshal(s)
+	return string(raw)
 }
 
 // eventTime is the domain time of e, or fallback when it carries none.
@@ -310,9 +428,9 @@ func jsonObject(f ticket.Fields) (string, error) {
 	return string(raw), nil
 }
 
-// splitChanges separates field changes into the values set (a JSON object) and the
-// fields removed (a JSON null), as ticket.Evolve merges them.
-func splitChanges(changes ticket.Fields) (string, []string, error) {
+// splitChanges separates field changes into the values set and the fields removed (a
+// JSON null), as ticket.Evolve merges them.
+func splitChanges(changes ticket.Fields) (ticket.Fields, []string) {
 	set := make(ticket.Fields, len(changes))
 	removed := []string{}
 	for k, v := range changes {
@@ -322,8 +440,7 @@ func splitChanges(changes ticket.Fields) (string, []string, error) {
 			set[k] = v
 		}
 	}
-	obj, err := jsonObject(set)
-	return obj, removed, err
+	return set, removed
 }
 
 func nonNil(s []string) []string {

@@ -70,40 +70,59 @@ type Entry struct {
 	RecordedAt time.Time
 }
 
-// Queue implements Queuer. Metadata that is missing or not JSON leaves actor and source
-// to what the event itself says.
-func (*Timeline) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
-	id, ok := strings.CutPrefix(ev.Stream, ticket.Stream(""))
-	if !ok {
-		return nil
+// Queue implements Queuer: the statement of one event, that QueueSet queues for a batch
+// of that event alone.
+func (t *Timeline) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
+	return t.QueueSet(b, []eventstore.RecordedEvent{ev}, false)
+}
+
+// QueueSet implements SetQueuer: one statement inserts the entries of the whole batch.
+// Metadata that is missing or not JSON leaves actor and source to what the event itself
+// says.
+func (*Timeline) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, _ bool) error {
+	rows := newSetRows(insertEntries)
+	for i := range events {
+		ev := &events[i]
+		id, ok := strings.CutPrefix(ev.Stream, ticket.Stream(""))
+		if !ok {
+			continue
+		}
+		e, err := ticket.Decode(ev.Type, ev.Data)
+		if err != nil {
+			return err
+		}
+		var md envelope.Metadata
+		if len(ev.Metadata) > 0 {
+			md, _ = envelope.Decode(ev.Metadata)
+		}
+		en := describe(e)
+		if md.Actor != "" {
+			en.Actor = md.Actor
+		}
+		if md.OnBehalfOf != "" {
+			en.OnBehalfOf = md.OnBehalfOf
+		}
+		detail, err := json.Marshal(en.Detail)
+		if err != nil {
+			return fmt.Errorf("projections: encode timeline detail: %w", err)
+		}
+		rows.add(id, int64(ev.Version), ev.Position.String(), ev.Type, en.Actor, en.OnBehalfOf, md.Source, en.Node,
+			en.Comment, string(detail), eventTime(e, ev.Created), ev.Created)
 	}
-	e, err := ticket.Decode(ev.Type, ev.Data)
-	if err != nil {
-		return err
+	if rows.len() > 0 {
+		rows.queue(b)
 	}
-	var md envelope.Metadata
-	if len(ev.Metadata) > 0 {
-		md, _ = envelope.Decode(ev.Metadata)
-	}
-	en := describe(e)
-	if md.Actor != "" {
-		en.Actor = md.Actor
-	}
-	if md.OnBehalfOf != "" {
-		en.OnBehalfOf = md.OnBehalfOf
-	}
-	detail, err := json.Marshal(en.Detail)
-	if err != nil {
-		return fmt.Errorf("projections: encode timeline detail: %w", err)
-	}
-	b.Queue(`INSERT INTO entries (ticket_id, version, position, type, actor, on_behalf_of, source, node, comment, detail,
-			at, recorded_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12)
-		ON CONFLICT (ticket_id, version) DO NOTHING`,
-		id, int64(ev.Version), ev.Position.String(), ev.Type, en.Actor, en.OnBehalfOf, md.Source, en.Node, en.Comment,
-		string(detail), eventTime(e, ev.Created), ev.Created)
 	return nil
 }
+
+var insertEntries = newSetStatement([]string{"id text", "version bigint", "pos text", "type text", "actor text",
+	"on_behalf_of text", "source text", "node text", "comment text", "detail text", "at timestamptz", "recorded_at timestamptz"},
+	`INSERT INTO entries (ticket_id, version, position, type, actor, on_behalf_of, source, node, comment, detail,
+			at, recorded_at)
+		SELECT e.id, e.version, e.pos, e.type, e.actor, e.on_behalf_of, e.source, e.node, e.comment, e.detail::jsonb,
+			e.at, e.recorded_at
+		FROM e ORDER BY e.n
+		ON CONFLICT (ticket_id, version) DO NOTHING`)
 
 // describe reads the timeline's view of e: the actor the event names (metadata, when
 // present, overrides it), node, comment and detail.

@@ -1,0 +1,40 @@
+package projections
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/ticketledger/ticketledger/domain/ticket"
+	"github.com/ticketledger/ticketledger/eventstore"
+)
+
+// FoldedShare returns how many ticket streams start in events (fresh) and how many of
+// those the fold of a rebuild's replay writes without the statements (folded).
+func FoldedShare(events []eventstore.RecordedEvent) (folded, fresh int, err error) {
+	streams := map[string][]*eventstore.RecordedEvent{}
+	var order []string
+	for i := range events {
+		id, ok := strings.CutPrefix(events[i].Stream, ticket.Stream(""))
+		if !ok {
+			continue
+		}
+		if _, seen := streams[id]; !seen {
+			order = append(order, id)
+		}
+		streams[id] = append(streams[id], &events[i])
+	}
+	for _, id := range order {
+		if streams[id][0].Version != 1 {
+			continue
+		}
+		fresh++
+		_, err := foldTicket(id, streams[id])
+		switch {
+		case err == nil:
+			folded++
+		case !errors.Is(err, errDecline):
+			return folded, fresh, err
+		}
+	}
+	return folded, fresh, nil
+}
