@@ -20,6 +20,9 @@ type Phase string
 const (
 	// Replaying: the log is applied from its start into fresh tables.
 	Replaying Phase = "replaying"
+	// Indexing: the fresh tables caught up; they are vacuumed, their secondary indexes
+	// built and their statistics gathered, one step after another (Progress.Step).
+	Indexing Phase = "indexing"
 	// Swapping: the fresh tables caught up; the events the live projection applied
 	// meanwhile are applied too and the tables swapped in.
 	Swapping Phase = "swapping"
@@ -45,23 +48,28 @@ type Progress struct {
 	Rate      float64
 	Remaining time.Duration
 	Elapsed   time.Duration
+	// Step is what the Indexing phase is doing, such as "index tasks_pending_idx (8 of
+	// 21)"; empty in the other phases.
+	Step string
 }
 
 // Rebuild rebuilds the projection named name from the start of the log into fresh tables
 // (the schema Schema(name)+"_next", dropped first if an earlier rebuild left it), while the
-// live tables keep serving queries and keep following the log. Once the fresh tables have
-// caught up, they are vacuumed and analysed; then one transaction locks the checkpoint row
-// (holding back the live projection's next batch), applies any events the live projection
-// applied meanwhile, drops the live schema, renames the fresh one into its place and moves
-// the checkpoint; queries see the old tables or the new ones, never a mix. A projection stopped on a failing event is
-// restarted after the swap when Run runs.
+// live tables keep serving queries and keep following the log. The fresh tables are
+// filled without their secondary indexes (see deferred.go), in batches of
+// Config.BatchSize events per writer, written as SetQueuer allows; once they have caught
+// up, they are vacuumed, indexed and analysed; then one transaction locks the checkpoint
+// row (holding back the live projection's next batch), applies any events the live
+// projection applied meanwhile, drops the live schema, renames the fresh one into its
+// place and moves the checkpoint; queries see the old tables or the new ones, never a
+// mix. A projection stopped on a failing event is restarted after the swap when Run runs.
 //
 // progress, when not nil, is called from Rebuild's goroutine at the start, at most every
-// Config.ProgressInterval while replaying, when swapping and when finished. Rebuild
-// returns ErrUnknownProjection, ErrRunning when the projection is already being rebuilt by
-// this Runner, an *ApplyError when an event cannot be applied, or the failure of the
-// store or the database; on error the live tables are left as they were. It is safe to
-// call concurrently for different projections.
+// Config.ProgressInterval while replaying, at each step of indexing, when swapping and
+// when finished. Rebuild returns ErrUnknownProjection, ErrRunning when the projection is
+// already being rebuilt by this Runner, an *ApplyError when an event cannot be applied,
+// or the failure of the store or the database; on error the live tables are left as they
+// were. It is safe to call concurrently for different projections.
 func (r *Runner) Rebuild(ctx context.Context, name string, progress func(Progress)) error {
 	w, ok := r.workers[name]
 	if !ok {
@@ -107,6 +115,8 @@ type rebuild struct {
 	applied    int64
 	pos        eventstore.Position
 	lastReport time.Time
+	// deferred are the secondary indexes built after the replay.
+	deferred []deferredIndex
 }
 
 func (rb *rebuild) run(ctx context.Context) error {
@@ -117,6 +127,11 @@ func (rb *rebuild) run(ctx context.Context) error {
 	if err := migrateProjection(ctx, r.pool.Config().ConnConfig, w.p, rb.next); err != nil {
 		return err
 	}
+	deferred, err := deferIndexes(ctx, r.pool, rb.next)
+	if err != nil {
+		return fmt.Errorf("projections: rebuild %s: %w", w.name, err)
+	}
+	rb.deferred = deferred
 	head, ok, err := logEdge(ctx, r.store, eventstore.ReadAllOptions{Direction: eventstore.Backwards, Count: 1})
 	if err != nil {
 		return fmt.Errorf("projections: rebuild %s: read the head of the log: %w", w.name, err)
@@ -139,7 +154,7 @@ func (rb *rebuild) run(ctx context.Context) error {
 	if err := rb.replay(ctx); err != nil {
 		return err
 	}
-	if err := rb.vacuum(ctx); err != nil {
+	if err := rb.finish(ctx); err != nil {
 		return err
 	}
 	rb.report(ctx, Swapping, true)
@@ -263,9 +278,11 @@ func (rb *rebuild) write(ctx context.Context, events []eventstore.RecordedEvent)
 	return n, nil
 }
 
-// vacuum clears the fresh tables of the row versions the replay left behind and gathers
-// their statistics, so that they serve as well as the tables they replace.
-func (rb *rebuild) vacuum(ctx context.Context) error {
+// finish readies the fresh tables to serve as well as the tables they replace: it clears
+// them of the row versions the replay left behind (before the deferred indexes exist, so
+// that only the indexes the replay kept are cleaned), builds the deferred indexes and
+// gathers the tables' statistics, reporting each step.
+func (rb *rebuild) finish(ctx context.Context) error {
 	rows, err := rb.r.pool.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, rb.next)
 	if err != nil {
 		return fmt.Errorf("projections: rebuild %s: %w", rb.w.name, err)
@@ -274,9 +291,21 @@ func (rb *rebuild) vacuum(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("projections: rebuild %s: %w", rb.w.name, err)
 	}
+	type step struct{ what, sql string }
+	var steps []step
 	for _, t := range tables {
-		if _, err := rb.r.pool.Exec(ctx, `VACUUM (ANALYZE) `+pgx.Identifier{rb.next, t}.Sanitize()); err != nil {
-			return fmt.Errorf("projections: rebuild %s: vacuum %s: %w", rb.w.name, t, err)
+		steps = append(steps, step{"vacuum " + t, `VACUUM ` + pgx.Identifier{rb.next, t}.Sanitize()})
+	}
+	for _, x := range rb.deferred {
+		steps = append(steps, step{"index " + x.Name, x.Def})
+	}
+	for _, t := range tables {
+		steps = append(steps, step{"analyze " + t, `ANALYZE ` + pgx.Identifier{rb.next, t}.Sanitize()})
+	}
+	for i, st := range steps {
+		rb.reportStep(ctx, Indexing, fmt.Sprintf("%s (%d of %d)", st.what, i+1, len(steps)), true)
+		if _, err := rb.r.pool.Exec(ctx, st.sql); err != nil {
+			return fmt.Errorf("projections: rebuild %s: %s: %w", rb.w.name, st.what, err)
 		}
 	}
 	return nil
@@ -363,13 +392,17 @@ func (rb *rebuild) swap(ctx context.Context) error {
 
 // report calls the progress callback, at most every ProgressInterval unless force.
 func (rb *rebuild) report(ctx context.Context, phase Phase, force bool) {
+	rb.reportStep(ctx, phase, "", force)
+}
+
+func (rb *rebuild) reportStep(ctx context.Context, phase Phase, step string, force bool) {
 	now := time.Now()
 	if !force && now.Sub(rb.lastReport) < rb.r.cfg.ProgressInterval {
 		return
 	}
 	rb.lastReport = now
 	p := Progress{Projection: rb.w.name, Phase: phase, Applied: rb.applied, Position: rb.pos,
-		Total: rb.total, Done: rb.applied, Elapsed: now.Sub(rb.start)}
+		Total: rb.total, Done: rb.applied, Elapsed: now.Sub(rb.start), Step: step}
 	if rb.total >= 0 {
 		left, complete, err := rb.r.cfg.Counter.Count(ctx, rb.pos, rb.head)
 		if err == nil && complete {

@@ -97,6 +97,9 @@ func projectionRebuild(ctx context.Context, o *options, args []string) error {
 		if p.Phase == projections.Replaying && p.Total < 0 {
 			pr.note = fmt.Sprintf("replaying (%s applied)", count(p.Applied))
 		}
+		if p.Step != "" {
+			pr.note += ": " + p.Step
+		}
 		bar.update(pr, p.Phase != projections.Replaying)
 	})
 	bar.finish()
