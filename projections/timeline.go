@@ -77,10 +77,15 @@ func (t *Timeline) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
 }
 
 // QueueSet implements SetQueuer: one statement inserts the entries of the whole batch.
-// Metadata that is missing or not JSON leaves actor and source to what the event itself
-// says.
-func (*Timeline) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, _ bool) error {
+// In a rebuild's replay, into a fresh table, it inserts them without looking for entries
+// already there: none can be, a stream having one event of each version (were there one,
+// the statement would fail and the runner would go back to Queue). Metadata that is
+// missing or not JSON leaves actor and source to what the event itself says.
+func (*Timeline) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, replay bool) error {
 	rows := newSetRows(insertEntries)
+	if replay {
+		rows = newSetRows(insertFreshEntries)
+	}
 	for i := range events {
 		ev := &events[i]
 		id, ok := strings.CutPrefix(ev.Stream, ticket.Stream(""))
@@ -115,14 +120,19 @@ func (*Timeline) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, _ boo
 	return nil
 }
 
-var insertEntries = newSetStatement([]string{"id text", "version bigint", "pos text", "type text", "actor text",
-	"on_behalf_of text", "source text", "node text", "comment text", "detail text", "at timestamptz", "recorded_at timestamptz"},
-	`INSERT INTO entries (ticket_id, version, position, type, actor, on_behalf_of, source, node, comment, detail,
-			at, recorded_at)
-		SELECT e.id, e.version, e.pos, e.type, e.actor, e.on_behalf_of, e.source, e.node, e.comment, e.detail::jsonb,
-			e.at, e.recorded_at
-		FROM e ORDER BY e.n
-		ON CONFLICT (ticket_id, version) DO NOTHING`)
+var entryColumns = []string{"id text", "version bigint", "pos text", "type text", "actor text", "on_behalf_of text",
+	"source text", "node text", "comment text", "detail text", "at timestamptz", "recorded_at timestamptz"}
+
+const insertEntriesSQL = `INSERT INTO entries (ticket_id, version, position, type, actor, on_behalf_of, source, node,
+		comment, detail, at, recorded_at)
+	SELECT e.id, e.version, e.pos, e.type, e.actor, e.on_behalf_of, e.source, e.node, e.comment, e.detail::jsonb,
+		e.at, e.recorded_at
+	FROM e ORDER BY e.n`
+
+var (
+	insertEntries      = newSetStatement(entryColumns, insertEntriesSQL+` ON CONFLICT (ticket_id, version) DO NOTHING`)
+	insertFreshEntries = newSetStatement(entryColumns, insertEntriesSQL)
+)
 
 // describe reads the timeline's view of e: the actor the event names (metadata, when
 // present, overrides it), node, comment and detail.
