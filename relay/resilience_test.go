@@ -189,7 +189,9 @@ func TestDeadEndpointDoesNotDelayHealthy(t *testing.T) {
 	rcv := newReceiver(t)
 	h.register(rcv, relay.NewEndpoint{})
 	cfg := fastDispatch()
-	cfg.Timeout, cfg.Lease, cfg.Concurrency = 3*time.Second, 4*time.Second, 10
+	// The hanging endpoint's timeout is long enough that a busy machine's slowness is
+	// not mistaken for the healthy endpoint waiting behind it.
+	cfg.Timeout, cfg.Lease, cfg.Concurrency = 8*time.Second, 10*time.Second, 10
 	cfg.Schedule = []time.Duration{0}
 	h.start(h.sqlTransport(), cfg)
 
@@ -205,7 +207,7 @@ func TestDeadEndpointDoesNotDelayHealthy(t *testing.T) {
 	}
 	t.Logf("healthy endpoint: worst decision-to-receipt latency %s next to a hanging endpoint", worst)
 
-	waitFor(t, 20*time.Second, "the hanging endpoint's deliveries to be dead-lettered", func() bool { return h.countState(hanging.ID, relay.Dead) == n })
+	waitFor(t, 40*time.Second, "the hanging endpoint's deliveries to be dead-lettered", func() bool { return h.countState(hanging.ID, relay.Dead) == n })
 	as, _ := h.store.Attempts(ctx, relay.AttemptQuery{EndpointID: hanging.ID, Limit: 1})
 	if len(as) != 1 || as[0].Status != 0 || !strings.Contains(as[0].Error, "deadline") || as[0].Latency < cfg.Timeout {
 		t.Fatalf("attempt on the hanging endpoint: %+v", as)
