@@ -336,7 +336,7 @@ func (s *Server) projectionStatus(w http.ResponseWriter, r *http.Request) error 
 	out := make([]map[string]any, 0, len(sts))
 	for _, st := range sts {
 		out = append(out, map[string]any{"name": st.Name, "checkpoint": st.Checkpoint, "head": st.Head, "healthy": st.Healthy,
-			"error": st.Err, "running": st.Running, "caught_up": st.CaughtUp, "events_applied": st.EventsApplied,
+			"error": st.Err, "running": st.Running, "active": st.Active, "caught_up": st.CaughtUp, "events_applied": st.EventsApplied,
 			"lag_events": st.Lag.Events, "lag_events_at_least": st.Lag.EventsAtLeast, "lag_seconds": st.Lag.Time.Seconds(),
 			"updated_at": timeOrNil(st.UpdatedAt), "last_event_at": timeOrNil(st.LastEventAt)})
 	}

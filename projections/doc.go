@@ -12,7 +12,11 @@
 // commit with synchronous_commit off: a crash of PostgreSQL may forget the last batches
 // committed, rows and checkpoint together, and the runner applies them again.) The batch
 // transaction first locks the checkpoint row and skips every event at or before it, so
-// redelivered events are ignored even when two processes project at once. Checkpoint and
+// redelivered events are ignored even when two processes project at once. Of several
+// processes running the same projections on one database, one is active per projection,
+// holding a PostgreSQL advisory lock on a connection of its own, while the others stand
+// by and take over within Config.StandbyPoll of its session ending (lease.go); Status
+// says which this process is. Checkpoint and
 // catch-up messages of the subscription move the checkpoint through stretches of events
 // the filter skips. Projections that implement Queuer have a whole batch written in one
 // round trip; those that implement SetQueuer (tickets, timeline) have it written by

@@ -25,6 +25,7 @@ const (
 	DefaultWaitTimeout      = 5 * time.Second
 	DefaultProgressInterval = time.Second
 	DefaultRebuildWorkers   = 4
+	DefaultStandbyPoll      = time.Second
 )
 
 // Config tunes a Runner. The zero value selects every default.
@@ -39,8 +40,8 @@ type Config struct {
 	// RetryMin and RetryMax bound the exponential backoff after a failure of the store or
 	// the database (not of an event). Defaults DefaultRetryMin and DefaultRetryMax.
 	RetryMin, RetryMax time.Duration
-	// WaitPoll is how often WaitFor reads the checkpoint of a projection that this Runner
-	// does not run itself (another process projects). Default DefaultWaitPoll.
+	// WaitPoll is how often WaitFor reads the checkpoint of a projection for which this
+	// Runner is not the active one (another process projects). Default DefaultWaitPoll.
 	WaitPoll time.Duration
 	// WaitTimeout bounds WaitFor when it is given no timeout. Default DefaultWaitTimeout.
 	WaitTimeout time.Duration
@@ -50,6 +51,10 @@ type Config struct {
 	// RebuildWorkers is the number of concurrent writers a rebuild of a StreamLocal
 	// projection uses. Default DefaultRebuildWorkers.
 	RebuildWorkers int
+	// StandbyPoll is how often a running Runner that stands by for a projection tries to
+	// take it over, and how often the active one checks the connection that holds its
+	// locks (see lease.go). Default DefaultStandbyPoll.
+	StandbyPoll time.Duration
 	// Counter counts the log events between two positions, for lag and rebuild progress.
 	// Default ScanCounter{Limit: DefaultScanLimit} over the Runner's store; use
 	// SequenceCounter with eventstore/pgstore.
@@ -83,6 +88,9 @@ func (c *Config) setDefaults(store eventstore.Store) {
 	if c.RebuildWorkers <= 0 {
 		c.RebuildWorkers = DefaultRebuildWorkers
 	}
+	if c.StandbyPoll <= 0 {
+		c.StandbyPoll = DefaultStandbyPoll
+	}
 	if c.Counter == nil {
 		c.Counter = ScanCounter{Store: store, Limit: DefaultScanLimit}
 	}
@@ -94,9 +102,11 @@ func (c *Config) setDefaults(store eventstore.Store) {
 // Runner keeps projections up to date with the log: each follows a subscription of its
 // own from its stored checkpoint and writes its rows and its checkpoint in one
 // transaction per batch. A Runner is safe for concurrent use. Several Runners (processes)
-// may run the same projections on one database: the checkpoint row is locked for the
-// length of each batch and events at or before the stored checkpoint are skipped, so no
-// event is applied twice, though the work is done twice.
+// may run the same projections on one database: one of them is active per projection,
+// holding its advisory lock, and the others stand by, ready to take over (lease.go).
+// Should two ever write at once, the checkpoint row is locked for the length of each
+// batch and events at or before the stored checkpoint are skipped, so that no event is
+// applied twice.
 type Runner struct {
 	pool    *pgxpool.Pool
 	store   eventstore.Store
@@ -107,6 +117,7 @@ type Runner struct {
 
 	mu     sync.Mutex
 	runCtx context.Context // set while Run runs; guarded by mu
+	lease  *lease          // set while Run runs; guarded by mu
 	wg     sync.WaitGroup
 }
 
@@ -153,10 +164,12 @@ func (r *Runner) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Run migrates, then follows the log with every projection until ctx ends, and returns
-// nil then (or the migration's error). A projection that fails on an event stops alone,
-// logged once and reported by Status, while the others go on; failures of the store or
-// the database are retried with backoff. Run returns ErrRunning if it already runs.
+// Run migrates, then follows the log with every projection for which this Runner is
+// active, standing by for the others, until ctx ends, and returns nil then (or the
+// migration's error). A projection that fails on an event stops alone, logged once and
+// reported by Status, and gives its lock back, while the others go on; failures of the
+// store or the database are retried with backoff. Run returns ErrRunning if it already
+// runs.
 func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Lock()
 	if r.runCtx != nil {
@@ -167,17 +180,27 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
-		r.runCtx = nil
+		r.runCtx, r.lease = nil, nil
 		r.mu.Unlock()
 	}()
 	if err := r.Migrate(ctx); err != nil {
 		return err
 	}
+	l := newLease(r.pool.Config().ConnConfig, r.cfg.StandbyPoll, r.log)
+	leaseDone := make(chan struct{})
+	go func() {
+		defer close(leaseDone)
+		l.run(ctx)
+	}()
+	r.mu.Lock()
+	r.lease = l
+	r.mu.Unlock()
 	for _, name := range r.order {
 		r.start(ctx, r.workers[name])
 	}
 	<-ctx.Done()
 	r.wg.Wait()
+	<-leaseDone
 	return nil
 }
 
@@ -199,6 +222,12 @@ func (r *Runner) Retry(name string) error {
 }
 
 func (r *Runner) start(ctx context.Context, w *worker) {
+	r.mu.Lock()
+	l := r.lease
+	r.mu.Unlock()
+	if l == nil {
+		return
+	}
 	w.mu.Lock()
 	if w.running {
 		w.mu.Unlock()
@@ -210,7 +239,7 @@ func (r *Runner) start(ctx context.Context, w *worker) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		w.run(ctx)
+		w.run(ctx, l)
 	}()
 }
 
@@ -224,7 +253,8 @@ type worker struct {
 	schema string
 
 	mu         sync.Mutex
-	running    bool                // guarded by mu
+	running    bool                // guarded by mu: Run runs the projection, active or standing by
+	active     bool                // guarded by mu: this Runner holds the projection's lock and follows the log
 	caughtUp   bool                // guarded by mu
 	checkpoint eventstore.Position // guarded by mu: the last checkpoint this worker stored or read
 	failed     error               // guarded by mu: the failure that stopped the worker
@@ -245,13 +275,48 @@ func (w *worker) notifyLocked() {
 	w.changed = make(chan struct{})
 }
 
-func (w *worker) run(ctx context.Context) {
+// run stands by for the projection's lock, follows the log while it holds it, and stands
+// by again when it loses it, until ctx ends or an event fails.
+func (w *worker) run(ctx context.Context, l *lease) {
+	for {
+		lost, err := l.acquire(ctx, w.name)
+		if err != nil {
+			w.stop(nil)
+			return
+		}
+		w.setActive(true)
+		failure := w.lead(ctx, lost)
+		w.setActive(false)
+		switch {
+		case failure != nil:
+			l.giveBack(w.name)
+			w.stop(failure)
+			return
+		case ctx.Err() != nil:
+			w.stop(nil)
+			return
+		}
+		w.r.log.Warn("projection lost its lock; standing by", "projection", w.name)
+	}
+}
+
+// lead follows the log, retrying failures of the store or the database with backoff,
+// until ctx ends, lost is closed or an event fails; it returns the event's failure.
+func (w *worker) lead(ctx context.Context, lost <-chan struct{}) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	backoff := w.r.cfg.RetryMin
 	for {
 		progressed, err := w.follow(ctx)
 		if ctx.Err() != nil {
-			w.stop(nil)
-			return
+			return nil
 		}
 		var ae *ApplyError
 		if errors.As(err, &ae) {
@@ -259,8 +324,7 @@ func (w *worker) run(ctx context.Context) {
 				"projection", w.name, "stream", ae.Stream, "version", ae.Version, "type", ae.Type,
 				"position", ae.Position.String(), "error", ae.Err)
 			w.recordFailure(ctx, err)
-			w.stop(err)
-			return
+			return err
 		}
 		if progressed {
 			backoff = w.r.cfg.RetryMin
@@ -270,18 +334,28 @@ func (w *worker) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			w.stop(nil)
-			return
+			return nil
 		case <-t.C:
 		}
 		backoff = min(2*backoff, w.r.cfg.RetryMax)
 	}
 }
 
+// setActive records whether this Runner holds the projection's lock.
+func (w *worker) setActive(active bool) {
+	w.mu.Lock()
+	w.active, w.caughtUp, w.interrupt = active, false, nil
+	w.notifyLocked()
+	w.mu.Unlock()
+	if active {
+		w.r.log.Info("projection active", "projection", w.name)
+	}
+}
+
 func (w *worker) stop(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.running, w.failed, w.caughtUp = false, err, false
+	w.running, w.active, w.failed, w.caughtUp = false, false, err, false
 	w.notifyLocked()
 }
 

@@ -90,13 +90,17 @@ type Status struct {
 	LastEventAt time.Time
 	// EventsApplied counts the events applied since the tables were created or rebuilt.
 	EventsApplied int64
-	// Running reports whether this Runner follows the log for the projection; CaughtUp
-	// that it has applied every event stored when it subscribed.
+	// Running reports whether this Runner runs the projection; Active that it is the one
+	// process that follows the log for it, holding its lock, rather than standing by
+	// while another is active (see Runner); CaughtUp that, active, it has applied every
+	// event stored when it subscribed.
 	Running  bool
+	Active   bool
 	CaughtUp bool
 	// Healthy is false when the projection stopped on an event (Err says why, also when
-	// another process stopped) or when this Runner is retrying a failure of the store or
-	// the database.
+	// another process, the active one, stopped), when this Runner, active, is retrying a
+	// failure of the store or the database, or when, standing by, it cannot keep the
+	// connection that would hold the projection's lock.
 	Healthy bool
 	Err     string
 	// Head is the position of the last event of the log, as the store's ReadAll shows
@@ -166,16 +170,24 @@ func (r *Runner) status(ctx context.Context, w *worker) (Status, error) {
 		st.LastEventAt = *lastAt
 	}
 	w.mu.Lock()
-	st.Running, st.CaughtUp = w.running, w.caughtUp
+	st.Running, st.Active, st.CaughtUp = w.running, w.active, w.caughtUp
 	failed, interrupt := w.failed, w.interrupt
 	w.mu.Unlock()
+	var locks error
+	r.mu.Lock()
+	if r.lease != nil {
+		locks = r.lease.failure()
+	}
+	r.mu.Unlock()
 	st.Healthy = true
 	switch {
 	case failed != nil:
 		st.Healthy, st.Err = false, failed.Error()
-	case st.Running && interrupt != nil:
+	case st.Active && interrupt != nil:
 		st.Healthy, st.Err = false, interrupt.Error()
-	case !st.Running && failure != nil:
+	case st.Running && !st.Active && locks != nil:
+		st.Healthy, st.Err = false, locks.Error()
+	case !st.Active && failure != nil:
 		st.Healthy, st.Err = false, *failure
 	}
 	return st, nil

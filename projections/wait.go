@@ -14,8 +14,9 @@ import (
 // most timeout (Config.WaitTimeout when timeout is not positive). It is how a query reads
 // its own writes: give it the position a command returned.
 //
-// When this Runner runs the projection, WaitFor wakes as soon as a batch commits;
-// otherwise it reads the checkpoint table every Config.WaitPoll, so that an API process
+// When this Runner is the active one for the projection, WaitFor wakes as soon as a batch
+// commits; otherwise (it does not run the projection, or stands by while another process
+// is active) it reads the checkpoint table every Config.WaitPoll, so that an API process
 // can wait for a projector process. A projection whose checkpoint stays short of pos also
 // counts as having passed it when the log between them holds no event its filter
 // selects (up to MaxGapScan events are read to tell): a store may checkpoint filtered
@@ -47,7 +48,7 @@ func (r *Runner) WaitFor(ctx context.Context, name string, pos eventstore.Positi
 	defer gap.Stop()
 	for {
 		w.mu.Lock()
-		local, cp, failed, changed := w.running, w.checkpoint, w.failed, w.changed
+		local, cp, failed, changed := w.active, w.checkpoint, w.failed, w.changed
 		w.mu.Unlock()
 		if failed != nil {
 			return fmt.Errorf("%w: %s: %w", ErrStopped, name, failed)

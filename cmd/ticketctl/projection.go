@@ -29,6 +29,7 @@ func projectionStatus(ctx context.Context, o *options, args []string) error {
 			Healthy          bool      `json:"healthy"`
 			Error            string    `json:"error"`
 			Running          bool      `json:"running"`
+			Active           bool      `json:"active"`
 			CaughtUp         bool      `json:"caught_up"`
 			EventsApplied    int64     `json:"events_applied"`
 			LagEvents        int64     `json:"lag_events"`
@@ -53,6 +54,8 @@ func projectionStatus(ctx context.Context, o *options, args []string) error {
 			state = "UNHEALTHY"
 		case !p.Running:
 			state = "not running here"
+		case !p.Active:
+			state = "standing by"
 		case !p.CaughtUp:
 			state = "catching up"
 		}

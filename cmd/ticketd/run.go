@@ -309,8 +309,8 @@ func storeReady(ctx context.Context, s eventstore.Store) error {
 	return err
 }
 
-// projectionsReady requires every projection healthy and, where this process projects,
-// caught up with the log.
+// projectionsReady requires every projection healthy and, where this process projects
+// actively (another process may be the active one), caught up with the log.
 func projectionsReady(ctx context.Context, r *projections.Runner, projecting bool) error {
 	sts, err := r.Status(ctx)
 	if err != nil {
@@ -320,7 +320,7 @@ func projectionsReady(ctx context.Context, r *projections.Runner, projecting boo
 		switch {
 		case !st.Healthy:
 			return fmt.Errorf("projection %s is unhealthy: %s", st.Name, st.Err)
-		case projecting && !st.CaughtUp:
+		case projecting && st.Active && !st.CaughtUp:
 			return fmt.Errorf("projection %s is catching up (%d events behind)", st.Name, st.Lag.Events)
 		}
 	}
