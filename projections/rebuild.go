@@ -278,12 +278,14 @@ func (rb *rebuild) write(ctx context.Context, events []eventstore.RecordedEvent)
 	return n, nil
 }
 
-// finish readies the fresh tables to serve as well as the tables they replace: it clears
-// them of the row versions the replay left behind (before the deferred indexes exist, so
-// that only the indexes the replay kept are cleaned), builds the deferred indexes and
-// gathers the tables' statistics, reporting each step.
+// finish readies the fresh tables to serve as well as the tables they replace: each is
+// cleared of the row versions the replay left behind (before its deferred indexes exist,
+// so that only the indexes the replay kept are cleaned), gets its deferred indexes and
+// has its statistics gathered. Up to Config.RebuildWorkers tables are finished at once,
+// the largest first; each step is reported as it starts.
 func (rb *rebuild) finish(ctx context.Context) error {
-	rows, err := rb.r.pool.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, rb.next)
+	rows, err := rb.r.pool.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY pg_relation_size(c.oid) DESC, c.relname`, rb.next)
 	if err != nil {
 		return fmt.Errorf("projections: rebuild %s: %w", rb.w.name, err)
 	}
@@ -292,23 +294,74 @@ func (rb *rebuild) finish(ctx context.Context) error {
 		return fmt.Errorf("projections: rebuild %s: %w", rb.w.name, err)
 	}
 	type step struct{ what, sql string }
-	var steps []step
+	var (
+		chains [][]step
+		total  int
+	)
 	for _, t := range tables {
-		steps = append(steps, step{"vacuum " + t, `VACUUM ` + pgx.Identifier{rb.next, t}.Sanitize()})
+		id := pgx.Identifier{rb.next, t}.Sanitize()
+		chain := []step{{"vacuum " + t, `VACUUM ` + id}}
+		for _, x := range rb.deferred {
+			if x.Table == t {
+				chain = append(chain, step{"index " + x.Name, x.Def})
+			}
+		}
+		chain = append(chain, step{"analyze " + t, `ANALYZE ` + id})
+		chains = append(chains, chain)
+		total += len(chain)
 	}
-	for _, x := range rb.deferred {
-		steps = append(steps, step{"index " + x.Name, x.Def})
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		todo    = make(chan []step)
+		started = make(chan string)
+		wg      sync.WaitGroup
+	)
+	for range min(len(chains), rb.r.cfg.RebuildWorkers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for chain := range todo {
+				for _, st := range chain {
+					select {
+					case started <- st.what:
+					case <-ctx.Done():
+						return
+					}
+					if _, err := rb.r.pool.Exec(ctx, st.sql); err != nil {
+						cancel(fmt.Errorf("projections: rebuild %s: %s: %w", rb.w.name, st.what, err))
+						return
+					}
+				}
+			}
+		}()
 	}
-	for _, t := range tables {
-		steps = append(steps, step{"analyze " + t, `ANALYZE ` + pgx.Identifier{rb.next, t}.Sanitize()})
-	}
-	for i, st := range steps {
-		rb.reportStep(ctx, Indexing, fmt.Sprintf("%s (%d of %d)", st.what, i+1, len(steps)), true)
-		if _, err := rb.r.pool.Exec(ctx, st.sql); err != nil {
-			return fmt.Errorf("projections: rebuild %s: %s: %w", rb.w.name, st.what, err)
+	go func() {
+		defer close(todo)
+		for _, chain := range chains {
+			select {
+			case todo <- chain:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	for n := 1; ; n++ {
+		select {
+		case what := <-started:
+			rb.reportStep(ctx, Indexing, fmt.Sprintf("%s (%d of %d)", what, n, total), true)
+		case <-done:
+			if err := context.Cause(ctx); err != nil {
+				return fmt.Errorf("projections: rebuild %s: finish the tables: %w", rb.w.name, err)
+			}
+			return nil
 		}
 	}
-	return nil
 }
 
 // swap catches the fresh tables up with the live checkpoint and swaps them in.
