@@ -91,24 +91,31 @@ func (c *StateCache[S]) loaded(stream string, l Loaded[S], events []eventstore.R
 }
 
 // appended caches the state after an append of events (with ids) onto the cached state
-// prev, if prev is what the cache holds for stream; otherwise it drops stream's entry.
+// prev, if prev is what the cache holds for stream, or onto no stream at all (the append
+// started it); otherwise it drops stream's entry.
 func (c *StateCache[S]) appended(stream string, prev, next Loaded[S], ids []uuid.UUID) {
 	if c == nil || c.max <= 0 {
 		return
 	}
 	c.mu.Lock()
 	el, ok := c.entries[stream]
-	if !ok || el.Value.(*cacheEntry[S]).loaded.Version != prev.Version {
-		if ok {
-			c.removeLocked(el)
-		}
+	var known map[uuid.UUID]eventRef
+	switch {
+	case ok && el.Value.(*cacheEntry[S]).loaded.Version == prev.Version:
+		known = el.Value.(*cacheEntry[S]).ids
+	case ok:
+		c.removeLocked(el)
+		c.mu.Unlock()
+		return
+	case prev.Version != 0:
 		c.mu.Unlock()
 		return
 	}
-	old := el.Value.(*cacheEntry[S])
+	// Here the append was at the cached version, or it started the stream: either way
+	// next is the stream's state as stored.
 	c.mu.Unlock()
-	grown := make(map[uuid.UUID]eventRef, len(old.ids)+len(ids))
-	for id, ref := range old.ids {
+	grown := make(map[uuid.UUID]eventRef, len(known)+len(ids))
+	for id, ref := range known {
 		grown[id] = ref
 	}
 	first := next.Version - uint64(len(ids)) + 1
@@ -119,6 +126,9 @@ func (c *StateCache[S]) appended(stream string, prev, next Loaded[S], ids []uuid
 }
 
 // forget drops stream's entry.
+// enabled reports whether c keeps states at all.
+func (c *StateCache[S]) enabled() bool { return c != nil && c.max > 0 }
+
 func (c *StateCache[S]) forget(stream string) {
 	if c == nil || c.max <= 0 {
 		return

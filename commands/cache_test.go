@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ticketledger/ticketledger/commands"
 	"github.com/ticketledger/ticketledger/domain"
+	"github.com/ticketledger/ticketledger/domain/ticket"
 	"github.com/ticketledger/ticketledger/domain/ticket/tickettest"
 	"github.com/ticketledger/ticketledger/eventstore"
 )
@@ -104,4 +106,79 @@ func TestCachedConcurrentApprovals(t *testing.T) {
 // onPGStore runs fn on pgstore, the store that reports duplicate appends.
 func onPGStore(t *testing.T, fn func(t *testing.T, store eventstore.Store)) {
 	fn(t, storeKinds[0].open(t))
+}
+
+// readCounter counts the stream reads made through it.
+type readCounter struct {
+	eventstore.Store
+	mu    sync.Mutex
+	reads int
+}
+
+func (r *readCounter) ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]eventstore.RecordedEvent, error) {
+	r.mu.Lock()
+	r.reads++
+	r.mu.Unlock()
+	return r.Store.ReadStream(ctx, stream, opts)
+}
+
+func (r *readCounter) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reads
+}
+
+// TestSubmitPresumesANewStream: with the cache, a submission starts its stream without
+// reading it, and the next command on the ticket finds it cached; where the stream exists
+// after all, the answer is the one a read would have given.
+func TestSubmitPresumesANewStream(t *testing.T) {
+	onPGStore(t, func(t *testing.T, store eventstore.Store) {
+		ctx := context.Background()
+		ra, rb := &readCounter{Store: store}, &readCounter{Store: store}
+		a := commands.New(ra, tickettest.Definitions{twoStep}, commands.WithStateCache(commands.DefaultStateCacheSize))
+		b := commands.New(rb, tickettest.Definitions{twoStep}, commands.WithStateCache(commands.DefaultStateCacheSize))
+
+		key := uniqueKey("presumed")
+		first := commands.SubmitTicket{Request: commands.Request{CommandID: uuid.New(), Caller: shop}, Process: "two-step",
+			BusinessKey: key, Submitter: ticket.Submitter{ID: "wang"}, Fields: json.RawMessage(`{"amount":"12.50"}`)}
+		res, err := a.SubmitTicket(ctx, first)
+		if err != nil || res.Appended != 2 || res.Version != 2 {
+			t.Fatalf("submit: %+v, %v", res, err)
+		}
+		step, err := a.ApproveTask(ctx, commands.ApproveTask{Request: user("bob"), TicketID: res.State.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := ra.count(); n != 0 {
+			t.Fatalf("a submission and an approval through one process read the stream %d times, want 0", n)
+		}
+
+		// The same command retried through another process is recognised as a retry.
+		retry, err := b.SubmitTicket(ctx, first)
+		if err != nil || !retry.Replayed || retry.Version != res.Version || retry.Position != res.Position {
+			t.Fatalf("the retry through the other process: %+v, %v; first run %+v", retry, err, res)
+		}
+		// Another submission of the same business key changes nothing and reports the
+		// ticket as it now stands, after bob's approval.
+		again := first
+		again.CommandID = uuid.New()
+		dup, err := b.SubmitTicket(ctx, again)
+		if err != nil || dup.Appended != 0 || dup.Version != step.Version || dup.State.ID != res.State.ID {
+			t.Fatalf("the same business key submitted again: %+v, %v", dup, err)
+		}
+		if rb.count() == 0 {
+			t.Fatal("the other process answered for an existing stream without reading it")
+		}
+
+		// A refusal decided on the presumed initial state is decided again on the stream.
+		bad := first
+		bad.CommandID, bad.BusinessKey, bad.Submitter = uuid.New(), uniqueKey("refused"), ticket.Submitter{}
+		before := ra.count()
+		if _, err := a.SubmitTicket(ctx, bad); !domain.Is(err, domain.Invalid) {
+			t.Fatalf("a submission without a submitter: %v", err)
+		}
+		if ra.count() != before+1 {
+			t.Fatalf("the refusal read the stream %d times, want once", ra.count()-before)
+		}
+	})
 }

@@ -147,6 +147,22 @@ func Execute[S, E any](ctx context.Context, store eventstore.Store, agg Aggregat
 // refused, or found to change nothing, on a cached state is decided again on the stream
 // as read, so that no answer rests on a stale state. cache may be nil.
 func ExecuteCached[S, E any](ctx context.Context, store eventstore.Store, cache *StateCache[S], agg Aggregate[S, E], stream string, meta Meta, decide func(S) ([]E, error)) (Result[S], error) {
+	return execute(ctx, store, cache, agg, stream, meta, decide, false)
+}
+
+// ExecuteCreating is ExecuteCached for a command that usually starts its stream, such as a
+// submission: when cache does not hold the stream, the command is first decided on the
+// initial state and appended as the stream's first events, without reading the stream.
+// Where the stream exists after all, that append fails on its version (or is reported a
+// duplicate, for a retry) and the command goes on as ExecuteCached would; a refusal or a
+// no-op decided on the presumed initial state is decided again on the stream as read.
+// Without a cache it is ExecuteCached: only a store that reports duplicate appends makes
+// the presumption safe, and the cache is offered only with such stores.
+func ExecuteCreating[S, E any](ctx context.Context, store eventstore.Store, cache *StateCache[S], agg Aggregate[S, E], stream string, meta Meta, decide func(S) ([]E, error)) (Result[S], error) {
+	return execute(ctx, store, cache, agg, stream, meta, decide, true)
+}
+
+func execute[S, E any](ctx context.Context, store eventstore.Store, cache *StateCache[S], agg Aggregate[S, E], stream string, meta Meta, decide func(S) ([]E, error), presumeNew bool) (Result[S], error) {
 	if meta.CommandID == uuid.Nil {
 		return Result[S]{}, fmt.Errorf("%w: command without an id", eventstore.ErrInvalid)
 	}
@@ -159,6 +175,10 @@ func ExecuteCached[S, E any](ctx context.Context, store eventstore.Store, cache 
 		)
 		if useCache {
 			l, done, hit = cache.get(stream, meta.CommandID)
+		}
+		if !hit && presumeNew && attempt == 0 && cache.enabled() {
+			// Decided on the initial state; the append at version 0 checks the presumption.
+			l, hit = Loaded[S]{State: agg.Initial()}, true
 		}
 		if !hit {
 			var (

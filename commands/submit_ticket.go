@@ -70,7 +70,7 @@ func (s *Service) SubmitTicket(ctx context.Context, c SubmitTicket) (TicketResul
 	}
 	cmd := ticket.Submit{TicketID: id, Definition: def, Fields: c.Fields, BusinessKey: c.BusinessKey, Submitter: submitter,
 		Title: c.Title, CC: c.CC, Watchers: c.Watchers, By: actor, At: m.Time}
-	return ExecuteCached(ctx, s.store, s.tickets, ticketAggregate, ticket.Stream(id), m, func(st ticket.State) ([]ticket.Event, error) {
+	return ExecuteCreating(ctx, s.store, s.tickets, ticketAggregate, ticket.Stream(id), m, func(st ticket.State) ([]ticket.Event, error) {
 		return ticket.Decide(st, cmd)
 	})
 }
