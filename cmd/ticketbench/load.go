@@ -90,20 +90,25 @@ func (l *load) drive(ctx context.Context, progress io.Writer) loadResult {
 	go func() { wg.Wait(); close(finished) }()
 	tick := time.NewTicker(l.cfg.progress)
 	last, lastAt := int64(0), began
+	report := func(now time.Time) {
+		n := l.commands.Load()
+		fmt.Fprintf(progress, "ticketbench: %5.1fs  tickets %d/%d done, %d in flight  commands %d ok, %d failed  %.0f commands/s\n",
+			now.Sub(began).Seconds(), l.done.Load(), l.cfg.tickets, l.inFlight.Load(), n, l.failures.Load(),
+			float64(n-last)/now.Sub(lastAt).Seconds())
+		last, lastAt = n, now
+	}
 wait:
 	for {
 		select {
 		case <-finished:
 			break wait
 		case now := <-tick.C:
-			n := l.commands.Load()
-			fmt.Fprintf(progress, "ticketbench: %5.1fs  tickets %d/%d done, %d in flight  commands %d ok, %d failed  %.0f commands/s\n",
-				now.Sub(began).Seconds(), l.done.Load(), l.cfg.tickets, l.inFlight.Load(), n, l.failures.Load(),
-				float64(n-last)/now.Sub(lastAt).Seconds())
-			last, lastAt = n, now
+			report(now)
 		}
 	}
 	tick.Stop()
+	// The last line covers the end of the load, however short it was.
+	report(time.Now())
 	elapsed := time.Since(began)
 	l.probes.Wait()
 
