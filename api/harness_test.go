@@ -75,7 +75,7 @@ func start(t testing.TB, store eventstore.Store, dbURL string, configure ...func
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	index := commands.NewPrincipalIndex(store, nil)
-	defs := commands.NewProcessDefinitions(store, index.Directory)
+	defs := commands.NewProcessDefinitions(store, index.Directory).Following(index.ProcessStreamVersion)
 	svc := commands.New(store, defs)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = index.Run(ctx) }()

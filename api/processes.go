@@ -92,6 +92,9 @@ func (s *Server) publishProcess(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.waitProcess(r, res); err != nil {
+		return err
+	}
 	v := processViewOf(res.State)
 	v.Appended, v.Position = &res.Appended, &res.Position
 	status := http.StatusOK
@@ -100,6 +103,18 @@ func (s *Server) publishProcess(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, v)
 	return nil
+}
+
+// waitProcess waits until the principal index has folded a process command's events:
+// submissions through this server then see the version just published, or the
+// retirement, at once (the definitions follow the index).
+func (s *Server) waitProcess(r *http.Request, res commands.Result[process.State]) error {
+	if res.Appended == 0 {
+		return nil
+	}
+	ctx, cancel := contextWithTimeout(r, s.cfg.WaitTimeout)
+	defer cancel()
+	return s.cfg.Principals.WaitFor(ctx, res.Position)
 }
 
 func (s *Server) retireProcess(w http.ResponseWriter, r *http.Request) error {
@@ -111,6 +126,9 @@ func (s *Server) retireProcess(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := s.cfg.Commands.RetireProcess(r.Context(), commands.RetireProcess{Request: request(r, ""), Key: chi.URLParam(r, "key"), Reason: b.Reason})
 	if err != nil {
+		return err
+	}
+	if err := s.waitProcess(r, res); err != nil {
 		return err
 	}
 	v := processViewOf(res.State)

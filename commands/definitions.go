@@ -64,8 +64,24 @@ var processAggregate = Aggregate[process.State, process.Event]{
 type ProcessDefinitions struct {
 	store     eventstore.Store
 	directory DirectorySource
-	mu        sync.Mutex
-	parsed    map[string]*process.Definition // by digest
+	// fresh, when set, says which version of a process stream the log has reached, as far
+	// as a follower of the log knows; see Following.
+	fresh  func(key string) (uint64, bool)
+	mu     sync.Mutex
+	parsed map[string]*process.Definition // by digest
+	states map[string]Loaded[process.State]
+}
+
+// Following has p keep each process stream's state in memory and read the stream again
+// only when version, a follower of the log such as PrincipalIndex.ProcessStreamVersion,
+// reports a newer version than the one kept (or knows nothing of the process). A
+// submission then costs no read of its process's stream; the price is that a version
+// published or a process retired through another process of ticketd is seen here only once
+// the follower has it, a few milliseconds later. Writers that need their own publication
+// seen at once wait for the follower to reach its position. It returns p.
+func (p *ProcessDefinitions) Following(version func(key string) (uint64, bool)) *ProcessDefinitions {
+	p.fresh = version
+	return p
 }
 
 // NewProcessDefinitions returns definitions read from store, resolving handlers through
@@ -74,13 +90,34 @@ func NewProcessDefinitions(store eventstore.Store, dir DirectorySource) *Process
 	if dir == nil {
 		dir = func(context.Context) (Directory, error) { return StaticDirectory{}, nil }
 	}
-	return &ProcessDefinitions{store: store, directory: dir, parsed: make(map[string]*process.Definition)}
+	return &ProcessDefinitions{store: store, directory: dir, parsed: make(map[string]*process.Definition),
+		states: make(map[string]Loaded[process.State])}
 }
 
 // Process returns the process stream's state: every published version.
 func (p *ProcessDefinitions) Process(ctx context.Context, key string) (process.State, error) {
+	if p.fresh == nil {
+		l, err := Load(ctx, p.store, processAggregate, process.StreamName(key))
+		return l.State, err
+	}
+	if v, ok := p.fresh(key); ok {
+		p.mu.Lock()
+		l, kept := p.states[key]
+		p.mu.Unlock()
+		if kept && l.Version >= v {
+			return l.State, nil
+		}
+	}
 	l, err := Load(ctx, p.store, processAggregate, process.StreamName(key))
-	return l.State, err
+	if err != nil || l.Version == 0 {
+		return l.State, err
+	}
+	p.mu.Lock()
+	if l.Version > p.states[key].Version {
+		p.states[key] = l
+	}
+	p.mu.Unlock()
+	return l.State, nil
 }
 
 // Latest returns the newest published version of the process. Errors: NotFound when the

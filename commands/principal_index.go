@@ -43,6 +43,8 @@ type PrincipalIndex struct {
 	progress   chan struct{} // closed and replaced whenever pos or caughtUp moves
 	dir        *StaticDirectory
 	processes  map[string]ProcessSummary
+	// streams holds each process stream's version as folded.
+	streams map[string]uint64
 }
 
 // ProcessSummary is what the index knows of a published process.
@@ -63,7 +65,7 @@ func NewPrincipalIndex(store eventstore.Store, logger *slog.Logger) *PrincipalIn
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &PrincipalIndex{store: store, logger: logger, principals: make(map[string]principal.State),
-		byHash: make(map[string]string), progress: make(chan struct{}), processes: make(map[string]ProcessSummary)}
+		byHash: make(map[string]string), progress: make(chan struct{}), processes: make(map[string]ProcessSummary), streams: make(map[string]uint64)}
 }
 
 // Run follows the principal and process streams from the start of the log until ctx ends, then
@@ -141,6 +143,9 @@ func (x *PrincipalIndex) applyProcess(re eventstore.RecordedEvent) {
 	if !re.Position.After(x.pos) {
 		return
 	}
+	if err == nil {
+		x.streams[strings.TrimPrefix(re.Stream, process.StreamPrefix)] = re.Version
+	}
 	switch e := e.(type) {
 	case process.Published:
 		var doc struct {
@@ -171,6 +176,20 @@ func (x *PrincipalIndex) Processes() []ProcessSummary {
 	x.mu.RUnlock()
 	slices.SortFunc(out, func(a, b ProcessSummary) int { return strings.Compare(a.Key, b.Key) })
 	return out
+}
+
+// ProcessStreamVersion returns the version of the process stream of key as the index has
+// folded it; ok is false until the index has caught up with the log once, and for a
+// process it has not seen. ProcessDefinitions uses it to tell whether a process state it
+// keeps is still the newest.
+func (x *PrincipalIndex) ProcessStreamVersion(key string) (version uint64, ok bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if !x.caughtUp {
+		return 0, false
+	}
+	version, ok = x.streams[key]
+	return version, ok
 }
 
 func (x *PrincipalIndex) advance(p eventstore.Position, caughtUp bool) {

@@ -145,7 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	index := commands.NewPrincipalIndex(store, logger)
-	defs := commands.NewProcessDefinitions(store, index.Directory)
+	defs := commands.NewProcessDefinitions(store, index.Directory).Following(index.ProcessStreamVersion)
 	svc := commands.New(store, defs, svcOpts...)
 
 	rs := &api.ReadSide{Tickets: projections.NewTickets(pool), Workbench: projections.NewWorkbench(pool),

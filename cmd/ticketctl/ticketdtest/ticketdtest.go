@@ -81,7 +81,7 @@ func Start(tb testing.TB, opts Options) *Server {
 	}
 
 	index := commands.NewPrincipalIndex(srv.Store, nil)
-	defs := commands.NewProcessDefinitions(srv.Store, index.Directory)
+	defs := commands.NewProcessDefinitions(srv.Store, index.Directory).Following(index.ProcessStreamVersion)
 	svc := commands.New(srv.Store, defs)
 	rs := &api.ReadSide{Tickets: projections.NewTickets(pool), Workbench: projections.NewWorkbench(pool),
 		Timeline: projections.NewTimeline(pool), Statistics: projections.NewStatistics(pool),
