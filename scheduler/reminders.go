@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,14 +24,14 @@ const RemindersName = "reminders"
 var migrationFiles embed.FS
 
 // Reminders is the projection of the reminders still to send. It implements
-// projections.Projection and projections.Queuer, and is safe for concurrent use.
+// projections.Projection and projections.SetQueuer, and is safe for concurrent use.
 type Reminders struct {
 	pool *pgxpool.Pool
 }
 
 var (
 	_ projections.Projection = (*Reminders)(nil)
-	_ projections.Queuer     = (*Reminders)(nil)
+	_ projections.SetQueuer  = (*Reminders)(nil)
 )
 
 // NewReminders returns the projection, querying through pool.
@@ -66,37 +67,130 @@ func (r *Reminders) Apply(ctx context.Context, tx pgx.Tx, ev eventstore.Recorded
 }
 
 // Queue implements projections.Queuer.
-func (*Reminders) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
-	id, ok := strings.CutPrefix(ev.Stream, ticket.Stream(""))
-	if !ok {
-		return nil
+func (r *Reminders) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
+	return r.QueueSet(b, []eventstore.RecordedEvent{ev}, false)
+}
+
+// QueueSet implements projections.SetQueuer. It folds the batch's events per ticket in
+// memory into the rows that end up deleted and written, then queues at most three
+// statements: the tickets whose reminders were all cleared, the single reminders
+// recorded as sent, and the reminders to write.
+func (*Reminders) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, _ bool) error {
+	var (
+		order   []string
+		tickets = map[string]*ticketReminders{}
+	)
+	of := func(id string) *ticketReminders {
+		t, ok := tickets[id]
+		if !ok {
+			t = &ticketReminders{rows: map[reminderKey]*Due{}}
+			tickets[id] = t
+			order = append(order, id)
+		}
+		return t
 	}
-	e, err := ticket.Decode(ev.Type, ev.Data)
-	if err != nil {
-		return fmt.Errorf("scheduler: %s version %d: %w", ev.Stream, ev.Version, err)
-	}
-	const clear = `DELETE FROM reminders WHERE ticket_id = $1`
-	const add = `INSERT INTO reminders (ticket_id, activation, kind, node, fire_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (ticket_id, activation, kind) DO UPDATE SET node = EXCLUDED.node, fire_at = EXCLUDED.fire_at`
-	switch e := e.(type) {
-	case *ticket.NodeActivated:
-		b.Queue(clear, id)
-		if !e.DueAt.IsZero() {
-			if !e.RemindAt.IsZero() {
-				b.Queue(add, id, e.Activation, ticket.DueSoon, e.Node, e.RemindAt)
+	for _, ev := range events {
+		id, ok := strings.CutPrefix(ev.Stream, ticket.Stream(""))
+		if !ok || !remindersNeed[ev.Type] {
+			continue
+		}
+		e, err := ticket.Decode(ev.Type, ev.Data)
+		if err != nil {
+			return fmt.Errorf("scheduler: %s version %d: %w", ev.Stream, ev.Version, err)
+		}
+		switch e := e.(type) {
+		case *ticket.NodeActivated:
+			t := of(id)
+			t.clear()
+			if !e.DueAt.IsZero() {
+				if !e.RemindAt.IsZero() {
+					t.rows[reminderKey{e.Activation, ticket.DueSoon}] = &Due{TicketID: id, Activation: e.Activation, Kind: ticket.DueSoon, Node: e.Node, FireAt: e.RemindAt}
+				}
+				t.rows[reminderKey{e.Activation, ticket.Overdue}] = &Due{TicketID: id, Activation: e.Activation, Kind: ticket.Overdue, Node: e.Node, FireAt: e.DueAt}
 			}
-			b.Queue(add, id, e.Activation, ticket.Overdue, e.Node, e.DueAt)
+		case *ticket.Reminded:
+			of(id).rows[reminderKey{e.Activation, e.Kind}] = nil
+		case *ticket.NodeCompleted, *ticket.Returned, *ticket.Withdrawn, *ticket.Approved, *ticket.Rejected:
+			of(id).clear()
+		case *ticket.SignerAdded:
+			if e.Where == ticket.Before {
+				of(id).clear()
+			}
 		}
-	case *ticket.Reminded:
-		b.Queue(`DELETE FROM reminders WHERE ticket_id = $1 AND activation = $2 AND kind = $3`, id, e.Activation, e.Kind)
-	case *ticket.NodeCompleted, *ticket.Returned, *ticket.Withdrawn, *ticket.Approved, *ticket.Rejected:
-		b.Queue(clear, id)
-	case *ticket.SignerAdded:
-		if e.Where == ticket.Before {
-			b.Queue(clear, id)
+	}
+	var (
+		cleared          []string
+		delIDs, delKinds []string
+		delActs          []int
+		add              []*Due
+	)
+	for _, id := range order {
+		t := tickets[id]
+		if t.cleared {
+			cleared = append(cleared, id)
 		}
+		keys := make([]reminderKey, 0, len(t.rows))
+		for k := range t.rows {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b reminderKey) int {
+			if a.activation != b.activation {
+				return a.activation - b.activation
+			}
+			return strings.Compare(a.kind, b.kind)
+		})
+		for _, k := range keys {
+			switch d := t.rows[k]; {
+			case d != nil:
+				add = append(add, d)
+			case !t.cleared:
+				delIDs, delActs, delKinds = append(delIDs, id), append(delActs, k.activation), append(delKinds, k.kind)
+			}
+		}
+	}
+	if len(cleared) > 0 {
+		b.Queue(`DELETE FROM reminders WHERE ticket_id = ANY($1::text[])`, cleared)
+	}
+	if len(delIDs) > 0 {
+		b.Queue(`DELETE FROM reminders r USING unnest($1::text[], $2::int[], $3::text[]) AS d(ticket_id, activation, kind)
+			WHERE r.ticket_id = d.ticket_id AND r.activation = d.activation AND r.kind = d.kind`, delIDs, delActs, delKinds)
+	}
+	if len(add) > 0 {
+		ids, acts, kinds, nodes, at := make([]string, len(add)), make([]int, len(add)), make([]string, len(add)), make([]string, len(add)), make([]time.Time, len(add))
+		for i, d := range add {
+			ids[i], acts[i], kinds[i], nodes[i], at[i] = d.TicketID, d.Activation, d.Kind, d.Node, d.FireAt
+		}
+		b.Queue(`INSERT INTO reminders (ticket_id, activation, kind, node, fire_at)
+			SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::timestamptz[])
+			ON CONFLICT (ticket_id, activation, kind) DO UPDATE SET node = EXCLUDED.node, fire_at = EXCLUDED.fire_at`,
+			ids, acts, kinds, nodes, at)
 	}
 	return nil
+}
+
+// remindersNeed holds the types of the ticket events that change reminders; the others
+// are not decoded.
+var remindersNeed = map[string]bool{
+	ticket.TypeNodeActivated: true, ticket.TypeReminded: true, ticket.TypeNodeCompleted: true,
+	ticket.TypeReturned: true, ticket.TypeWithdrawn: true, ticket.TypeApproved: true,
+	ticket.TypeRejected: true, ticket.TypeSignerAdded: true,
+}
+
+type reminderKey struct {
+	activation int
+	kind       string
+}
+
+// ticketReminders is the effect of a batch's events on one ticket's reminders: whether
+// they were all cleared, then the rows written (a Due) or deleted (nil) since.
+type ticketReminders struct {
+	cleared bool
+	rows    map[reminderKey]*Due
+}
+
+func (t *ticketReminders) clear() {
+	t.cleared = true
+	clear(t.rows)
 }
 
 // Due is a reminder whose time has come.

@@ -3,11 +3,14 @@ package scheduler_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ticketledger/ticketledger/commands"
 	"github.com/ticketledger/ticketledger/domain/ticket"
@@ -141,5 +144,118 @@ func TestRunStopsWithItsContext(t *testing.T) {
 	s := scheduler.New(reminders, commands.New(store, defs), scheduler.Config{Interval: 20 * time.Millisecond})
 	if err := s.Run(ctx); err != nil {
 		t.Fatalf("Run ended with %v, want nil when its context ends", err)
+	}
+}
+
+// TestRemindersSetEqualsEventByEvent folds many tickets' reminders event by event (batches
+// of one) and in one batch (a rebuild), and finds the same rows.
+func TestRemindersSetEqualsEventByEvent(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool := pgtest.NewPool(t)
+	store, err := pgstore.New(ctx, pool, pgstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	clk := &clock{now: t0}
+	svc := commands.New(store, defs, commands.WithClock(clk.Now))
+	reminders := scheduler.NewReminders(pool)
+	runner, err := projections.NewRunner(pool, store, projections.Config{BatchSize: 1}, reminders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go runner.Run(ctx)
+	sched := scheduler.New(reminders, svc, scheduler.Config{Now: clk.Now})
+	as := func(who string) commands.Request {
+		return commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: who}}
+	}
+	var last eventstore.Position
+	step := func(res commands.TicketResult, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = res.Position
+	}
+	tick := func(at time.Time) {
+		t.Helper()
+		if err := runner.WaitFor(ctx, scheduler.RemindersName, last, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		clk.Set(at)
+		if _, err := sched.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := store.ReadAll(ctx, eventstore.ReadAllOptions{Direction: eventstore.Backwards, Count: 1})
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("the log's last event: %v", err)
+		}
+		last = evs[0].Position
+	}
+
+	const n = 30
+	ids := make([]string, n)
+	for i := range ids {
+		clk.Set(t0.Add(time.Duration(i) * time.Minute))
+		res, err := svc.SubmitTicket(ctx, commands.SubmitTicket{Request: as("wang"), Process: "sla", Fields: json.RawMessage(`{}`)})
+		step(res, err)
+		ids[i] = res.State.ID
+	}
+	tick(t0.Add(7*time.Hour + 15*time.Minute)) // due-soon for the first fifteen
+	for i, id := range ids {
+		switch i % 4 {
+		case 0, 1:
+			step(svc.ApproveTask(ctx, commands.ApproveTask{Request: as("ann"), TicketID: id}))
+		case 2:
+			step(svc.WithdrawTicket(ctx, commands.WithdrawTicket{Request: as("wang"), TicketID: id}))
+		}
+	}
+	tick(t0.Add(9 * time.Hour)) // overdue for the tickets still at the first node
+	for i, id := range ids {
+		if i%4 == 0 {
+			step(svc.ApproveTask(ctx, commands.ApproveTask{Request: as("bob"), TicketID: id}))
+		}
+	}
+	if err := runner.WaitFor(ctx, scheduler.RemindersName, last, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	dump := func() []string {
+		t.Helper()
+		rows, err := pool.Query(ctx, `SELECT ticket_id || ' ' || activation || ' ' || kind || ' ' || node || ' ' || fire_at
+			FROM `+projections.Schema(scheduler.RemindersName)+`.reminders ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := dump()
+	kinds := map[string]int{}
+	for _, r := range want {
+		kinds[strings.Fields(r)[2]]++
+	}
+	// Left: the second node's due-soon and overdue of the tickets ann approved and bob did
+	// not (i%4 == 1); the first node's were sent or cleared.
+	if kinds[ticket.DueSoon] != n/4+1 || kinds[ticket.Overdue] != n/4+1 || len(want) != 2*(n/4+1) {
+		t.Fatalf("event by event: %d rows %v, want a due-soon and an overdue for each of %d tickets", len(want), kinds, n/4+1)
+	}
+
+	big, err := projections.NewRunner(pool, store, projections.Config{BatchSize: 1 << 20}, reminders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := big.Rebuild(ctx, scheduler.RemindersName, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(); !slices.Equal(got, want) {
+		t.Fatalf("one batch:\n%s\nevent by event:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
