@@ -148,9 +148,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defs := commands.NewProcessDefinitions(store, index.Directory).Following(index.ProcessStreamVersion)
 	svc := commands.New(store, defs, svcOpts...)
 
-	rs := &api.ReadSide{Tickets: projections.NewTickets(pool), Workbench: projections.NewWorkbench(pool),
-		Timeline: projections.NewTimeline(pool), Statistics: projections.NewStatistics(pool),
-		Delegations: projections.NewDelegations(pool), Audit: audit.New(store)}
+	// The API's queries of the read models have a pool of their own, so that a query, a
+	// read-your-writes one especially, does not queue behind the commands for a connection.
+	readPool := pool
+	if cfg.has(roleAPI) {
+		if readPool, err = ownPool(ctx, poolCfg, readPoolConns); err != nil {
+			return err
+		}
+		defer readPool.Close()
+	}
+	rs := &api.ReadSide{Tickets: projections.NewTickets(readPool), Workbench: projections.NewWorkbench(readPool),
+		Timeline: projections.NewTimeline(readPool), Statistics: projections.NewStatistics(readPool),
+		Delegations: projections.NewDelegations(readPool), Audit: audit.New(store)}
 	reminders := scheduler.NewReminders(pool)
 	runner, err := projections.NewRunner(projPool, projStore, projections.Config{Counter: counter, Logger: logger}, rs.Tickets, rs.Delegations, rs.Timeline, reminders)
 	if err != nil {
@@ -256,8 +265,13 @@ func isPostgresURL(url string) bool {
 // projectorPool opens the projector's own pool on the read-model database, so that it
 // does not queue behind the API's requests for connections.
 func projectorPool(ctx context.Context, poolCfg *pgxpool.Config) (*pgxpool.Pool, error) {
+	return ownPool(ctx, poolCfg, projectorPoolConns)
+}
+
+// ownPool opens a pool of up to conns connections with poolCfg's settings.
+func ownPool(ctx context.Context, poolCfg *pgxpool.Config, conns int32) (*pgxpool.Pool, error) {
 	pc := poolCfg.Copy()
-	pc.MaxConns, pc.MinConns = projectorPoolConns, 0
+	pc.MaxConns, pc.MinConns = conns, 0
 	p, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
@@ -342,6 +356,9 @@ func redact(url string) string {
 // 12, and the extra backends running at once took CPU from the projector (ticketbench at
 // 64 clients: projection lag p99 about 530 ms with 24, about 320 ms with 12).
 const minPoolConns = 12
+
+// readPoolConns is the size of the pool of the API's read-model queries.
+const readPoolConns = 4
 
 // projectorPoolConns is the size of the projector's own pool (PostgreSQL event store
 // only): its subscriptions, its batches and the log reads of read-your-writes waits.
