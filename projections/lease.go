@@ -137,12 +137,17 @@ func (l *lease) run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	failing := false
+	// After losing the connection, no round before resume, wakes included (see below).
+	var resume time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		case <-l.wake:
+			if time.Now().Before(resume) {
+				continue // the timer, still set, ends the pause
+			}
 		}
 		if conn == nil {
 			c, err := l.connect(ctx)
@@ -172,7 +177,12 @@ func (l *lease) run(ctx context.Context) {
 			conn.Close(context.WithoutCancel(ctx))
 			conn = nil
 			l.lost()
-			timer.Reset(l.poll)
+			// Come back after two polls rather than at once (the workers that lost their
+			// locks ask again right away) or after one: the processes standing by, which
+			// try every poll, take over first, instead of racing this one for each lock
+			// and splitting the projections between them.
+			resume = time.Now().Add(2 * l.poll)
+			timer.Reset(2 * l.poll)
 			continue
 		}
 		if failing {
