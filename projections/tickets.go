@@ -110,7 +110,11 @@ func (*Tickets) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, replay
 			if r == len(rounds) {
 				rounds = append(rounds, make([]*setRows, len(ticketStatements)))
 			}
-			if err := gatherTicketEvent(rounds[r], s.id, ev); err != nil {
+			var next *eventstore.RecordedEvent
+			if r+1 < len(s.events) {
+				next = s.events[r+1]
+			}
+			if err := gatherTicketEvent(rounds[r], s.id, ev, next); err != nil {
 				return err
 			}
 		}
@@ -149,18 +153,19 @@ const (
 )
 
 // gatherTicketEvent adds the row of ev, an event of ticket id, to the statement of its
-// kind in round.
-func gatherTicketEvent(round []*setRows, id string, ev *eventstore.RecordedEvent) error {
+// kind in round; next is the ticket's next event in the batch, if any.
+func gatherTicketEvent(round []*setRows, id string, ev, next *eventstore.RecordedEvent) error {
 	e, err := ticket.Decode(ev.Type, ev.Data)
 	if err != nil {
 		return err
 	}
 	at := eventTime(e, ev.Created)
+	touch := !skipsTouch(e, next)
 	add := func(kind int, vals ...any) {
 		if round[kind] == nil {
 			round[kind] = newSetRows(ticketStatements[kind])
 		}
-		round[kind].add(append([]any{id, at, int64(ev.Version), ev.Position.String()}, vals...)...)
+		round[kind].add(append([]any{id, at, int64(ev.Version), ev.Position.String(), touch}, vals...)...)
 	}
 	switch e := e.(type) {
 	case *ticket.Submitted:
@@ -237,6 +242,33 @@ func gatherTicketEvent(round []*setRows, id string, ev *eventstore.RecordedEvent
 	return nil
 }
 
+// skipsTouch reports whether the update of the ticket's row by e can be left out because
+// next, the ticket's next event in the same batch, overwrites every column it sets, and
+// nothing in between reads them. Every kind's update sets updated_at, version and
+// last_position, so an event whose update sets nothing else (a decision without field
+// changes, a transfer, a CC, a comment) skips it before any next event. A completed node
+// sets no current node; the activation of the next node, and the final outcomes, set it
+// again, and their statements do not read it first. A command's events come in one
+// append, and so mostly in one batch: an approval that moves a ticket on updates its row
+// once instead of three times.
+func skipsTouch(e ticket.Event, next *eventstore.RecordedEvent) bool {
+	if next == nil {
+		return false
+	}
+	switch e := e.(type) {
+	case *ticket.TaskApproval:
+		return len(e.Changes) == 0
+	case *ticket.TaskRejection, *ticket.TaskTransfer, *ticket.CCAdded, *ticket.Commented, *ticket.Reminded:
+		return true
+	case *ticket.NodeCompleted:
+		switch next.Type {
+		case ticket.TypeNodeActivated, ticket.TypeApproved, ticket.TypeRejected, ticket.TypeWithdrawn:
+			return true
+		}
+	}
+	return false
+}
+
 // activatedTask is a task of a node activation as the tasks statement reads it.
 type activatedTask struct {
 	ID       string `json:"task_id"`
@@ -245,8 +277,9 @@ type activatedTask struct {
 }
 
 // eventColumns are the columns every ticket statement's rows start with: the ticket, the
-// event's time, its version and its position in the log.
-var eventColumns = []string{"id text", "at timestamptz", "version bigint", "pos text"}
+// event's time, its version and its position in the log, and whether the statement
+// updates the ticket's row (see skipsTouch).
+var eventColumns = []string{"id text", "at timestamptz", "version bigint", "pos text", "touch bool"}
 
 // decisionColumns follow eventColumns in the rows of decisions and transfers.
 var decisionColumns = []string{"task_id text", "actor text", "assignee text", "decided timestamptz"}
@@ -262,7 +295,7 @@ func columns(groups ...[]string) []string {
 // touch is the update of the tickets of e by their events, with set (", col = expr...",
 // over k, the ticket, and e) for what else the event changes.
 func touch(set string) string {
-	return `UPDATE tickets k SET updated_at = e.at, version = e.version, last_position = e.pos` + set + ` FROM e WHERE k.id = e.id`
+	return `UPDATE tickets k SET updated_at = e.at, version = e.version, last_position = e.pos` + set + ` FROM e WHERE k.id = e.id AND e.touch`
 }
 
 // closeNode is the SET part of a touch that leaves no node active.
