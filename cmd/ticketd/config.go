@@ -41,6 +41,10 @@ type config struct {
 	webhookAllow []netip.Prefix
 	// pprofAddr, when set, is a separate listen address serving net/http/pprof.
 	pprofAddr string
+	// webhookSchedule is the delay before each delivery attempt (nil: the relay's
+	// default); webhookTimeout bounds one attempt (0: the relay's default).
+	webhookSchedule []time.Duration
+	webhookTimeout  time.Duration
 }
 
 func (c config) has(role string) bool { return slices.Contains(c.roles, role) }
@@ -64,6 +68,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	transport := fs.String("relay-transport", env("TICKETD_RELAY_TRANSPORT", "sql"), "outcome transport: sql (the same PostgreSQL) or nats (TICKETD_RELAY_TRANSPORT)")
 	natsURL := fs.String("nats-url", env("NATS_URL", relay.DefaultNATSURL), "NATS server for --relay-transport=nats (NATS_URL)")
 	allow := fs.String("webhook-allow", env("TICKETD_WEBHOOK_ALLOW", ""), "comma-separated networks webhooks may reach although internal, e.g. 127.0.0.0/8 (TICKETD_WEBHOOK_ALLOW)")
+	schedule := fs.String("webhook-schedule", env("TICKETD_WEBHOOK_SCHEDULE", ""), "comma-separated delays before each webhook delivery attempt, the first counted from the outcome, the others from the previous failure; after the last attempt a delivery is dead-lettered (TICKETD_WEBHOOK_SCHEDULE); unset: "+scheduleString(relay.DefaultSchedule))
+	timeout := fs.String("webhook-timeout", env("TICKETD_WEBHOOK_TIMEOUT", ""), "bound on one webhook delivery attempt (TICKETD_WEBHOOK_TIMEOUT); unset: "+relay.DefaultTimeout.String())
 	pprofAddr := fs.String("pprof-addr", env("TICKETD_PPROF_ADDR", ""), "listen address of the Go profiler (net/http/pprof), e.g. 127.0.0.1:6060; unset: off (TICKETD_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -114,5 +120,30 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 		c.webhookAllow = append(c.webhookAllow, p.Masked())
 	}
+	if *schedule != "" {
+		for _, part := range strings.Split(*schedule, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(part))
+			if err != nil || d < 0 {
+				return config{}, fmt.Errorf("webhook-schedule %q: want delays such as 0s,10s,5m,1h, one per attempt", *schedule)
+			}
+			c.webhookSchedule = append(c.webhookSchedule, d)
+		}
+	}
+	if *timeout != "" {
+		d, err := time.ParseDuration(*timeout)
+		if err != nil || d <= 0 {
+			return config{}, fmt.Errorf("webhook-timeout %q: want a positive duration such as 15s", *timeout)
+		}
+		c.webhookTimeout = d
+	}
 	return c, nil
+}
+
+// scheduleString writes a retry schedule as the flag takes it.
+func scheduleString(s []time.Duration) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ",")
 }

@@ -397,7 +397,8 @@ func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events even
 		transport.Close()
 		return nil, err
 	}
-	d, err := relay.NewDispatcher(store, transport, relay.DispatcherConfig{Egress: policy, Logger: logger})
+	d, err := relay.NewDispatcher(store, transport, relay.DispatcherConfig{Egress: policy, Logger: logger,
+		Schedule: cfg.webhookSchedule, Timeout: cfg.webhookTimeout})
 	if err != nil {
 		transport.Close()
 		return nil, err

@@ -158,7 +158,17 @@ func TestRelayConfig(t *testing.T) {
 	if err != nil || c.relayTransport != "nats" || len(c.webhookAllow) != 2 || c.webhookAllow[0].String() != "127.0.0.0/8" {
 		t.Fatalf("relay settings: %+v, %v", c, err)
 	}
-	for _, args := range [][]string{{"--relay-transport", "kafka"}, {"--webhook-allow", "localhost"}} {
+	if len(c.webhookSchedule) != 0 || c.webhookTimeout != 0 {
+		t.Fatalf("the relay's retry schedule and timeout are its defaults unless given: %v, %s", c.webhookSchedule, c.webhookTimeout)
+	}
+	c, err = parseConfig([]string{"--webhook-timeout", "5s"}, func(k string) string {
+		return map[string]string{"TICKETD_WEBHOOK_SCHEDULE": "0s, 10s,1m30s"}[k]
+	}, io.Discard)
+	if err != nil || c.webhookTimeout != 5*time.Second || len(c.webhookSchedule) != 3 || c.webhookSchedule[2] != 90*time.Second {
+		t.Fatalf("webhook schedule and timeout: %v, %s, %v", c.webhookSchedule, c.webhookTimeout, err)
+	}
+	for _, args := range [][]string{{"--relay-transport", "kafka"}, {"--webhook-allow", "localhost"},
+		{"--webhook-schedule", "10s,soon"}, {"--webhook-schedule", "-1s"}, {"--webhook-timeout", "0s"}} {
 		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); err == nil {
 			t.Fatalf("%v accepted", args)
 		}
