@@ -18,6 +18,8 @@ const (
 	DefaultSQLPollInterval = 100 * time.Millisecond
 	DefaultSQLBatchSize    = 20
 	DefaultSQLAckDeadline  = 30 * time.Second
+	// DefaultSQLPruneInterval is how often ticketd prunes the consumed messages (Prune).
+	DefaultSQLPruneInterval = time.Minute
 )
 
 // SQLTransportConfig tunes the PostgreSQL transport. The zero value selects every default.
@@ -79,6 +81,7 @@ func (c SQLTransportConfig) Validate() error {
 // consumes it, so the consumer offset and the deliveries commit together.
 type SQLTransport struct {
 	cfg    SQLTransportConfig
+	pool   *pgxpool.Pool
 	schema wsql.DefaultPostgreSQLSchema
 	sub    *wsql.Subscriber
 }
@@ -118,7 +121,7 @@ func NewSQLTransport(ctx context.Context, pool *pgxpool.Pool, cfg SQLTransportCo
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("relay: SQL transport: %w", err)
 	}
-	return &SQLTransport{cfg: cfg, schema: schema, sub: sub}, nil
+	return &SQLTransport{cfg: cfg, pool: pool, schema: schema, sub: sub}, nil
 }
 
 // Publish inserts msgs into the topic's table within tx.
@@ -160,6 +163,61 @@ func (t *SQLTransport) messageTx(msg *message.Message) (pgx.Tx, bool) {
 		return nil, false
 	}
 	return p.Tx, true
+}
+
+// PruneBatch is the most messages one Prune statement deletes.
+const PruneBatch = 5000
+
+// Prune deletes the topic's messages that every consumer group has consumed, and returns
+// how many it deleted. Watermill keeps them: a topic's table would grow by a row per
+// outcome for ever, and the subscribers' poll, which filters it by transaction and offset,
+// risks a plan that scans it. A message counts as consumed by a group when it lies at or
+// before the group's last acknowledged (transaction, offset); the messages are the
+// transport's copy only, the outbox row of every outcome stays in relay_messages. A topic
+// without any consumer group yet keeps everything. Prune deletes in statements of up to
+// PruneBatch rows until none is left.
+func (t *SQLTransport) Prune(ctx context.Context) (int64, error) {
+	msgs := t.schema.MessagesTable(t.cfg.Topic)
+	offsets := wsql.DefaultPostgreSQLOffsetsAdapter{}.MessagesOffsetsTable(t.cfg.Topic)
+	q := `WITH consumed AS (
+			SELECT last_processed_transaction_id AS tx, offset_acked AS off FROM ` + offsets + `
+			ORDER BY last_processed_transaction_id, offset_acked LIMIT 1)
+		DELETE FROM ` + msgs + ` m WHERE m.ctid = ANY (ARRAY(
+			SELECT x.ctid FROM ` + msgs + ` x, consumed c
+			WHERE (x.transaction_id, x."offset") <= (c.tx, c.off)
+			ORDER BY x.transaction_id, x."offset" LIMIT $1))`
+	var total int64
+	for {
+		tag, err := t.pool.Exec(ctx, q, PruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("relay: SQL transport: prune %s: %w", t.cfg.Topic, err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < PruneBatch {
+			return total, nil
+		}
+	}
+}
+
+// RunPruner prunes the topic every interval until ctx ends, then returns nil. A failure
+// is logged and tried again at the next interval.
+func (t *SQLTransport) RunPruner(ctx context.Context, interval time.Duration) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		n, err := t.Prune(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			t.cfg.Logger.Warn("relay: pruning consumed transport messages failed; trying again later", "error", err)
+		case n > 0:
+			t.cfg.Logger.Debug("relay: consumed transport messages pruned", "messages", n)
+		}
+	}
 }
 
 // Close stops the subscriptions; the pool stays open.

@@ -374,10 +374,13 @@ func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events even
 	if err != nil {
 		return nil, fmt.Errorf("relay tables: %w", err)
 	}
-	var transport interface {
-		relay.Transport
-		Close() error
-	}
+	var (
+		transport interface {
+			relay.Transport
+			Close() error
+		}
+		sqlTransport *relay.SQLTransport
+	)
 	switch cfg.relayTransport {
 	case "nats":
 		t, err := relay.NewNATSTransport(ctx, relay.NATSTransportConfig{URL: cfg.natsURL, Logger: logger})
@@ -390,7 +393,7 @@ func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events even
 		if err != nil {
 			return nil, fmt.Errorf("relay over PostgreSQL: %w", err)
 		}
-		transport = t
+		transport, sqlTransport = t, t
 	}
 	r, err := relay.New(events, store, transport, relay.RelayConfig{Logger: logger})
 	if err != nil {
@@ -407,6 +410,9 @@ func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events even
 	running.Add(2)
 	spawn("relay", func(ctx context.Context) error { defer running.Done(); return r.Run(ctx) })
 	spawn("dispatcher", func(ctx context.Context) error { defer running.Done(); return d.Run(ctx) })
+	if sqlTransport != nil {
+		spawn("relay-prune", func(ctx context.Context) error { return sqlTransport.RunPruner(ctx, relay.DefaultSQLPruneInterval) })
+	}
 	spawn("relay-transport", func(ctx context.Context) error {
 		running.Wait()
 		return transport.Close()
