@@ -21,14 +21,7 @@ func TestDefinitionsFollowingTheIndex(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		index := commands.NewPrincipalIndex(store, nil)
-		runCtx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- index.Run(runCtx) }()
-		defer func() {
-			stop()
-			<-done
-		}()
+		index := runIndex(t, ctx, store)
 		reads := &readCounter{Store: store}
 		defs := commands.NewProcessDefinitions(reads, nil).Following(index.ProcessStreamVersion)
 		svc := commands.New(store, defs)

@@ -14,19 +14,26 @@ import (
 	"github.com/ticketledger/ticketledger/eventstore"
 )
 
+// runIndex returns a principal index over store, running until the test ends.
+func runIndex(t *testing.T, ctx context.Context, store eventstore.Store) *commands.PrincipalIndex {
+	t.Helper()
+	index := commands.NewPrincipalIndex(store, nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- index.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+	return index
+}
+
 func TestPrincipals(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		svc := commands.New(store, nil)
-		index := commands.NewPrincipalIndex(store, nil)
-		runCtx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- index.Run(runCtx) }()
-		defer func() {
-			stop()
-			<-done
-		}()
+		index := runIndex(t, ctx, store)
 
 		adminID := "admin-" + uuid.NewString()[:8]
 		boot, created, err := svc.Bootstrap(ctx, commands.Bootstrap{ID: adminID})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ticketledger/ticketledger/commands"
 	"github.com/ticketledger/ticketledger/domain/ticket"
@@ -39,28 +40,46 @@ type clock struct {
 func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
-func TestReminders(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pool := pgtest.NewPool(t)
-	store, err := pgstore.New(ctx, pool, pgstore.Config{})
+// remindersEnv is a database with the event store, a service on a settable clock and the
+// reminders projection running with cfg.
+type remindersEnv struct {
+	pool      *pgxpool.Pool
+	store     *pgstore.Store
+	clk       *clock
+	svc       *commands.Service
+	reminders *scheduler.Reminders
+	runner    *projections.Runner
+	sched     *scheduler.Scheduler
+}
+
+func newRemindersEnv(t *testing.T, ctx context.Context, t0 time.Time, cfg projections.Config) *remindersEnv {
+	t.Helper()
+	e := &remindersEnv{pool: pgtest.NewPool(t), clk: &clock{now: t0}}
+	store, err := pgstore.New(ctx, e.pool, pgstore.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	e.store = store
+	e.svc = commands.New(store, defs, commands.WithClock(e.clk.Now))
+	e.reminders = scheduler.NewReminders(e.pool)
+	if e.runner, err = projections.NewRunner(e.pool, store, cfg, e.reminders); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.runner.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go e.runner.Run(ctx)
+	e.sched = scheduler.New(e.reminders, e.svc, scheduler.Config{Now: e.clk.Now})
+	return e
+}
+
+func TestReminders(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-	clk := &clock{now: t0}
-	svc := commands.New(store, defs, commands.WithClock(clk.Now))
-	reminders := scheduler.NewReminders(pool)
-	runner, err := projections.NewRunner(pool, store, projections.Config{}, reminders)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := runner.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	go runner.Run(ctx)
-	sched := scheduler.New(reminders, svc, scheduler.Config{Now: clk.Now})
+	env := newRemindersEnv(t, ctx, t0, projections.Config{})
+	store, clk, svc, reminders, runner, sched := env.store, env.clk, env.svc, env.reminders, env.runner, env.sched
 
 	sub, err := svc.SubmitTicket(ctx, commands.SubmitTicket{Request: commands.Request{Caller: commands.Caller{ID: "wang"}}, Process: "sla", Fields: json.RawMessage(`{}`)})
 	if err != nil {
@@ -152,25 +171,9 @@ func TestRunStopsWithItsContext(t *testing.T) {
 func TestRemindersSetEqualsEventByEvent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pool := pgtest.NewPool(t)
-	store, err := pgstore.New(ctx, pool, pgstore.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-	clk := &clock{now: t0}
-	svc := commands.New(store, defs, commands.WithClock(clk.Now))
-	reminders := scheduler.NewReminders(pool)
-	runner, err := projections.NewRunner(pool, store, projections.Config{BatchSize: 1}, reminders)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := runner.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	go runner.Run(ctx)
-	sched := scheduler.New(reminders, svc, scheduler.Config{Now: clk.Now})
+	env := newRemindersEnv(t, ctx, t0, projections.Config{BatchSize: 1})
+	pool, store, clk, svc, reminders, runner, sched := env.pool, env.store, env.clk, env.svc, env.reminders, env.runner, env.sched
 	as := func(who string) commands.Request {
 		return commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: who}}
 	}
