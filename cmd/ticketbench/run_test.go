@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketledger/ticketledger/cmd/ticketctl/ticketdtest"
 	"github.com/ticketledger/ticketledger/domain/process"
+	"github.com/ticketledger/ticketledger/internal/ticketdtest"
 )
 
 // TestRun drives 20 tickets at concurrency 4 through an in-process ticketd on pgstore and

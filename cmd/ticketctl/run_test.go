@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketledger/ticketledger/cmd/ticketctl/ticketdtest"
 	"github.com/ticketledger/ticketledger/domain/ticket"
 	"github.com/ticketledger/ticketledger/envelope"
 	"github.com/ticketledger/ticketledger/eventstore"
+	"github.com/ticketledger/ticketledger/internal/ticketdtest"
 )
 
 const refundFile = "../../domain/process/examples/refund.yaml"

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketledger/ticketledger/cmd/ticketctl/ticketdtest"
+	"github.com/ticketledger/ticketledger/internal/ticketdtest"
 	"github.com/ticketledger/ticketledger/relay/webhook"
 )
 
