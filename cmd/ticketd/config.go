@@ -45,6 +45,9 @@ type config struct {
 	// default); webhookTimeout bounds one attempt (0: the relay's default).
 	webhookSchedule []time.Duration
 	webhookTimeout  time.Duration
+	// webhookRetention is how long the records of ended webhook deliveries are kept
+	// (0: for ever).
+	webhookRetention time.Duration
 }
 
 func (c config) has(role string) bool { return slices.Contains(c.roles, role) }
@@ -70,6 +73,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	allow := fs.String("webhook-allow", env("TICKETD_WEBHOOK_ALLOW", ""), "comma-separated networks webhooks may reach although internal, e.g. 127.0.0.0/8 (TICKETD_WEBHOOK_ALLOW)")
 	schedule := fs.String("webhook-schedule", env("TICKETD_WEBHOOK_SCHEDULE", ""), "comma-separated delays before each webhook delivery attempt, the first counted from the outcome, the others from the previous failure; after the last attempt a delivery is dead-lettered (TICKETD_WEBHOOK_SCHEDULE); unset: "+scheduleString(relay.DefaultSchedule))
 	timeout := fs.String("webhook-timeout", env("TICKETD_WEBHOOK_TIMEOUT", ""), "bound on one webhook delivery attempt (TICKETD_WEBHOOK_TIMEOUT); unset: "+relay.DefaultTimeout.String())
+	retention := fs.String("webhook-retention", env("TICKETD_WEBHOOK_RETENTION", ""), "how long the records of webhook deliveries that ended (delivered or dead) are kept, with their attempts and outcome messages, e.g. 2160h; pruned hourly (TICKETD_WEBHOOK_RETENTION); unset: for ever")
 	pprofAddr := fs.String("pprof-addr", env("TICKETD_PPROF_ADDR", ""), "listen address of the Go profiler (net/http/pprof), e.g. 127.0.0.1:6060; unset: off (TICKETD_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -135,6 +139,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			return config{}, fmt.Errorf("webhook-timeout %q: want a positive duration such as 15s", *timeout)
 		}
 		c.webhookTimeout = d
+	}
+	if *retention != "" {
+		d, err := time.ParseDuration(*retention)
+		if err != nil || d <= 0 {
+			return config{}, fmt.Errorf("webhook-retention %q: want a positive duration such as 2160h (90 days)", *retention)
+		}
+		c.webhookRetention = d
 	}
 	return c, nil
 }

@@ -410,6 +410,9 @@ func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events even
 	running.Add(2)
 	spawn("relay", func(ctx context.Context) error { defer running.Done(); return r.Run(ctx) })
 	spawn("dispatcher", func(ctx context.Context) error { defer running.Done(); return d.Run(ctx) })
+	if cfg.webhookRetention > 0 {
+		spawn("relay-retention", func(ctx context.Context) error { return store.RunRetention(ctx, cfg.webhookRetention, time.Hour) })
+	}
 	if sqlTransport != nil {
 		spawn("relay-prune", func(ctx context.Context) error { return sqlTransport.RunPruner(ctx, relay.DefaultSQLPruneInterval) })
 	}

@@ -158,17 +158,18 @@ func TestRelayConfig(t *testing.T) {
 	if err != nil || c.relayTransport != "nats" || len(c.webhookAllow) != 2 || c.webhookAllow[0].String() != "127.0.0.0/8" {
 		t.Fatalf("relay settings: %+v, %v", c, err)
 	}
-	if len(c.webhookSchedule) != 0 || c.webhookTimeout != 0 {
-		t.Fatalf("the relay's retry schedule and timeout are its defaults unless given: %v, %s", c.webhookSchedule, c.webhookTimeout)
+	if len(c.webhookSchedule) != 0 || c.webhookTimeout != 0 || c.webhookRetention != 0 {
+		t.Fatalf("the relay's retry schedule, timeout and retention are its defaults unless given: %v, %s, %s", c.webhookSchedule, c.webhookTimeout, c.webhookRetention)
 	}
-	c, err = parseConfig([]string{"--webhook-timeout", "5s"}, func(k string) string {
+	c, err = parseConfig([]string{"--webhook-timeout", "5s", "--webhook-retention", "720h"}, func(k string) string {
 		return map[string]string{"TICKETD_WEBHOOK_SCHEDULE": "0s, 10s,1m30s"}[k]
 	}, io.Discard)
-	if err != nil || c.webhookTimeout != 5*time.Second || len(c.webhookSchedule) != 3 || c.webhookSchedule[2] != 90*time.Second {
-		t.Fatalf("webhook schedule and timeout: %v, %s, %v", c.webhookSchedule, c.webhookTimeout, err)
+	if err != nil || c.webhookTimeout != 5*time.Second || len(c.webhookSchedule) != 3 || c.webhookSchedule[2] != 90*time.Second ||
+		c.webhookRetention != 720*time.Hour {
+		t.Fatalf("webhook schedule, timeout and retention: %v, %s, %s, %v", c.webhookSchedule, c.webhookTimeout, c.webhookRetention, err)
 	}
 	for _, args := range [][]string{{"--relay-transport", "kafka"}, {"--webhook-allow", "localhost"},
-		{"--webhook-schedule", "10s,soon"}, {"--webhook-schedule", "-1s"}, {"--webhook-timeout", "0s"}} {
+		{"--webhook-schedule", "10s,soon"}, {"--webhook-schedule", "-1s"}, {"--webhook-timeout", "0s"}, {"--webhook-retention", "90d"}} {
 		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); err == nil {
 			t.Fatalf("%v accepted", args)
 		}
