@@ -124,8 +124,12 @@ func (s *Store) RegisterEndpoint(ctx context.Context, n NewEndpoint) (Endpoint, 
 			e.ID, e.System, e.URL, e.Description, e.Processes, e.Outcomes, e.Enabled, e.DisabledReason, now); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO relay_endpoint_secrets (endpoint_id, serial, secret, created_at)
-			VALUES ($1, 1, $2, $3)`, e.ID, secret.Reveal(), now)
+		stored, err := s.sealer.seal(e.ID, 1, secret.Reveal())
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO relay_endpoint_secrets (endpoint_id, serial, secret, created_at)
+			VALUES ($1, 1, $2, $3)`, e.ID, stored, now)
 		return err
 	})
 	if err != nil {
@@ -289,8 +293,12 @@ func (s *Store) RotateSecret(ctx context.Context, id uuid.UUID, overlap time.Dur
 			WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > $2)`, id, until); err != nil {
 			return err
 		}
+		stored, err := s.sealer.seal(id, serial+1, secret.Reveal())
+		if err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `INSERT INTO relay_endpoint_secrets (endpoint_id, serial, secret, created_at)
-			VALUES ($1, $2, $3, $4)`, id, serial+1, secret.Reveal(), now)
+			VALUES ($1, $2, $3, $4)`, id, serial+1, stored, now)
 		return err
 	})
 	if err != nil {
@@ -332,6 +340,10 @@ func (s *Store) secrets(ctx context.Context, id uuid.UUID, live time.Time) ([]En
 		es.CreatedAt = es.CreatedAt.UTC()
 		if expires != nil {
 			es.ExpiresAt = expires.UTC()
+		}
+		text, err := s.sealer.open(id, es.Serial, text)
+		if err != nil {
+			return es, err
 		}
 		sec, err := webhook.ParseSecret(text)
 		es.Secret = sec

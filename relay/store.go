@@ -34,6 +34,11 @@ type StoreConfig struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// SecretKey, when set (SecretKeySize bytes), encrypts the endpoints' signing secrets at
+	// rest with AES-256-GCM; NewStore then also encrypts those stored in clear. Without it
+	// the secrets are stored as they are, and a store finding an encrypted one fails with
+	// ErrSecretKey.
+	SecretKey []byte
 }
 
 func (c *StoreConfig) setDefaults() {
@@ -55,8 +60,9 @@ func (c *StoreConfig) setDefaults() {
 // "forbidden-address" and wraps egress.ErrForbiddenAddress). Database failures are
 // returned wrapped, as they are.
 type Store struct {
-	pool *pgxpool.Pool
-	cfg  StoreConfig
+	pool   *pgxpool.Pool
+	cfg    StoreConfig
+	sealer *sealer // nil without a key
 }
 
 // NewStore migrates the relay schema of the database pool is connected to and returns a
@@ -71,7 +77,17 @@ func NewStore(ctx context.Context, pool *pgxpool.Pool, cfg StoreConfig) (*Store,
 	if err := Migrate(ctx, conn.Conn()); err != nil {
 		return nil, err
 	}
-	return &Store{pool: pool, cfg: cfg}, nil
+	sl, err := newSealer(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{pool: pool, cfg: cfg, sealer: sl}
+	if n, err := s.sealStored(ctx); err != nil {
+		return nil, err
+	} else if n > 0 {
+		cfg.Logger.Info("relay: webhook secrets stored in clear are now encrypted", "secrets", n)
+	}
+	return s, nil
 }
 
 // Migrate brings the relay schema up to date. It is idempotent and safe to run from

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -48,6 +49,8 @@ type config struct {
 	// webhookRetention is how long the records of ended webhook deliveries are kept
 	// (0: for ever).
 	webhookRetention time.Duration
+	// secretKey encrypts the webhook signing secrets at rest (nil: stored in clear).
+	secretKey []byte
 }
 
 func (c config) has(role string) bool { return slices.Contains(c.roles, role) }
@@ -74,6 +77,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	schedule := fs.String("webhook-schedule", env("TICKETD_WEBHOOK_SCHEDULE", ""), "comma-separated delays before each webhook delivery attempt, the first counted from the outcome, the others from the previous failure; after the last attempt a delivery is dead-lettered (TICKETD_WEBHOOK_SCHEDULE); unset: "+scheduleString(relay.DefaultSchedule))
 	timeout := fs.String("webhook-timeout", env("TICKETD_WEBHOOK_TIMEOUT", ""), "bound on one webhook delivery attempt (TICKETD_WEBHOOK_TIMEOUT); unset: "+relay.DefaultTimeout.String())
 	retention := fs.String("webhook-retention", env("TICKETD_WEBHOOK_RETENTION", ""), "how long the records of webhook deliveries that ended (delivered or dead) are kept, with their attempts and outcome messages, e.g. 2160h; pruned hourly (TICKETD_WEBHOOK_RETENTION); unset: for ever")
+	keyFile := fs.String("secret-key-file", env("TICKETD_SECRET_KEY_FILE", ""), "file holding the key, 32 bytes in base64 (openssl rand -base64 32), that encrypts the webhook signing secrets at rest (TICKETD_SECRET_KEY_FILE; or the key itself in TICKETD_SECRET_KEY); unset: the secrets are stored in clear")
 	pprofAddr := fs.String("pprof-addr", env("TICKETD_PPROF_ADDR", ""), "listen address of the Go profiler (net/http/pprof), e.g. 127.0.0.1:6060; unset: off (TICKETD_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -139,6 +143,22 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			return config{}, fmt.Errorf("webhook-timeout %q: want a positive duration such as 15s", *timeout)
 		}
 		c.webhookTimeout = d
+	}
+	switch key := getenv("TICKETD_SECRET_KEY"); {
+	case key != "" && *keyFile != "":
+		return config{}, errors.New("secret key: give TICKETD_SECRET_KEY or --secret-key-file, not both")
+	case key != "":
+		if c.secretKey, err = relay.ParseSecretKey(key); err != nil {
+			return config{}, fmt.Errorf("TICKETD_SECRET_KEY: %w", err)
+		}
+	case *keyFile != "":
+		text, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return config{}, fmt.Errorf("secret key file: %w", err)
+		}
+		if c.secretKey, err = relay.ParseSecretKey(string(text)); err != nil {
+			return config{}, fmt.Errorf("secret key file %s: %w", *keyFile, err)
+		}
 	}
 	if *retention != "" {
 		d, err := time.ParseDuration(*retention)

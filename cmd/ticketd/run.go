@@ -370,7 +370,7 @@ const projectorPoolConns = 6
 // relay's store, which the API serves the webhook operations from.
 func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events eventstore.Store, logger *slog.Logger, spawn func(string, func(context.Context) error)) (*relay.Store, error) {
 	policy := egress.Policy{Allow: cfg.webhookAllow}
-	store, err := relay.NewStore(ctx, pool, relay.StoreConfig{Egress: policy, Logger: logger})
+	store, err := relay.NewStore(ctx, pool, relay.StoreConfig{Egress: policy, Logger: logger, SecretKey: cfg.secretKey})
 	if err != nil {
 		return nil, fmt.Errorf("relay tables: %w", err)
 	}
@@ -421,5 +421,8 @@ func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events even
 		return transport.Close()
 	})
 	logger.Info("relay: outcomes go to business systems as signed webhooks", "transport", cfg.relayTransport)
+	if cfg.secretKey == nil {
+		logger.Warn("relay: webhook signing secrets are stored in clear; set TICKETD_SECRET_KEY or --secret-key-file to encrypt them")
+	}
 	return store, nil
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -172,6 +174,35 @@ func TestRelayConfig(t *testing.T) {
 		{"--webhook-schedule", "10s,soon"}, {"--webhook-schedule", "-1s"}, {"--webhook-timeout", "0s"}, {"--webhook-retention", "90d"}} {
 		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); err == nil {
 			t.Fatalf("%v accepted", args)
+		}
+	}
+}
+
+func TestSecretKeyConfig(t *testing.T) {
+	key := "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
+	env := func(v string) func(string) string {
+		return func(k string) string { return map[string]string{"TICKETD_SECRET_KEY": v}[k] }
+	}
+	if c, err := parseConfig(nil, env(""), io.Discard); err != nil || c.secretKey != nil {
+		t.Fatalf("no key: %x, %v", c.secretKey, err)
+	}
+	if c, err := parseConfig(nil, env(key), io.Discard); err != nil || len(c.secretKey) != 32 {
+		t.Fatalf("key from the environment: %x, %v", c.secretKey, err)
+	}
+	file := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(file, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := parseConfig([]string{"--secret-key-file", file}, env(""), io.Discard); err != nil || len(c.secretKey) != 32 {
+		t.Fatalf("key from a file: %x, %v", c.secretKey, err)
+	}
+	for _, bad := range []struct {
+		args []string
+		env  string
+	}{{nil, "c2hvcnQ="}, {nil, "not base64!"}, {[]string{"--secret-key-file", file}, key},
+		{[]string{"--secret-key-file", filepath.Join(t.TempDir(), "missing")}, ""}} {
+		if _, err := parseConfig(bad.args, env(bad.env), io.Discard); err == nil {
+			t.Fatalf("%v with TICKETD_SECRET_KEY=%q accepted", bad.args, bad.env)
 		}
 	}
 }
