@@ -6,11 +6,17 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ticketledger/ticketledger/projections"
 )
 
 type metrics struct {
 	requests *prometheus.HistogramVec
 	commands *prometheus.HistogramVec
+	// waits is how long queries given a min_position waited for their read model: the
+	// read-your-writes delay clients see, which the projection lag gauges, read against
+	// the log's visible head, do not show.
+	waits *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -23,11 +29,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "ticketledger_command_duration_seconds", Help: "Latency of commands (non-GET operations) by outcome.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"command", "outcome"}),
+		waits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ticketledger_read_wait_seconds", Help: "Time queries given a min_position waited for their read model to reach it, by projection and outcome.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"projection", "outcome"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, h := range []**prometheus.HistogramVec{&m.requests, &m.commands} {
+	for _, h := range []**prometheus.HistogramVec{&m.requests, &m.commands, &m.waits} {
 		if err := reg.Register(*h); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -55,4 +65,17 @@ func (m *metrics) observe(operation, method string, command bool, status int, d 
 		}
 		m.commands.WithLabelValues(operation, outcome).Observe(d.Seconds())
 	}
+}
+
+// waited records a read-your-writes wait for projection: outcome "reached", or "timeout"
+// and "error" when the query did not get its position.
+func (m *metrics) waited(projection string, d time.Duration, err error) {
+	outcome := "reached"
+	switch {
+	case errors.Is(err, projections.ErrWaitTimeout):
+		outcome = "timeout"
+	case err != nil:
+		outcome = "error"
+	}
+	m.waits.WithLabelValues(projection, outcome).Observe(d.Seconds())
 }

@@ -180,12 +180,23 @@ func (s *Server) waitProjection(r *http.Request, name string) error {
 	if err != nil || pos.IsZero() {
 		return err
 	}
-	if err := s.cfg.ReadSide.Runner.WaitFor(r.Context(), name, pos, s.cfg.WaitTimeout); err != nil || name == projections.DelegationsName {
+	if err := s.waitFor(r, name, pos); err != nil || name == projections.DelegationsName {
 		return err
 	}
-	err = s.cfg.ReadSide.Runner.WaitFor(r.Context(), projections.DelegationsName, pos, s.cfg.WaitTimeout)
+	err = s.waitFor(r, projections.DelegationsName, pos)
 	if errors.Is(err, projections.ErrUnknownProjection) {
 		return nil
+	}
+	return err
+}
+
+// waitFor waits, bounded, until the named projection has passed pos, and records the
+// wait.
+func (s *Server) waitFor(r *http.Request, name string, pos eventstore.Position) error {
+	began := time.Now()
+	err := s.cfg.ReadSide.Runner.WaitFor(r.Context(), name, pos, s.cfg.WaitTimeout)
+	if !errors.Is(err, projections.ErrUnknownProjection) {
+		s.metrics.waited(name, time.Since(began), err)
 	}
 	return err
 }

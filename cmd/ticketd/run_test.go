@@ -131,14 +131,24 @@ func TestRun(t *testing.T) {
 				t.Fatalf("the printed token: %v %v", res, err)
 			}
 			res.Body.Close()
+			req, _ = http.NewRequest("GET", base+"/v1/workbench/pending?min_position=0/1", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			res, err = http.DefaultClient.Do(req)
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("a workbench read with min_position: %v %v", res, err)
+			}
+			res.Body.Close()
 			res, err = http.Get(base + "/metrics")
 			if err != nil {
 				t.Fatal(err)
 			}
 			b, _ := io.ReadAll(res.Body)
 			res.Body.Close()
-			if !strings.Contains(string(b), "ticketledger_http_request_duration_seconds") || !strings.Contains(string(b), "ticketledger_projection_lag_events") {
-				t.Fatalf("metrics lack the API's and the projections':\n%s", b)
+			for _, metric := range []string{"ticketledger_http_request_duration_seconds", "ticketledger_projection_lag_events",
+				`ticketledger_read_wait_seconds_count{outcome="reached",projection="tickets"} 1`} {
+				if !strings.Contains(string(b), metric) {
+					t.Fatalf("metrics lack %s:\n%s", metric, b)
+				}
 			}
 			if logURL := env["EVENTSTORE_URL"]; isPostgresURL(logURL) {
 				// The log is in its own database; the read models' holds none.
