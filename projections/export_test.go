@@ -3,6 +3,7 @@ package projections
 import (
 	"errors"
 	"strings"
+	"sync"
 
 	"github.com/ticketledger/ticketledger/domain/ticket"
 	"github.com/ticketledger/ticketledger/eventstore"
@@ -37,4 +38,15 @@ func FoldedShare(events []eventstore.RecordedEvent) (folded, fresh int, err erro
 		}
 	}
 	return folded, fresh, nil
+}
+
+// FreezeLocks stops r's lock connection from querying, as if the process were frozen,
+// until the returned thaw is called. r must be running.
+func FreezeLocks(r *Runner) (thaw func()) {
+	r.mu.Lock()
+	l := r.lease
+	r.mu.Unlock()
+	l.pause.Lock()
+	var once sync.Once
+	return func() { once.Do(l.pause.Unlock) }
 }

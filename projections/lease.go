@@ -2,13 +2,16 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Several processes may run a Runner of the same projections on one database; one of
@@ -22,8 +25,13 @@ import (
 // client is gone, and with it the session's locks: at once when the process exits or its
 // connection is closed, so that a standby takes over within StandbyPoll; after the TCP
 // keepalive probes the lock connection asks for (about 25 seconds) when the network
-// between them fails. The checkpoint row lock stays the safety net: a holder that has
-// lost its lock and not yet noticed cannot write a batch twice.
+// between them fails. A process that freezes (stopped, paused, its machine suspended)
+// keeps its connections open, and its kernel answers the keepalive probes: the lock
+// connection queries every poll, and asks PostgreSQL to end its session when it has been
+// idle for lockIdleTimeout, so that a standby takes over then; a live batch's transaction
+// likewise ends after a minute idle (liveBeginSQL). The checkpoint row lock stays the
+// safety net: a holder that has lost its lock and not yet noticed cannot write a batch
+// twice.
 
 // lockNamespace is the first key of the projections' advisory locks.
 var lockNamespace = func() int32 {
@@ -42,6 +50,10 @@ func lockKeys(name string) (int32, int32) {
 // lockApplicationName names the lock connection in pg_stat_activity.
 const lockApplicationName = "ticketledger projection locks"
 
+// lockIdleTimeout is how long the lock connection of a process that polls every poll may
+// stay idle before PostgreSQL ends its session: ten polls, and no less than 3 seconds.
+func lockIdleTimeout(poll time.Duration) time.Duration { return max(10*poll, 3*time.Second) }
+
 // lease holds the advisory locks of a running Runner.
 type lease struct {
 	cfg  *pgx.ConnConfig
@@ -54,6 +66,9 @@ type lease struct {
 	held    map[string]chan struct{} // guarded by mu: closed when the lock is lost
 	release map[string]bool          // guarded by mu: locks to give back
 	wake    chan struct{}
+	// pause is held by tests that freeze the lock connection's loop, as a stopped
+	// process would be frozen.
+	pause sync.Mutex
 }
 
 func newLease(cfg *pgx.ConnConfig, poll time.Duration, log *slog.Logger) *lease {
@@ -149,6 +164,9 @@ func (l *lease) run(ctx context.Context) {
 				continue // the timer, still set, ends the pause
 			}
 		}
+		// Waits here while a test freezes the loop.
+		l.pause.Lock()
+		l.pause.Unlock()
 		if conn == nil {
 			c, err := l.connect(ctx)
 			if err != nil {
@@ -197,11 +215,25 @@ func (l *lease) run(ctx context.Context) {
 func (l *lease) connect(ctx context.Context) (*pgx.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, max(l.poll, 5*time.Second))
 	defer cancel()
-	return pgx.ConnectConfig(ctx, l.cfg)
+	conn, err := pgx.ConnectConfig(ctx, l.cfg)
+	if err != nil {
+		return nil, err
+	}
+	// idle_session_timeout is PostgreSQL 14's; before it, a frozen holder keeps its locks.
+	idle := strconv.FormatInt(lockIdleTimeout(l.poll).Milliseconds(), 10)
+	if _, err := conn.Exec(ctx, `SELECT set_config('idle_session_timeout', $1, false)`, idle); err != nil {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42704" { // undefined_object
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, err
+		}
+		l.log.Warn("projection locks: this PostgreSQL cannot end the idle session of a frozen process (idle_session_timeout needs version 14)")
+	}
+	return conn, nil
 }
 
-// round gives back the locks released, checks the connection when locks are held and
-// tries to take those waited for.
+// round gives back the locks released, tries to take those waited for, and otherwise
+// checks the connection: it queries every round.
 func (l *lease) round(ctx context.Context, conn *pgx.Conn) error {
 	ctx, cancel := context.WithTimeout(ctx, max(l.poll, time.Second))
 	defer cancel()
@@ -213,7 +245,6 @@ func (l *lease) round(ctx context.Context, conn *pgx.Conn) error {
 	for name := range l.waiting {
 		want = append(want, name)
 	}
-	check := len(l.held) > 0
 	l.mu.Unlock()
 	for _, name := range release {
 		k1, k2 := lockKeys(name)
@@ -228,7 +259,9 @@ func (l *lease) round(ctx context.Context, conn *pgx.Conn) error {
 		delete(l.release, name)
 		l.mu.Unlock()
 	}
-	if check && len(want) == 0 {
+	if len(want) == 0 {
+		// A query every round, held locks or not: the session must not stay idle for
+		// lockIdleTimeout while the process lives.
 		if err := conn.Ping(ctx); err != nil {
 			return err
 		}

@@ -201,3 +201,38 @@ func TestLockConnectionLost(t *testing.T) {
 		t.Fatalf("after the lock connection came back: %+v", st)
 	}
 }
+
+// TestFrozenHolderLosesItsLocks: a process that freezes keeps its connections open, and
+// its kernel answers TCP keepalives; its lock connection goes quiet, PostgreSQL ends the
+// idle session, and the process standing by takes over. Thawed, the first process finds
+// its locks gone and stands by; every event is applied once.
+func TestFrozenHolderLosesItsLocks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.StandbyPoll = 50 * time.Millisecond
+	all := len(e.standard())
+	a := startProcess(t, e, cfg)
+	eventually(t, "the first process to be active", func() bool { n, _ := a.roles(t); return n == all })
+	b := startProcess(t, e, cfg)
+	eventually(t, "the second process to stand by", func() bool { _, n := b.roles(t); return n == all })
+	grantDelegations(t, e)
+	ids := drive(t, e, 6, 41)
+
+	thaw := projections.FreezeLocks(a.runner)
+	t.Cleanup(thaw) // a failure below must not leave the first process frozen at its stop
+	eventually(t, "the second process to take over from the frozen one", func() bool { n, _ := b.roles(t); return n == all })
+	more, err := driveKeys(e, "frozen", 6, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, more...)
+	thaw()
+	eventually(t, "the thawed process to stand by", func() bool { _, n := a.roles(t); return n == all })
+	if n, _ := a.roles(t); n != 0 {
+		t.Fatalf("the thawed process is active for %d projections", n)
+	}
+	e.runner = b.runner
+	e.sync(projections.TicketsName, projections.DelegationsName, projections.TimelineName)
+	checkAgainstLog(t, e, ids)
+}

@@ -555,7 +555,7 @@ WHERE name = $1`
 // writeLive applies b to the live schema and stores its checkpoint in one transaction.
 // It returns the checkpoint stored.
 func (w *worker) writeLive(ctx context.Context, b batch) (eventstore.Position, error) {
-	tx, err := w.r.pool.Begin(ctx)
+	tx, err := w.r.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: liveBeginSQL})
 	if err != nil {
 		return eventstore.Position{}, fmt.Errorf("projections: %s: begin: %w", w.name, err)
 	}
@@ -584,6 +584,13 @@ func (w *worker) writeLive(ctx context.Context, b batch) (eventstore.Position, e
 	}
 	return pos, nil
 }
+
+// liveBeginSQL opens a live batch's transaction. A batch holds its checkpoint row locked
+// from its first statement to its commit, and each statement follows the last within
+// milliseconds: should the process freeze in between (stopped, paused, its machine
+// suspended), PostgreSQL ends the session after a minute, and with it the lock that would
+// hold back the process taking over (see lease.go).
+const liveBeginSQL = `BEGIN; SET LOCAL idle_in_transaction_session_timeout = '60s'`
 
 // writeSettingsSQL sets up a transaction that writes a projection's rows in the schema
 // $1: its batches commit without waiting for the disk (see the package documentation);
