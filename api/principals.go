@@ -9,6 +9,7 @@ import (
 
 	"github.com/ticketledger/ticketledger/commands"
 	"github.com/ticketledger/ticketledger/domain/principal"
+	"github.com/ticketledger/ticketledger/eventstore"
 )
 
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
@@ -48,7 +49,7 @@ func (s *Server) getPrincipal(w http.ResponseWriter, r *http.Request) error {
 // principalDone answers a principal command once the principal index reflects it, so
 // that the next request authenticates and routes with the change.
 func (s *Server) principalDone(w http.ResponseWriter, r *http.Request, status int, res commands.PrincipalResult) error {
-	if err := s.waitIndex(r, res); err != nil {
+	if err := s.waitIndex(r, res.Position); err != nil {
 		return err
 	}
 	if status == http.StatusCreated && res.Appended == 0 {
@@ -58,10 +59,12 @@ func (s *Server) principalDone(w http.ResponseWriter, r *http.Request, status in
 	return nil
 }
 
-func (s *Server) waitIndex(r *http.Request, res commands.PrincipalResult) error {
+// waitIndex waits, bounded, until the principal index has folded the log up to pos, the
+// position of a principal or process command: this server's next requests see its effect.
+func (s *Server) waitIndex(r *http.Request, pos eventstore.Position) error {
 	ctx, cancel := contextWithTimeout(r, s.cfg.WaitTimeout)
 	defer cancel()
-	return s.cfg.Principals.WaitFor(ctx, res.Position)
+	return s.cfg.Principals.WaitFor(ctx, pos)
 }
 
 func (s *Server) createPrincipal(w http.ResponseWriter, r *http.Request) error {
@@ -164,7 +167,7 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.waitIndex(r, res.PrincipalResult); err != nil {
+	if err := s.waitIndex(r, res.PrincipalResult.Position); err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -112,9 +112,7 @@ func (s *Server) waitProcess(r *http.Request, res commands.Result[process.State]
 	if res.Appended == 0 {
 		return nil
 	}
-	ctx, cancel := contextWithTimeout(r, s.cfg.WaitTimeout)
-	defer cancel()
-	return s.cfg.Principals.WaitFor(ctx, res.Position)
+	return s.waitIndex(r, res.Position)
 }
 
 func (s *Server) retireProcess(w http.ResponseWriter, r *http.Request) error {

@@ -56,7 +56,7 @@ func NewStateCache[S any](size int) *StateCache[S] {
 // get returns the cached state of stream and what command wrote there, if the stream is
 // cached.
 func (c *StateCache[S]) get(stream string, command uuid.UUID) (Loaded[S], earlier, bool) {
-	if c == nil || c.max <= 0 {
+	if !c.enabled() {
 		return Loaded[S]{}, earlier{}, false
 	}
 	c.mu.Lock()
@@ -80,7 +80,7 @@ func (c *StateCache[S]) get(stream string, command uuid.UUID) (Loaded[S], earlie
 
 // loaded caches a state read from the store with the ids of its events.
 func (c *StateCache[S]) loaded(stream string, l Loaded[S], events []eventstore.RecordedEvent) {
-	if c == nil || c.max <= 0 || l.Version == 0 {
+	if !c.enabled() || l.Version == 0 {
 		return
 	}
 	ids := make(map[uuid.UUID]eventRef, len(events)+4)
@@ -94,7 +94,7 @@ func (c *StateCache[S]) loaded(stream string, l Loaded[S], events []eventstore.R
 // prev, if prev is what the cache holds for stream, or onto no stream at all (the append
 // started it); otherwise it drops stream's entry.
 func (c *StateCache[S]) appended(stream string, prev, next Loaded[S], ids []uuid.UUID) {
-	if c == nil || c.max <= 0 {
+	if !c.enabled() {
 		return
 	}
 	c.mu.Lock()
@@ -125,12 +125,12 @@ func (c *StateCache[S]) appended(stream string, prev, next Loaded[S], ids []uuid
 	c.put(&cacheEntry[S]{stream: stream, loaded: next, ids: grown})
 }
 
-// forget drops stream's entry.
 // enabled reports whether c keeps states at all.
 func (c *StateCache[S]) enabled() bool { return c != nil && c.max > 0 }
 
+// forget drops stream's entry.
 func (c *StateCache[S]) forget(stream string) {
-	if c == nil || c.max <= 0 {
+	if !c.enabled() {
 		return
 	}
 	c.mu.Lock()

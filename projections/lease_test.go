@@ -79,18 +79,25 @@ func (p *process) roles(t *testing.T) (active, standby int) {
 	return active, standby
 }
 
+// activeAndStandby starts two processes polling every 50 ms on e, the first active for
+// all of e's projections and the second standing by for them, and returns all, their number.
+func activeAndStandby(t *testing.T, e *env) (a, b *process, all int) {
+	t.Helper()
+	cfg := e.config()
+	cfg.StandbyPoll = 50 * time.Millisecond
+	all = len(e.standard())
+	a = startProcess(t, e, cfg)
+	eventually(t, "the first process to be active", func() bool { n, _ := a.roles(t); return n == all })
+	b = startProcess(t, e, cfg)
+	eventually(t, "the second process to stand by", func() bool { _, n := b.roles(t); return n == all })
+	return a, b, all
+}
+
 func TestOneActiveRunnerPerProjection(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	cfg := e.config()
-	cfg.StandbyPoll = 50 * time.Millisecond
-	all := len(e.standard())
-
-	a := startProcess(t, e, cfg)
-	eventually(t, "the first process to be active", func() bool { n, _ := a.roles(t); return n == all })
-	b := startProcess(t, e, cfg)
-	eventually(t, "the second process to stand by", func() bool { _, n := b.roles(t); return n == all })
+	a, b, all := activeAndStandby(t, e)
 	grantDelegations(t, e)
 	ids := drive(t, e, 12, 31)
 	head := e.head()
@@ -209,13 +216,7 @@ func TestLockConnectionLost(t *testing.T) {
 func TestFrozenHolderLosesItsLocks(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cfg := e.config()
-	cfg.StandbyPoll = 50 * time.Millisecond
-	all := len(e.standard())
-	a := startProcess(t, e, cfg)
-	eventually(t, "the first process to be active", func() bool { n, _ := a.roles(t); return n == all })
-	b := startProcess(t, e, cfg)
-	eventually(t, "the second process to stand by", func() bool { _, n := b.roles(t); return n == all })
+	a, b, all := activeAndStandby(t, e)
 	grantDelegations(t, e)
 	ids := drive(t, e, 6, 41)
 

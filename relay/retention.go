@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // PruneResult counts what Store.Prune deleted.
@@ -36,15 +38,10 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (PruneResult, error
 		sql   string
 		count *int64
 	}{{"deliveries", deliveries, &res.Deliveries}, {"messages", messages, &res.Messages}} {
-		for {
-			tag, err := s.pool.Exec(ctx, step.sql, before, PruneBatch)
-			if err != nil {
-				return res, fmt.Errorf("relay: prune %s: %w", step.what, err)
-			}
-			*step.count += tag.RowsAffected()
-			if tag.RowsAffected() < PruneBatch {
-				break
-			}
+		n, err := deleteInBatches(ctx, s.pool, step.sql, before)
+		*step.count = n
+		if err != nil {
+			return res, fmt.Errorf("relay: prune %s: %w", step.what, err)
 		}
 	}
 	return res, nil
@@ -69,6 +66,23 @@ func (s *Store) RunRetention(ctx context.Context, retention, interval time.Durat
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		}
+	}
+}
+
+// deleteInBatches runs sql, a DELETE of at most PruneBatch rows given as its last
+// parameter after args, until a run deletes fewer, and returns the rows deleted in all.
+func deleteInBatches(ctx context.Context, pool *pgxpool.Pool, sql string, args ...any) (int64, error) {
+	args = append(args, PruneBatch)
+	var total int64
+	for {
+		tag, err := pool.Exec(ctx, sql, args...)
+		if err != nil {
+			return total, err
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < PruneBatch {
+			return total, nil
 		}
 	}
 }

@@ -186,17 +186,11 @@ func (t *SQLTransport) Prune(ctx context.Context) (int64, error) {
 			SELECT x.ctid FROM ` + msgs + ` x, consumed c
 			WHERE (x.transaction_id, x."offset") <= (c.tx, c.off)
 			ORDER BY x.transaction_id, x."offset" LIMIT $1))`
-	var total int64
-	for {
-		tag, err := t.pool.Exec(ctx, q, PruneBatch)
-		if err != nil {
-			return total, fmt.Errorf("relay: SQL transport: prune %s: %w", t.cfg.Topic, err)
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < PruneBatch {
-			return total, nil
-		}
+	n, err := deleteInBatches(ctx, t.pool, q)
+	if err != nil {
+		return n, fmt.Errorf("relay: SQL transport: prune %s: %w", t.cfg.Topic, err)
 	}
+	return n, nil
 }
 
 // RunPruner prunes the topic every interval until ctx ends, then returns nil. A failure

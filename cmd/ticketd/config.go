@@ -107,11 +107,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return config{}, fmt.Errorf("log level %q: %w", *level, err)
 	}
-	d, err := time.ParseDuration(*shutdown)
-	if err != nil || d <= 0 {
-		return config{}, fmt.Errorf("shutdown timeout %q: want a positive duration such as 30s", *shutdown)
+	var err error
+	if c.shutdownTimeout, err = positiveDuration("shutdown timeout", *shutdown, "30s"); err != nil {
+		return config{}, err
 	}
-	c.shutdownTimeout = d
 	switch *transport {
 	case "sql", "nats":
 		c.relayTransport, c.natsURL = *transport, *natsURL
@@ -138,11 +137,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 	}
 	if *timeout != "" {
-		d, err := time.ParseDuration(*timeout)
-		if err != nil || d <= 0 {
-			return config{}, fmt.Errorf("webhook-timeout %q: want a positive duration such as 15s", *timeout)
+		if c.webhookTimeout, err = positiveDuration("webhook-timeout", *timeout, "15s"); err != nil {
+			return config{}, err
 		}
-		c.webhookTimeout = d
 	}
 	switch key := getenv("TICKETD_SECRET_KEY"); {
 	case key != "" && *keyFile != "":
@@ -161,13 +158,21 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 	}
 	if *retention != "" {
-		d, err := time.ParseDuration(*retention)
-		if err != nil || d <= 0 {
-			return config{}, fmt.Errorf("webhook-retention %q: want a positive duration such as 2160h (90 days)", *retention)
+		if c.webhookRetention, err = positiveDuration("webhook-retention", *retention, "2160h (90 days)"); err != nil {
+			return config{}, err
 		}
-		c.webhookRetention = d
 	}
 	return c, nil
+}
+
+// positiveDuration parses the setting named what, refusing what is not a positive duration
+// with an example of one.
+func positiveDuration(what, value, example string) (time.Duration, error) {
+	d, err := time.ParseDuration(value)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s %q: want a positive duration such as %s", what, value, example)
+	}
+	return d, nil
 }
 
 // scheduleString writes a retry schedule as the flag takes it.
