@@ -23,13 +23,14 @@ func TestPruneConsumedTransportMessages(t *testing.T) {
 		return n
 	}
 
-	// A second consumer group joins and reads nothing.
-	lagging, err := relay.NewSQLTransport(ctx, h.pool, relay.SQLTransportConfig{ConsumerGroup: "lagging", Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	subCtx, stopLagging := context.WithCancel(ctx)
-	if _, err := lagging.Subscribe(subCtx); err != nil {
+	// A second consumer group joins and reads nothing. It is registered as Watermill's
+	// subscriber registers one (its offsets row at the start) rather than by a subscriber
+	// left unread: that subscriber would hold its transaction, which locked the offsets row
+	// and so has a transaction id, open while it waits to hand over a message, and with it
+	// the snapshot horizon of the whole cluster, which every consumer and every other
+	// test's event log wait behind.
+	if _, err := h.pool.Exec(ctx, `INSERT INTO "watermill_offsets_`+relay.DefaultTopic+`"
+		(consumer_group, offset_acked, last_processed_transaction_id) VALUES ('lagging', 0, '0')`); err != nil {
 		t.Fatal(err)
 	}
 	h.start(tr, fastDispatch())
@@ -48,8 +49,6 @@ func TestPruneConsumedTransportMessages(t *testing.T) {
 	}
 
 	// The lagging group goes away: everything the dispatchers consumed goes.
-	stopLagging()
-	lagging.Close()
 	if _, err := h.pool.Exec(ctx, `DELETE FROM "watermill_offsets_`+relay.DefaultTopic+`" WHERE consumer_group = 'lagging'`); err != nil {
 		t.Fatal(err)
 	}
