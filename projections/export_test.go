@@ -50,3 +50,10 @@ func FreezeLocks(r *Runner) (thaw func()) {
 	var once sync.Once
 	return func() { once.Do(l.pause.Unlock) }
 }
+
+// LiveWrites returns how many live batches of the projection named name were written in
+// one round trip and how many the slow way.
+func LiveWrites(r *Runner, name string) (atOnce, slowly int64) {
+	w := r.workers[name]
+	return w.atOnce.Load(), w.slowly.Load()
+}

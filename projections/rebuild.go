@@ -268,7 +268,10 @@ func (rb *rebuild) write(ctx context.Context, events []eventstore.RecordedEvent)
 		return 0, fmt.Errorf("projections: rebuild %s: begin: %w", rb.w.name, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	n, err := rb.w.apply(ctx, tx, rb.next, events, eventstore.Start, true, func(*pgx.Batch, int, *eventstore.RecordedEvent) {})
+	if err := rb.w.setUpWrite(ctx, tx, rb.next); err != nil {
+		return 0, err
+	}
+	n, err := rb.w.apply(ctx, tx, events, eventstore.Start, true, nil, func(*pgx.Batch, int, *eventstore.RecordedEvent) {})
 	if err != nil {
 		return 0, err
 	}
@@ -400,7 +403,10 @@ func (rb *rebuild) swap(ctx context.Context) error {
 				todo = append(todo, e)
 			}
 		}
-		n, err := w.apply(ctx, tx, rb.next, todo, rb.pos, false, func(*pgx.Batch, int, *eventstore.RecordedEvent) {})
+		if err := w.setUpWrite(ctx, tx, rb.next); err != nil {
+			return err
+		}
+		n, err := w.apply(ctx, tx, todo, rb.pos, false, nil, func(*pgx.Batch, int, *eventstore.RecordedEvent) {})
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -268,6 +270,9 @@ type worker struct {
 	// scanning holds a token while a WaitFor reads the log for a gap, so that waiters
 	// share one reader instead of each taking a pool connection.
 	scanning chan struct{}
+	// atOnce and slowly count the live batches written in one round trip and those
+	// written after the checkpoint was locked and read.
+	atOnce, slowly atomic.Int64
 }
 
 func (w *worker) notifyLocked() {
@@ -554,12 +559,96 @@ WHERE name = $1`
 
 // writeLive applies b to the live schema and stores its checkpoint in one transaction.
 // It returns the checkpoint stored.
+//
+// A projection that queues its statements writes a batch in one round trip: the start of
+// the transaction, the checkpoint's lock (projection_claim, refused unless the checkpoint
+// is where this process last stored it), the writes, the checkpoint and the commit. The
+// transaction takes its id, which holds back the horizon of the log's readers in the same
+// cluster (see eventstore/pgstore), only while the server runs it, never while it waits
+// for this process. Should the batch fail, the claim refused among other reasons, it is
+// written the slow way.
 func (w *worker) writeLive(ctx context.Context, b batch) (eventstore.Position, error) {
-	tx, err := w.r.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: liveBeginSQL})
+	if w.q != nil {
+		pos, ok, err := w.writeLiveAtOnce(ctx, b)
+		if ok {
+			w.atOnce.Add(1)
+		}
+		if ok || err != nil {
+			return pos, err
+		}
+	}
+	w.slowly.Add(1)
+	return w.writeLiveLocked(ctx, b)
+}
+
+// checkpointTail returns the tail of a live batch that ends at pos: the checkpoint's
+// update and the commit.
+func (w *worker) checkpointTail(pos eventstore.Position) func(bt *pgx.Batch, n int, last *eventstore.RecordedEvent) {
+	return func(bt *pgx.Batch, n int, last *eventstore.RecordedEvent) {
+		var lastAt *time.Time
+		if last != nil {
+			t := last.Created
+			lastAt = &t
+		}
+		bt.Queue(updateCheckpointSQL, w.name, pos.String(), lastAt, n)
+		bt.Queue(`COMMIT`)
+	}
+}
+
+// writeLiveAtOnce writes b in one round trip, on the strength of the checkpoint this
+// worker last stored. ok is false, with a nil error, when the batch failed, the claim on
+// the checkpoint refused among other reasons, and is to be written the slow way.
+func (w *worker) writeLiveAtOnce(ctx context.Context, b batch) (pos eventstore.Position, ok bool, err error) {
+	w.mu.Lock()
+	expected := w.checkpoint
+	w.mu.Unlock()
+	conn, err := w.r.pool.Acquire(ctx)
+	if err != nil {
+		return pos, false, fmt.Errorf("projections: %s: begin: %w", w.name, err)
+	}
+	defer conn.Release()
+	tx := connTx{conn.Conn()}
+	defer tx.rollbackOpen(ctx)
+	pre := &prelude{}
+	pre.Queue(`BEGIN`)
+	pre.Queue(liveTimeoutSQL)
+	pre.Queue(writeSettingsSQL, w.schema)
+	pre.Queue(`SELECT public.projection_claim($1, $2)`, w.name, expected.String())
+	pos = b.pos
+	if expected.After(pos) {
+		pos = expected
+	}
+	if _, err := w.apply(ctx, tx, b.events, expected, false, pre, w.checkpointTail(pos)); err != nil {
+		// The slow way tells what failed: it reads the checkpoint again, so that events
+		// the batch may have committed before its answer was lost are not applied twice.
+		// A statement new to the connection also fails here, as pgx prepares it before
+		// the batch sets the search path; the slow way prepares it in the right schema.
+		if ctx.Err() != nil {
+			return pos, false, fmt.Errorf("projections: %s: %w", w.name, ctx.Err())
+		}
+		return pos, false, nil
+	}
+	if st := tx.c.PgConn().TxStatus(); st != 'I' {
+		return pos, false, fmt.Errorf("projections: %s: commit: the transaction is still open (status %q)", w.name, st)
+	}
+	return pos, true, nil
+}
+
+// writeLiveLocked writes b in a transaction that locks the checkpoint first and reads it,
+// in three round trips: the start, the checkpoint, and the writes with the checkpoint and
+// the commit. The connection is taken from the pool for it (a pooled transaction would
+// take a fourth to commit).
+func (w *worker) writeLiveLocked(ctx context.Context, b batch) (eventstore.Position, error) {
+	conn, err := w.r.pool.Acquire(ctx)
 	if err != nil {
 		return eventstore.Position{}, fmt.Errorf("projections: %s: begin: %w", w.name, err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	defer conn.Release()
+	tx, err := conn.Conn().BeginTx(ctx, pgx.TxOptions{BeginQuery: liveBeginSQL(w.schema)})
+	if err != nil {
+		return eventstore.Position{}, fmt.Errorf("projections: %s: begin: %w", w.name, err)
+	}
+	defer connTx{conn.Conn()}.rollbackOpen(ctx)
 	stored, err := readCheckpoint(ctx, tx, w.name, true)
 	if err != nil {
 		return eventstore.Position{}, fmt.Errorf("projections: %s: lock checkpoint: %w", w.name, err)
@@ -568,29 +657,82 @@ func (w *worker) writeLive(ctx context.Context, b batch) (eventstore.Position, e
 	if stored.After(pos) {
 		pos = stored
 	}
-	var lastAt *time.Time
-	_, err = w.apply(ctx, tx, w.schema, b.events, stored, false, func(bt *pgx.Batch, n int, last *eventstore.RecordedEvent) {
-		if last != nil {
-			t := last.Created
-			lastAt = &t
-		}
-		bt.Queue(updateCheckpointSQL, w.name, pos.String(), lastAt, n)
-	})
-	if err != nil {
+	if _, err := w.apply(ctx, tx, b.events, stored, false, nil, w.checkpointTail(pos)); err != nil {
 		return eventstore.Position{}, err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return eventstore.Position{}, fmt.Errorf("projections: %s: commit: %w", w.name, err)
+	if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
+		return eventstore.Position{}, fmt.Errorf("projections: %s: commit: the transaction is still open (status %q)", w.name, st)
 	}
 	return pos, nil
 }
 
-// liveBeginSQL opens a live batch's transaction. A batch holds its checkpoint row locked
-// from its first statement to its commit, and each statement follows the last within
-// milliseconds: should the process freeze in between (stopped, paused, its machine
-// suspended), PostgreSQL ends the session after a minute, and with it the lock that would
-// hold back the process taking over (see lease.go).
-const liveBeginSQL = `BEGIN; SET LOCAL idle_in_transaction_session_timeout = '60s'`
+// connTx is a transaction that its own statements open and commit on c.
+type connTx struct{ c *pgx.Conn }
+
+func (t connTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return t.c.Exec(ctx, sql, args...)
+}
+
+func (t connTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return t.c.SendBatch(ctx, b)
+}
+
+func (t connTx) Conn() *pgx.Conn { return t.c }
+
+// rollbackOpen rolls back the transaction on c if one is still open, so that c goes back
+// to the pool idle (a connection released in a transaction is closed).
+func (t connTx) rollbackOpen(ctx context.Context) {
+	if t.c.IsClosed() || t.c.PgConn().TxStatus() == 'I' {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := t.c.Exec(ctx, `ROLLBACK`); err != nil {
+		t.c.Close(ctx)
+	}
+}
+
+// writeTx is what apply needs of the transaction it writes in.
+type writeTx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	Conn() *pgx.Conn
+}
+
+// prelude holds the statements that open the first batch apply sends, the start of a
+// transaction sent with its writes; it is emptied once they are sent.
+type prelude struct{ pgx.Batch }
+
+// batch returns a new batch holding the statements of p, if any, and their number.
+func (p *prelude) batch() (*pgx.Batch, int) {
+	b := &pgx.Batch{}
+	if p == nil {
+		return b, 0
+	}
+	b.QueuedQueries = append(b.QueuedQueries, p.QueuedQueries...)
+	return b, len(p.QueuedQueries)
+}
+
+// sent records that the statements of p went out with a batch.
+func (p *prelude) sent() {
+	if p != nil {
+		p.QueuedQueries = nil
+	}
+}
+
+// liveBeginSQL opens a live batch's transaction in the schema given and sets it up as
+// writeSettingsSQL does. A batch holds its checkpoint row locked from its first statement
+// to its commit, and each statement follows the last within milliseconds: should the
+// process freeze in between (stopped, paused, its machine suspended), PostgreSQL ends the
+// session after a minute, and with it the lock that would hold back the process taking
+// over (see lease.go).
+func liveBeginSQL(schema string) string {
+	return `BEGIN; ` + liveTimeoutSQL + `; ` +
+		strings.Replace(writeSettingsSQL, "$1", `'`+strings.ReplaceAll(schema, `'`, `''`)+`'`, 1)
+}
+
+// liveTimeoutSQL ends the session of a live batch's transaction left idle (see liveBeginSQL).
+const liveTimeoutSQL = `SET LOCAL idle_in_transaction_session_timeout = '60s'`
 
 // writeSettingsSQL sets up a transaction that writes a projection's rows in the schema
 // $1: its batches commit without waiting for the disk (see the package documentation);
@@ -603,13 +745,24 @@ const writeSettingsSQL = `SELECT set_config('search_path', $1, true), set_config
 	set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
 	set_config('enable_mergejoin', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
 
-// apply writes the events after floor into schema within tx and then runs the statements
-// tail queues (given the number of events applied and the last of them), in as few round
-// trips as the projection allows; replay is set for the batches of a rebuild's replay
-// (see SetQueuer). It returns the number of events applied. An event's failure is an
-// *ApplyError unless the database or the network is at fault.
-func (w *worker) apply(ctx context.Context, tx pgx.Tx, schema string, events []eventstore.RecordedEvent, floor eventstore.Position,
-	replay bool, tail func(b *pgx.Batch, applied int, last *eventstore.RecordedEvent)) (int, error) {
+// setUpWrite sets tx up to write a projection's rows in schema (see writeSettingsSQL).
+func (w *worker) setUpWrite(ctx context.Context, tx pgx.Tx, schema string) error {
+	if _, err := tx.Exec(ctx, writeSettingsSQL, schema); err != nil {
+		return fmt.Errorf("projections: %s: set search path: %w", w.name, err)
+	}
+	return nil
+}
+
+// apply writes the events after floor within tx, set up for the projection's schema
+// (liveBeginSQL, setUpWrite, or the statements of pre, sent first), and then runs the
+// statements tail queues (given the number of events applied and the last of them), in as
+// few round trips as the projection allows; replay is set for the batches of a rebuild's
+// replay (see SetQueuer). It returns the number of events applied. An event's failure is
+// an *ApplyError unless the database or the network is at fault; a failure of pre's
+// statements is returned as it is, wrapped. A projection that is not a Queuer needs a
+// pgx.Tx, and no pre.
+func (w *worker) apply(ctx context.Context, tx writeTx, events []eventstore.RecordedEvent, floor eventstore.Position,
+	replay bool, pre *prelude, tail func(b *pgx.Batch, applied int, last *eventstore.RecordedEvent)) (int, error) {
 	var todo []eventstore.RecordedEvent
 	for i := range events {
 		if events[i].Position.After(floor) {
@@ -620,12 +773,13 @@ func (w *worker) apply(ctx context.Context, tx pgx.Tx, schema string, events []e
 	if len(todo) > 0 {
 		last = &todo[len(todo)-1]
 	}
-	if _, err := tx.Exec(ctx, writeSettingsSQL, schema); err != nil {
-		return 0, fmt.Errorf("projections: %s: set search path: %w", w.name, err)
-	}
 	if w.q == nil {
+		ptx, ok := tx.(pgx.Tx)
+		if !ok || pre != nil {
+			return 0, fmt.Errorf("projections: %s: a projection that is not a Queuer is applied in a pgx.Tx", w.name)
+		}
 		for i := range todo {
-			if err := w.p.Apply(ctx, tx, todo[i]); err != nil {
+			if err := w.p.Apply(ctx, ptx, todo[i]); err != nil {
 				if poisoned(ctx, tx, err) {
 					return 0, w.applyError(todo[i], err)
 				}
@@ -640,13 +794,16 @@ func (w *worker) apply(ctx context.Context, tx pgx.Tx, schema string, events []e
 		return len(todo), nil
 	}
 	if w.sq != nil && len(todo) > 1 {
-		done, err := w.applySet(ctx, tx, todo, replay, last, tail)
+		done, err := w.applySet(ctx, tx, todo, replay, last, pre, tail)
 		if done || err != nil {
 			return len(todo), err
 		}
 	}
-	b := &pgx.Batch{}
-	owner := make([]int, 0, 4*len(todo))
+	b, head := pre.batch()
+	owner := make([]int, head, head+4*len(todo))
+	for i := range owner {
+		owner[i] = -1
+	}
 	for i := range todo {
 		if err := w.q.Queue(b, todo[i]); err != nil {
 			return 0, w.applyError(todo[i], err)
@@ -657,10 +814,11 @@ func (w *worker) apply(ctx context.Context, tx pgx.Tx, schema string, events []e
 	}
 	tail(b, len(todo), last)
 	br := tx.SendBatch(ctx, b)
+	pre.sent()
 	for i := 0; i < b.Len(); i++ {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			if i < len(owner) && poisoned(ctx, tx, err) {
+			if i < len(owner) && owner[i] >= 0 && poisoned(ctx, tx, err) {
 				return 0, w.applyError(todo[owner[i]], err)
 			}
 			return 0, fmt.Errorf("projections: %s: write batch: %w", w.name, err)
@@ -673,12 +831,13 @@ func (w *worker) apply(ctx context.Context, tx pgx.Tx, schema string, events []e
 }
 
 // applySet writes events (more than one) with the statements QueueSet queues, behind a
-// savepoint, then the tail. done is false, with a nil error, when QueueSet cannot queue
-// the events or one of its statements fails on them: nothing of the events is left
-// written, and they are to be applied event by event, which names the event at fault.
-func (w *worker) applySet(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent, replay bool, last *eventstore.RecordedEvent,
-	tail func(b *pgx.Batch, applied int, last *eventstore.RecordedEvent)) (done bool, err error) {
-	b := &pgx.Batch{}
+// savepoint, then the tail, after the statements of pre. done is false, with a nil error,
+// when QueueSet cannot queue the events or one of its statements fails on them: nothing
+// of the events is left written, and they are to be applied event by event, which names
+// the event at fault.
+func (w *worker) applySet(ctx context.Context, tx writeTx, events []eventstore.RecordedEvent, replay bool, last *eventstore.RecordedEvent,
+	pre *prelude, tail func(b *pgx.Batch, applied int, last *eventstore.RecordedEvent)) (done bool, err error) {
+	b, head := pre.batch()
 	b.Queue(`SAVEPOINT set_write`)
 	if err := w.sq.QueueSet(b, events, replay); err != nil {
 		return false, nil
@@ -687,10 +846,11 @@ func (w *worker) applySet(ctx context.Context, tx pgx.Tx, events []eventstore.Re
 	b.Queue(`RELEASE SAVEPOINT set_write`)
 	tail(b, len(events), last)
 	br := tx.SendBatch(ctx, b)
+	pre.sent()
 	for i := 0; i < b.Len(); i++ {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			if i == 0 || i >= set || !poisoned(ctx, tx, err) {
+			if i <= head || i >= set || !poisoned(ctx, tx, err) {
 				return false, fmt.Errorf("projections: %s: write batch: %w", w.name, err)
 			}
 			if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT set_write`); err != nil {
@@ -708,7 +868,7 @@ func (w *worker) applySet(ctx context.Context, tx pgx.Tx, events []eventstore.Re
 // poisoned reports whether err, returned while applying an event in tx, is the event's
 // fault: neither ctx ended, nor was the connection lost, nor did the server report a
 // transient failure.
-func poisoned(ctx context.Context, tx pgx.Tx, err error) bool {
+func poisoned(ctx context.Context, tx writeTx, err error) bool {
 	if ctx.Err() != nil || tx.Conn().IsClosed() {
 		return false
 	}
@@ -723,7 +883,7 @@ func (w *worker) applyError(ev eventstore.RecordedEvent, err error) error {
 	return &ApplyError{Projection: w.name, Stream: ev.Stream, Version: ev.Version, Type: ev.Type, Position: ev.Position, Err: err}
 }
 
-func runBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+func runBatch(ctx context.Context, tx writeTx, b *pgx.Batch) error {
 	if b.Len() == 0 {
 		return nil
 	}

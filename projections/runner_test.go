@@ -3,11 +3,13 @@ package projections_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ticketledger/ticketledger/commands"
 	"github.com/ticketledger/ticketledger/domain"
 	"github.com/ticketledger/ticketledger/domain/ticket"
@@ -392,3 +394,67 @@ type renamed struct {
 }
 
 func (r renamed) Name() string { return r.name }
+
+// TestLiveBatchesAtOnce: live batches are written in one round trip (start, claim,
+// writes, checkpoint, commit) once their statements are prepared on the connection, and
+// the tables match the log.
+func TestLiveBatchesAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	grantDelegations(t, e)
+	r := e.start(e.config(), e.standard()...)
+	var ids []string
+	for round := range 3 {
+		more, err := driveKeys(e, fmt.Sprintf("round%d", round), 8, uint64(60+round))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, more...)
+		e.sync(projections.TicketsName, projections.TimelineName)
+	}
+	checkAgainstLog(t, e, ids)
+	for _, name := range []string{projections.TicketsName, projections.TimelineName} {
+		atOnce, slowly := projections.LiveWrites(r, name)
+		t.Logf("%s: %d at once, %d slowly", name, atOnce, slowly)
+		if atOnce == 0 {
+			t.Errorf("%s: no live batch was written in one round trip (%d the slow way)", name, slowly)
+		}
+	}
+}
+
+// TestClaim: projection_claim locks the checkpoint row where it is expected and refuses
+// any other position, and a missing row, with SQLSTATE TLCP1.
+func TestClaim(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.start(e.config(), e.standard()...)
+	res := e.submit("order-claim", "10.00", "original")
+	if err := r.WaitFor(context.Background(), projections.TicketsName, res.Position, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var stored string
+	if err := e.pool.QueryRow(ctx, `SELECT position FROM projection_checkpoints WHERE name = $1`, projections.TicketsName).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(name, expected string) error {
+		tx, err := e.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		_, err = tx.Exec(ctx, `SELECT public.projection_claim($1, $2)`, name, expected)
+		return err
+	}
+	if err := claim(projections.TicketsName, stored); err != nil {
+		t.Fatalf("claim at the stored position %s: %v", stored, err)
+	}
+	for _, c := range []struct{ name, expected string }{
+		{projections.TicketsName, ""}, {projections.TicketsName, stored + "0"}, {"no-such-projection", ""},
+	} {
+		var pgErr *pgconn.PgError
+		if err := claim(c.name, c.expected); !errors.As(err, &pgErr) || pgErr.Code != "TLCP1" {
+			t.Errorf("claim %s at %q: %v, want SQLSTATE TLCP1", c.name, c.expected, err)
+		}
+	}
+}
