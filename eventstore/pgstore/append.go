@@ -116,6 +116,18 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		return eventstore.AppendResult{}, fmt.Errorf("pgstore: %s: %w", appendOp(stream), err)
 	}
 	kind, version := expectedArgs(expected)
+	if s.groups != nil && (kind == expectNoStream || kind == expectExact) {
+		res, err := s.groups.append(ctx, stream, version, events, func() (eventstore.AppendResult, error) {
+			return s.appendAlone(ctx, stream, expected, kind, version, events)
+		})
+		return res, err
+	}
+	return s.appendAlone(ctx, stream, expected, kind, version, events)
+}
+
+// appendAlone writes an append with a statement of its own.
+func (s *Store) appendAlone(ctx context.Context, stream string, expected eventstore.ExpectedVersion, kind int16, version int64,
+	events []eventstore.EventData) (eventstore.AppendResult, error) {
 	args := make([]any, 5, 6)
 	args[0] = stream
 	if kind == expectExact {

@@ -23,6 +23,16 @@
 // error (Any and StreamExists appends are retried instead). An append that writes nothing
 // takes one more round trip to tell an idempotent retry from a conflict.
 //
+// Appends at an exact version or to no stream, those of commands, are group-committed:
+// one made while others are being written waits in a queue, and up to Config.AppendGroups
+// writers each take what is queued (waiting up to Config.AppendLinger for 8 appends) and
+// write it with one statement, one transaction and one commit. The statement writes the
+// appends whose expected version holds and skips the others; those, and all the appends
+// of a statement that fails (a race with another process on one of its streams), are
+// then written alone, which tells a conflict, a tombstone or a retry apart as above. A
+// group never holds two appends to one stream, nor do two groups being written. An append
+// made while nothing else is being written is written alone at once.
+//
 // Since a transaction id is assigned at the transaction's first write, which comes after
 // the statement's snapshot, the transaction that writes version k+1 of a stream always has
 // a larger id than the one that wrote version k, already committed in that snapshot:

@@ -60,6 +60,15 @@ type Config struct {
 	// documentation). After it, ReadAll returns the events already visible.
 	// Default DefaultVisibilityWait.
 	VisibilityWait time.Duration
+	// AppendGroups is how many group statements may be written at once (see the package
+	// documentation): the appends at an exact version or to no stream, those of commands,
+	// made while others are being written are queued and written together. Default
+	// DefaultAppendGroups; a negative value writes every append alone.
+	AppendGroups int
+	// AppendLinger is how long a group waits to be filled (to 8 appends) before it is
+	// written, when appends are being written already. Default DefaultAppendLinger;
+	// negative: no wait.
+	AppendLinger time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -88,8 +97,9 @@ type Store struct {
 	// its subscriptions are woken directly.
 	id string
 
-	hub  hub
-	feed *feed
+	hub    hub
+	feed   *feed
+	groups *groups // nil: every append is written alone
 	// ownReads and feedReads count the reads of subscriptions from the database and from
 	// the feed's window.
 	ownReads, feedReads atomic.Int64
@@ -157,6 +167,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, erro
 	}
 	s.hub.subs = make(map[chan struct{}]struct{})
 	s.feed = newFeed(s)
+	s.groups = newGroups(s, cfg.AppendGroups, cfg.AppendLinger)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.goBackground(s.runNotifier)
 	return s, nil
