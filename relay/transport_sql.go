@@ -16,7 +16,7 @@ import (
 // Defaults of SQLTransportConfig.
 const (
 	DefaultSQLPollInterval = 100 * time.Millisecond
-	DefaultSQLBatchSize    = 20
+	DefaultSQLBatchSize    = 1
 	DefaultSQLAckDeadline  = 30 * time.Second
 	// DefaultSQLPruneInterval is how often ticketd prunes the consumed messages (Prune).
 	DefaultSQLPruneInterval = time.Minute
@@ -34,7 +34,11 @@ type SQLTransportConfig struct {
 	PollInterval time.Duration
 	// BatchSize is the number of messages a subscriber reads per query and consumes in
 	// one transaction; the dispatcher's deliveries of a batch become visible when it
-	// commits. Default DefaultSQLBatchSize.
+	// commits. That transaction locks its consumer group's offsets row, and so holds a
+	// transaction id, from its start to its commit, through a round trip per message:
+	// while it runs, it holds back the horizon below which the readers of an event log
+	// in the same PostgreSQL cluster see events (see eventstore/pgstore). Default
+	// DefaultSQLBatchSize, one message per transaction.
 	BatchSize int
 	// AckDeadline is how long a message may stay unacknowledged before it is redelivered.
 	// Default DefaultSQLAckDeadline.

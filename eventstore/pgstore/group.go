@@ -37,7 +37,7 @@ const (
 
 // Defaults of Config.AppendGroups and Config.AppendLinger.
 const (
-	DefaultAppendGroups = 2
+	DefaultAppendGroups = 1
 	DefaultAppendLinger = time.Millisecond
 )
 
