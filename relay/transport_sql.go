@@ -16,7 +16,7 @@ import (
 // Defaults of SQLTransportConfig.
 const (
 	DefaultSQLPollInterval = 100 * time.Millisecond
-	DefaultSQLBatchSize    = 1
+	DefaultSQLBatchSize    = 20
 	DefaultSQLAckDeadline  = 30 * time.Second
 	// DefaultSQLPruneInterval is how often ticketd prunes the consumed messages (Prune).
 	DefaultSQLPruneInterval = time.Minute
@@ -37,8 +37,9 @@ type SQLTransportConfig struct {
 	// commits. That transaction locks its consumer group's offsets row, and so holds a
 	// transaction id, from its start to its commit, through a round trip per message:
 	// while it runs, it holds back the horizon below which the readers of an event log
-	// in the same PostgreSQL cluster see events (see eventstore/pgstore). Default
-	// DefaultSQLBatchSize, one message per transaction.
+	// in the same PostgreSQL cluster see events (see eventstore/pgstore). Smaller batches
+	// hold it for less time, but one message per transaction cannot keep up with a few
+	// hundred outcomes a second. Default DefaultSQLBatchSize.
 	BatchSize int
 	// AckDeadline is how long a message may stay unacknowledged before it is redelivered.
 	// Default DefaultSQLAckDeadline.
