@@ -138,7 +138,13 @@ func (s *Server) handle(method, pattern string, acc access, h handlerFunc) error
 	s.router.Method(method, pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		err := s.serve(sw, r, route, acc, h)
+		var err error
+		if command && s.cfg.ReadSide != nil {
+			err = s.cfg.ReadSide.Pacer.Wait(r.Context())
+		}
+		if err == nil {
+			err = s.serve(sw, r, route, acc, h)
+		}
 		if err != nil {
 			s.writeProblem(sw, r, err)
 		}

@@ -58,6 +58,9 @@ type ReadSide struct {
 	Delegations *projections.Delegations
 	// Audit reads a ticket's history from the log itself.
 	Audit *audit.Log
+	// Pacer, when set, holds commands back while the tickets read model lags behind the
+	// log (see projections.Pacer).
+	Pacer *projections.Pacer
 }
 
 // Check is one readiness check: nil when the dependency is ready.

@@ -49,6 +49,9 @@ type config struct {
 	// webhookRetention is how long the records of ended webhook deliveries are kept
 	// (0: for ever).
 	webhookRetention time.Duration
+	// readLagBound is how far behind the log the tickets read model may fall before the
+	// API holds commands back (see projections.Pacer); 0: never.
+	readLagBound time.Duration
 	// secretKey encrypts the webhook signing secrets at rest (nil: stored in clear).
 	secretKey []byte
 }
@@ -78,6 +81,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	timeout := fs.String("webhook-timeout", env("TICKETD_WEBHOOK_TIMEOUT", ""), "bound on one webhook delivery attempt (TICKETD_WEBHOOK_TIMEOUT); unset: "+relay.DefaultTimeout.String())
 	retention := fs.String("webhook-retention", env("TICKETD_WEBHOOK_RETENTION", ""), "how long the records of webhook deliveries that ended (delivered or dead) are kept, with their attempts and outcome messages, e.g. 2160h; pruned hourly (TICKETD_WEBHOOK_RETENTION); unset: for ever")
 	keyFile := fs.String("secret-key-file", env("TICKETD_SECRET_KEY_FILE", ""), "file holding the key, 32 bytes in base64 (openssl rand -base64 32), that encrypts the webhook signing secrets at rest (TICKETD_SECRET_KEY_FILE; or the key itself in TICKETD_SECRET_KEY); unset: the secrets are stored in clear")
+	lagBound := fs.String("read-lag-bound", env("TICKETD_READ_LAG_BOUND", "100ms"), "how far the tickets read model may fall behind the commands of this process before new commands wait for it, a second at most, e.g. 100ms; 0: never (TICKETD_READ_LAG_BOUND)")
 	pprofAddr := fs.String("pprof-addr", env("TICKETD_PPROF_ADDR", ""), "listen address of the Go profiler (net/http/pprof), e.g. 127.0.0.1:6060; unset: off (TICKETD_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -155,6 +159,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 		if c.secretKey, err = relay.ParseSecretKey(string(text)); err != nil {
 			return config{}, fmt.Errorf("secret key file %s: %w", *keyFile, err)
+		}
+	}
+	if d, perr := time.ParseDuration(*lagBound); *lagBound != "0" && (perr != nil || d != 0) {
+		if c.readLagBound, err = positiveDuration("read-lag-bound", *lagBound, "100ms"); err != nil {
+			return config{}, err
 		}
 	}
 	if *retention != "" {

@@ -17,6 +17,8 @@ import (
 type countingStore struct {
 	eventstore.Store
 	errors *prometheus.CounterVec
+	// pacer, when set, notes the positions appended (see projections.Pacer).
+	pacer *projections.Pacer
 }
 
 func (s *countingStore) count(op string, err error) error {
@@ -29,6 +31,9 @@ func (s *countingStore) count(op string, err error) error {
 
 func (s *countingStore) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	r, err := s.Store.Append(ctx, stream, expected, events...)
+	if err == nil {
+		s.pacer.Appended(r.Position)
+	}
 	return r, s.count("append", err)
 }
 

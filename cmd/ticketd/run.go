@@ -169,6 +169,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("read-model migrations: %w", err)
 	}
 	rs.Runner = runner
+	if cfg.has(roleAPI) && cfg.has(roleProjector) {
+		rs.Pacer = projections.NewPacer(runner, projections.TicketsName, cfg.readLagBound)
+		store.pacer = rs.Pacer
+	}
 	reg.MustRegister(&lagCollector{runner: runner})
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))

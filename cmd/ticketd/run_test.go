@@ -249,3 +249,27 @@ func queryRow(t *testing.T, url, sql string, dest ...any) error {
 	defer conn.Close(context.Background())
 	return conn.QueryRow(context.Background(), sql).Scan(dest...)
 }
+
+func TestReadLagBoundConfig(t *testing.T) {
+	none := func(string) string { return "" }
+	c, err := parseConfig(nil, none, io.Discard)
+	if err != nil || c.readLagBound != 100*time.Millisecond {
+		t.Fatalf("default read lag bound: %s, %v", c.readLagBound, err)
+	}
+	c, err = parseConfig([]string{"--read-lag-bound", "0"}, none, io.Discard)
+	if err != nil || c.readLagBound != 0 {
+		t.Fatalf("read lag bound 0 (off): %s, %v", c.readLagBound, err)
+	}
+	c, err = parseConfig(nil, func(k string) string { return map[string]string{"TICKETD_READ_LAG_BOUND": "250ms"}[k] }, io.Discard)
+	if err != nil || c.readLagBound != 250*time.Millisecond {
+		t.Fatalf("read lag bound from the environment: %s, %v", c.readLagBound, err)
+	}
+	if c, err := parseConfig([]string{"--read-lag-bound", "0s"}, none, io.Discard); err != nil || c.readLagBound != 0 {
+		t.Fatalf("read lag bound 0s (off): %s, %v", c.readLagBound, err)
+	}
+	for _, v := range []string{"-1s", "soon"} {
+		if _, err := parseConfig([]string{"--read-lag-bound", v}, none, io.Discard); err == nil {
+			t.Fatalf("read lag bound %q accepted", v)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package projections
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ticketledger/ticketledger/eventstore"
+)
+
+// Pacer keeps a projection within a bound of the log by holding writers back: each
+// position appended through this process is noted (Appended), and a writer about to
+// append waits (Wait) while the projection has not passed what was appended more than the
+// bound ago, for at most a second. Under a load the projection cannot follow, the
+// writers slow down to its pace instead of leaving the read model further and further
+// behind: a query of the read model then sees what was written at most about the bound
+// before, and read-your-writes waits stay short. It paces only while this process's
+// Runner is the active one for the projection. Safe for concurrent use.
+type Pacer struct {
+	r     *Runner
+	name  string
+	bound time.Duration
+
+	mu      sync.Mutex
+	pending []appended // guarded by mu: positions appended and not yet seen passed, oldest first
+}
+
+type appended struct {
+	pos eventstore.Position
+	at  time.Time
+}
+
+// pacerMaxWait bounds one wait of a writer, and pacerKeep the positions a Pacer keeps.
+const (
+	pacerMaxWait = time.Second
+	pacerKeep    = 1 << 14
+)
+
+// NewPacer returns a Pacer keeping the projection named name of r within bound of the
+// log; a bound that is not positive returns nil, and a nil Pacer never waits.
+func NewPacer(r *Runner, name string, bound time.Duration) *Pacer {
+	if bound <= 0 {
+		return nil
+	}
+	return &Pacer{r: r, name: name, bound: bound}
+}
+
+// Appended notes a position appended through this process.
+func (p *Pacer) Appended(pos eventstore.Position) {
+	if p == nil {
+		return
+	}
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.pending); n > 0 && !pos.After(p.pending[n-1].pos) {
+		return // appends answer out of order; the later position covers this one
+	}
+	if len(p.pending) == pacerKeep {
+		p.pending = append(p.pending[:0], p.pending[1:]...)
+	}
+	p.pending = append(p.pending, appended{pos: pos, at: now})
+}
+
+// Wait returns once the projection has passed every position appended more than the
+// bound ago, or after a second, or when ctx ends (returning its error).
+func (p *Pacer) Wait(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	w, ok := p.r.workers[p.name]
+	if !ok {
+		return nil
+	}
+	w.mu.Lock()
+	cp, active := w.checkpoint, w.active
+	w.mu.Unlock()
+	if !active {
+		return nil
+	}
+	cutoff := time.Now().Add(-p.bound)
+	p.mu.Lock()
+	passed := 0
+	for passed < len(p.pending) && !cp.Before(p.pending[passed].pos) {
+		passed++
+	}
+	if passed > 0 {
+		p.pending = append(p.pending[:0], p.pending[passed:]...)
+	}
+	var target eventstore.Position
+	for _, a := range p.pending {
+		if a.at.After(cutoff) {
+			break
+		}
+		target = a.pos
+	}
+	p.mu.Unlock()
+	if target.IsZero() {
+		return nil
+	}
+	err := p.r.WaitFor(ctx, p.name, target, pacerMaxWait)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	_ = err // a projection that stays behind, or stopped, holds a writer back a second at most
+	return nil
+}

@@ -1,0 +1,112 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/ticketledger/ticketledger/eventstore"
+	"github.com/ticketledger/ticketledger/projections"
+)
+
+// held wraps a projection whose Apply waits while it is held.
+type held struct {
+	projections.Projection
+	mu      sync.Mutex
+	release chan struct{} // nil while not held
+}
+
+func (h *held) hold() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.release = make(chan struct{})
+}
+
+func (h *held) let() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	close(h.release)
+	h.release = nil
+}
+
+func (h *held) Apply(ctx context.Context, tx pgx.Tx, ev eventstore.RecordedEvent) error {
+	h.mu.Lock()
+	release := h.release
+	h.mu.Unlock()
+	if release != nil {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return h.Projection.Apply(ctx, tx, ev)
+}
+
+// TestPacer: a writer waits while the projection has not passed what was appended more
+// than the bound ago, and only then; a nil Pacer never waits.
+func TestPacer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	h := &held{Projection: projections.NewTickets(e.pool)}
+	r := e.start(e.config(), h)
+	const bound = 50 * time.Millisecond
+	p := projections.NewPacer(r, projections.TicketsName, bound)
+	if projections.NewPacer(r, projections.TicketsName, 0) != nil {
+		t.Fatal("a pacer without a bound")
+	}
+	var none *projections.Pacer
+	none.Appended(eventstore.Position{})
+	if err := none.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waited := func() time.Duration {
+		t.Helper()
+		start := time.Now()
+		if err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+
+	// Caught up: no wait, however old the appends.
+	first := e.submit("order-pace-1", "10.00", "original")
+	p.Appended(first.Position)
+	e.sync(projections.TicketsName)
+	time.Sleep(2 * bound)
+	if d := waited(); d > 250*time.Millisecond {
+		t.Fatalf("waited %s with the projection caught up", d)
+	}
+
+	// Behind, within the bound: no wait.
+	h.hold()
+	second := e.submit("order-pace-2", "20.00", "original")
+	p.Appended(second.Position)
+	noted := time.Now()
+	if d := waited(); d > 250*time.Millisecond && time.Since(noted)-d < bound {
+		t.Fatalf("waited %s for an append younger than the bound", d)
+	}
+
+	// Behind by more than the bound: the writer waits until the projection passes it.
+	time.Sleep(2 * bound)
+	const holdFor = 300 * time.Millisecond
+	go func() {
+		time.Sleep(holdFor)
+		h.let()
+	}()
+	d := waited()
+	if d < holdFor-50*time.Millisecond {
+		t.Fatalf("waited %s while the projection was held for %s", d, holdFor)
+	}
+	err := r.WaitFor(ctx, projections.TicketsName, second.Position, time.Millisecond)
+	if d < time.Second && err != nil {
+		t.Fatalf("the wait ended after %s, before the projection passed the append: %v", d, err)
+	}
+	if err != nil && !errors.Is(err, projections.ErrWaitTimeout) {
+		t.Fatal(err)
+	}
+}
