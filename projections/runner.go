@@ -568,17 +568,30 @@ WHERE name = $1`
 // for this process. Should the batch fail, the claim refused among other reasons, it is
 // written the slow way.
 func (w *worker) writeLive(ctx context.Context, b batch) (eventstore.Position, error) {
+	conn, err := w.r.pool.Acquire(ctx)
+	if err != nil {
+		return eventstore.Position{}, fmt.Errorf("projections: %s: begin: %w", w.name, err)
+	}
+	defer func() { conn.Release() }()
 	if w.q != nil {
-		pos, ok, err := w.writeLiveAtOnce(ctx, b)
+		pos, ok, err := w.writeLiveAtOnce(ctx, conn.Conn(), b)
 		if ok {
 			w.atOnce.Add(1)
 		}
 		if ok || err != nil {
 			return pos, err
 		}
+		if conn.Conn().IsClosed() {
+			conn.Release()
+			if conn, err = w.r.pool.Acquire(ctx); err != nil {
+				return eventstore.Position{}, fmt.Errorf("projections: %s: begin: %w", w.name, err)
+			}
+		}
 	}
+	// The slow way runs on the same connection where it can: the statements it prepares
+	// there, in the projection's schema, serve the next batches written at once.
 	w.slowly.Add(1)
-	return w.writeLiveLocked(ctx, b)
+	return w.writeLiveLocked(ctx, conn.Conn(), b)
 }
 
 // checkpointTail returns the tail of a live batch that ends at pos: the checkpoint's
@@ -598,16 +611,11 @@ func (w *worker) checkpointTail(pos eventstore.Position) func(bt *pgx.Batch, n i
 // writeLiveAtOnce writes b in one round trip, on the strength of the checkpoint this
 // worker last stored. ok is false, with a nil error, when the batch failed, the claim on
 // the checkpoint refused among other reasons, and is to be written the slow way.
-func (w *worker) writeLiveAtOnce(ctx context.Context, b batch) (pos eventstore.Position, ok bool, err error) {
+func (w *worker) writeLiveAtOnce(ctx context.Context, conn *pgx.Conn, b batch) (pos eventstore.Position, ok bool, err error) {
 	w.mu.Lock()
 	expected := w.checkpoint
 	w.mu.Unlock()
-	conn, err := w.r.pool.Acquire(ctx)
-	if err != nil {
-		return pos, false, fmt.Errorf("projections: %s: begin: %w", w.name, err)
-	}
-	defer conn.Release()
-	tx := connTx{conn.Conn()}
+	tx := connTx{conn}
 	defer tx.rollbackOpen(ctx)
 	pre := &prelude{}
 	pre.Queue(`BEGIN`)
@@ -634,21 +642,15 @@ func (w *worker) writeLiveAtOnce(ctx context.Context, b batch) (pos eventstore.P
 	return pos, true, nil
 }
 
-// writeLiveLocked writes b in a transaction that locks the checkpoint first and reads it,
-// in three round trips: the start, the checkpoint, and the writes with the checkpoint and
-// the commit. The connection is taken from the pool for it (a pooled transaction would
-// take a fourth to commit).
-func (w *worker) writeLiveLocked(ctx context.Context, b batch) (eventstore.Position, error) {
-	conn, err := w.r.pool.Acquire(ctx)
+// writeLiveLocked writes b in a transaction on conn that locks the checkpoint first and
+// reads it, in three round trips: the start, the checkpoint, and the writes with the
+// checkpoint and the commit.
+func (w *worker) writeLiveLocked(ctx context.Context, conn *pgx.Conn, b batch) (eventstore.Position, error) {
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: liveBeginSQL(w.schema)})
 	if err != nil {
 		return eventstore.Position{}, fmt.Errorf("projections: %s: begin: %w", w.name, err)
 	}
-	defer conn.Release()
-	tx, err := conn.Conn().BeginTx(ctx, pgx.TxOptions{BeginQuery: liveBeginSQL(w.schema)})
-	if err != nil {
-		return eventstore.Position{}, fmt.Errorf("projections: %s: begin: %w", w.name, err)
-	}
-	defer connTx{conn.Conn()}.rollbackOpen(ctx)
+	defer connTx{conn}.rollbackOpen(ctx)
 	stored, err := readCheckpoint(ctx, tx, w.name, true)
 	if err != nil {
 		return eventstore.Position{}, fmt.Errorf("projections: %s: lock checkpoint: %w", w.name, err)
@@ -660,7 +662,7 @@ func (w *worker) writeLiveLocked(ctx context.Context, b batch) (eventstore.Posit
 	if _, err := w.apply(ctx, tx, b.events, stored, false, nil, w.checkpointTail(pos)); err != nil {
 		return eventstore.Position{}, err
 	}
-	if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
+	if st := conn.PgConn().TxStatus(); st != 'I' {
 		return eventstore.Position{}, fmt.Errorf("projections: %s: commit: the transaction is still open (status %q)", w.name, st)
 	}
 	return pos, nil
