@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // Event is a ticket event; the set is closed: the types in this file.
@@ -322,13 +324,15 @@ func Encode(e Event) (string, []byte, error) {
 	return typ, b, nil
 }
 
-// Decode reads a stored event back.
+// Decode reads a stored event back. It decodes with github.com/goccy/go-json, which reads
+// the same JSON into the same values as encoding/json about three times faster: every
+// projection, the relay and the audit decode each event they read.
 func Decode(eventType string, data []byte) (Event, error) {
 	e, err := newEvent(eventType)
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(data, e); err != nil {
+	if err := gojson.Unmarshal(data, e); err != nil {
 		return nil, fmt.Errorf("ticket: decode %s: %w", eventType, err)
 	}
 	return e, nil
