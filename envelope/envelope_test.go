@@ -2,9 +2,11 @@ package envelope
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -47,6 +49,16 @@ func TestSealOpenRoundTrip(t *testing.T) {
 	}
 	if !bytes.HasSuffix(links[0].Metadata, []byte(`"hash":"`+s.Hash.String()+`"}`)) {
 		t.Fatalf("metadata does not end with its hash: %s", links[0].Metadata)
+	}
+	// Decode reads what encoding/json reads, sealed metadata or not.
+	for _, md := range [][]byte{links[0].Metadata,
+		[]byte(`{"schema":2,"ACTOR":"\u00e9ve","command_id":"0b3b0a8e-6d1e-4d47-9a9e-0d8f0e0d4f11","time":"2026-11-25T18:00:00+08:00","other":[1,null]}`)} {
+		var std Metadata
+		stdErr := json.Unmarshal(md, &std)
+		m, err := Decode(md)
+		if err != nil || stdErr != nil || !reflect.DeepEqual(m, std) {
+			t.Fatalf("Decode %+v (%v), encoding/json %+v (%v)", m, err, std, stdErr)
+		}
 	}
 }
 

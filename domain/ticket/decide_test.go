@@ -496,6 +496,23 @@ func TestCodecRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(back, e) {
 			t.Fatalf("%s did not round-trip:\n got %#v\nwant %#v", typ, back, e)
 		}
+		std, _ := newEvent(typ)
+		if err := json.Unmarshal(data, std); err != nil || !reflect.DeepEqual(back, std) {
+			t.Fatalf("%s: Decode and encoding/json disagree (%v):\n got %#v\nwant %#v", typ, err, back, std)
+		}
+	}
+	// Bodies written by hand: unknown members, other letter case, nulls, escapes.
+	for _, c := range []struct{ typ, body string }{
+		{TypeSubmitted, `{"TICKET_ID":"t1","Title":"a\u00e9\"b","cc":null,"fields":{"x":[1,{"y":null}]},"extra":{"z":[true]}}`},
+		{TypeNodeActivated, `{"activation":2,"tasks":[{"id":"2.1","assignee":"ann","status":"pending"}],"due_at":"2026-11-25T10:00:00+08:00"}`},
+		{TypeTaskApproved, `{"task_id":"1.1","by":"ann","changes":{"amount":"1.00"},"at":"2026-11-25T02:00:00.123456789Z"}`},
+	} {
+		back, err := Decode(c.typ, []byte(c.body))
+		std, _ := newEvent(c.typ)
+		stdErr := json.Unmarshal([]byte(c.body), std)
+		if err != nil || stdErr != nil || !reflect.DeepEqual(back, std) {
+			t.Fatalf("%s %s: Decode %#v (%v), encoding/json %#v (%v)", c.typ, c.body, back, err, std, stdErr)
+		}
 	}
 	_, more, _ := run(submitCmd(100), Approve{By: user("ann"), At: at(1)}, Approve{By: user("cat"), At: at(1)}, Approve{By: user("cal"), At: at(1)},
 		ReportExecution{By: shop, Status: ExecutionSucceeded, At: at(2)})
