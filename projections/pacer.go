@@ -15,7 +15,8 @@ import (
 // writers slow down to its pace instead of leaving the read model further and further
 // behind: a query of the read model then sees what was written at most about the bound
 // before, and read-your-writes waits stay short. It paces only while this process's
-// Runner is the active one for the projection. Safe for concurrent use.
+// Runner is the active one for the projection and the projection has caught up with the
+// log since it started. Safe for concurrent use.
 type Pacer struct {
 	r     *Runner
 	name  string
@@ -73,9 +74,11 @@ func (p *Pacer) Wait(ctx context.Context) error {
 		return nil
 	}
 	w.mu.Lock()
-	cp, active := w.checkpoint, w.active
+	cp, active, caughtUp := w.checkpoint, w.active, w.caughtUp
 	w.mu.Unlock()
-	if !active {
+	if !active || !caughtUp {
+		// Catching up after a start or an interruption, the projection is behind by what
+		// happened before: holding every command back for it would stall the API.
 		return nil
 	}
 	cutoff := time.Now().Add(-p.bound)
