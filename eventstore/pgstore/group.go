@@ -14,9 +14,9 @@ import (
 // commands, are queued; up to Config.AppendGroups goroutines take what is queued and write
 // it with one statement, one transaction, one round trip and one commit for all. Under
 // load this divides the database's cost of an append by several (its commit, its
-// statement, its round trip), and costs nothing otherwise: an append that finds the queue
-// empty is taken alone and written by its own caller, with the statement it would have
-// used anyway.
+// statement, its round trip), and costs nothing otherwise: an append made while no other
+// is being written or waiting goes alone, written by its own caller with the statement it
+// would have used anyway.
 //
 // A group never holds two appends to one stream, and two groups being written never share
 // a stream; a stream's later append waits for the next group. The group statement writes
