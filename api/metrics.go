@@ -17,6 +17,9 @@ type metrics struct {
 	// read-your-writes delay clients see, which the projection lag gauges, read against
 	// the log's visible head, do not show.
 	waits *prometheus.HistogramVec
+	// paced is how long commands waited for a read model that fell behind the log by more
+	// than its bound (projections.Pacer), counting only the commands that waited.
+	paced *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,11 +36,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "ticketledger_read_wait_seconds", Help: "Time queries given a min_position waited for their read model to reach it, by projection and outcome.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"projection", "outcome"}),
+		paced: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ticketledger_command_paced_seconds", Help: "Time commands waited, before they ran, for a read model that fell behind the log by more than its bound (--read-lag-bound), counting only the commands that waited.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"projection"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, h := range []**prometheus.HistogramVec{&m.requests, &m.commands, &m.waits} {
+	for _, h := range []**prometheus.HistogramVec{&m.requests, &m.commands, &m.waits, &m.paced} {
 		if err := reg.Register(*h); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

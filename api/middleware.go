@@ -140,7 +140,10 @@ func (s *Server) handle(method, pattern string, acc access, h handlerFunc) error
 		sw := &statusWriter{ResponseWriter: w}
 		var err error
 		if command && s.cfg.ReadSide != nil {
-			err = s.cfg.ReadSide.Pacer.Wait(r.Context())
+			var waited time.Duration
+			if waited, err = s.cfg.ReadSide.Pacer.Wait(r.Context()); waited > 0 {
+				s.metrics.paced.WithLabelValues(s.cfg.ReadSide.Pacer.Projection()).Observe(waited.Seconds())
+			}
 		}
 		if err == nil {
 			err = s.serve(sw, r, route, acc, h)

@@ -46,6 +46,14 @@ func NewPacer(r *Runner, name string, bound time.Duration) *Pacer {
 	return &Pacer{r: r, name: name, bound: bound}
 }
 
+// Projection returns the name of the projection p paces writers for.
+func (p *Pacer) Projection() string {
+	if p == nil {
+		return ""
+	}
+	return p.name
+}
+
 // Appended notes a position appended through this process.
 func (p *Pacer) Appended(pos eventstore.Position) {
 	if p == nil {
@@ -64,14 +72,15 @@ func (p *Pacer) Appended(pos eventstore.Position) {
 }
 
 // Wait returns once the projection has passed every position appended more than the
-// bound ago, or after a second, or when ctx ends (returning its error).
-func (p *Pacer) Wait(ctx context.Context) error {
+// bound ago, or after a second, or when ctx ends (returning its error). waited is how long
+// it held the writer back, 0 when it did not.
+func (p *Pacer) Wait(ctx context.Context) (waited time.Duration, err error) {
 	if p == nil {
-		return nil
+		return 0, nil
 	}
 	w, ok := p.r.workers[p.name]
 	if !ok {
-		return nil
+		return 0, nil
 	}
 	w.mu.Lock()
 	cp, active, caughtUp := w.checkpoint, w.active, w.caughtUp
@@ -79,9 +88,10 @@ func (p *Pacer) Wait(ctx context.Context) error {
 	if !active || !caughtUp {
 		// Catching up after a start or an interruption, the projection is behind by what
 		// happened before: holding every command back for it would stall the API.
-		return nil
+		return 0, nil
 	}
-	cutoff := time.Now().Add(-p.bound)
+	now := time.Now()
+	cutoff := now.Add(-p.bound)
 	p.mu.Lock()
 	passed := 0
 	for passed < len(p.pending) && !cp.Before(p.pending[passed].pos) {
@@ -99,12 +109,10 @@ func (p *Pacer) Wait(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	if target.IsZero() {
-		return nil
+		return 0, nil
 	}
-	err := p.r.WaitFor(ctx, p.name, target, pacerMaxWait)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	_ = err // a projection that stays behind, or stopped, holds a writer back a second at most
-	return nil
+	// A projection that stays behind, or stopped, holds a writer back a second at most;
+	// the wait's own error says no more than that.
+	_ = p.r.WaitFor(ctx, p.name, target, pacerMaxWait)
+	return time.Since(now), ctx.Err()
 }

@@ -61,14 +61,18 @@ func TestPacer(t *testing.T) {
 	}
 	var none *projections.Pacer
 	none.Appended(eventstore.Position{})
-	if err := none.Wait(ctx); err != nil {
-		t.Fatal(err)
+	if d, err := none.Wait(ctx); d != 0 || err != nil {
+		t.Fatal(d, err)
 	}
 	waited := func() time.Duration {
 		t.Helper()
 		start := time.Now()
-		if err := p.Wait(ctx); err != nil {
+		d, err := p.Wait(ctx)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if took := time.Since(start); d > took {
+			t.Fatalf("Wait reports %s after %s", d, took)
 		}
 		return time.Since(start)
 	}
