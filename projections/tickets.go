@@ -590,33 +590,44 @@ func notFound(id string) error {
 // domain.NotFound *domain.Error when no such ticket was projected; database errors.
 func (t *Tickets) Get(ctx context.Context, id string) (Ticket, error) {
 	var k Ticket
-	err := scanTicket(t.pool.QueryRow(ctx, `SELECT `+ticketColumns+` FROM rm_tickets.tickets k WHERE k.id = $1`, id), &k)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return k, notFound(id)
-	}
-	if err != nil {
-		return k, fmt.Errorf("projections: ticket %s: %w", id, err)
-	}
-	k.Handlers, err = t.handlers(ctx, id, time.Now())
+	err := t.withHandlers(ctx, id, time.Now(), &k, func(row pgx.Row) error { return scanTicket(row, &k) },
+		`SELECT `+ticketColumns+` FROM rm_tickets.tickets k WHERE k.id = $1`, id)
 	return k, err
 }
 
-// handlers returns the pending tasks of a ticket with the delegates active at at.
-func (t *Tickets) handlers(ctx context.Context, id string, at time.Time) ([]Handler, error) {
-	rows, err := t.pool.Query(ctx, `SELECT t.task_id, t.node, t.assignee,
-			ARRAY(SELECT DISTINCT g.delegate FROM rm_delegations.grants g
-				WHERE g.principal = t.assignee AND `+activeGrant("g", "$2", "t.process_key")+` ORDER BY g.delegate)
-		FROM rm_tickets.tasks t WHERE t.ticket_id = $1 AND t.status = 'pending' ORDER BY t.activation, t.ordinal`, id, at)
-	if err != nil {
-		return nil, fmt.Errorf("projections: handlers of %s: %w", id, err)
+// handlersSQL selects the pending tasks of ticket $1 with the delegates active at $2.
+var handlersSQL = `SELECT t.task_id, t.node, t.assignee,
+		ARRAY(SELECT DISTINCT g.delegate FROM rm_delegations.grants g
+			WHERE g.principal = t.assignee AND ` + activeGrant("g", "$2", "t.process_key") + ` ORDER BY g.delegate)
+	FROM rm_tickets.tasks t WHERE t.ticket_id = $1 AND t.status = 'pending' ORDER BY t.activation, t.ordinal`
+
+// withHandlers runs the query of a ticket's row (sql with args, read by scan) and the query
+// of its handlers at at in one round trip, and sets k's handlers. A query that finds no
+// ticket is a domain.NotFound *domain.Error.
+func (t *Tickets) withHandlers(ctx context.Context, id string, at time.Time, k *Ticket, scan func(pgx.Row) error, sql string, args ...any) error {
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	b.Queue(handlersSQL, id, at)
+	br := t.pool.SendBatch(ctx, b)
+	defer br.Close()
+	err := scan(br.QueryRow())
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound(id)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Handler, error) {
+	if err != nil {
+		return fmt.Errorf("projections: ticket %s: %w", id, err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return fmt.Errorf("projections: handlers of %s: %w", id, err)
+	}
+	k.Handlers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Handler, error) {
 		var h Handler
 		err := r.Scan(&h.TaskID, &h.Node, &h.Principal, &h.Delegates)
 		return h, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("projections: handlers of %s: %w", id, err)
+		return fmt.Errorf("projections: handlers of %s: %w", id, err)
 	}
-	return out, nil
+	return br.Close()
 }

@@ -2,8 +2,6 @@ package projections
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -110,17 +108,15 @@ func (t *Tickets) AsSeenBy(ctx context.Context, id string, v Viewer) (SeenTicket
 		st     SeenTicket
 		access string
 	)
-	err := scanTicket(t.pool.QueryRow(ctx, asSeenSQL, id, v.ID, v.Privileged, v.System, at), &st.Ticket, &access, &st.Shown, &st.Fields)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return st, notFound(id)
-	}
+	err := t.withHandlers(ctx, id, at, &st.Ticket, func(row pgx.Row) error {
+		return scanTicket(row, &st.Ticket, &access, &st.Shown, &st.Fields)
+	}, asSeenSQL, id, v.ID, v.Privileged, v.System, at)
 	if err != nil {
-		return st, fmt.Errorf("projections: ticket %s as seen by %s: %w", id, v.ID, err)
+		return st, err
 	}
 	st.Access = Access(access)
 	if st.Fields == nil {
 		st.Fields = ticket.Fields{}
 	}
-	st.Handlers, err = t.handlers(ctx, id, at)
-	return st, err
+	return st, nil
 }
