@@ -36,13 +36,15 @@ func ParseSecretKey(text string) ([]byte, error) {
 }
 
 // sealer encrypts the signing secrets at rest with AES-256-GCM, each bound to its row
-// (endpoint and serial) so that a sealed secret copied to another row does not open.
-type sealer struct{ aead cipher.AEAD }
+// (endpoint and serial) so that a sealed secret copied to another row does not open. It
+// seals with its current key and opens with it or with one of the previous keys it was
+// given, so that the key can be replaced.
+type sealer struct {
+	aead     cipher.AEAD
+	previous []cipher.AEAD
+}
 
-func newSealer(key []byte) (*sealer, error) {
-	if key == nil {
-		return nil, nil
-	}
+func newAEAD(key []byte) (cipher.AEAD, error) {
 	if len(key) != SecretKeySize {
 		return nil, fmt.Errorf("relay: the secret key has %d bytes, want %d", len(key), SecretKeySize)
 	}
@@ -50,11 +52,29 @@ func newSealer(key []byte) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
+	return cipher.NewGCM(block)
+}
+
+func newSealer(key []byte, previous [][]byte) (*sealer, error) {
+	if key == nil {
+		if len(previous) > 0 {
+			return nil, errors.New("relay: previous secret keys are given without a secret key to reseal under")
+		}
+		return nil, nil
+	}
+	aead, err := newAEAD(key)
 	if err != nil {
 		return nil, err
 	}
-	return &sealer{aead: aead}, nil
+	s := &sealer{aead: aead}
+	for _, k := range previous {
+		p, err := newAEAD(k)
+		if err != nil {
+			return nil, fmt.Errorf("%w (a previous key)", err)
+		}
+		s.previous = append(s.previous, p)
+	}
+	return s, nil
 }
 
 func rowData(endpoint uuid.UUID, serial int) []byte {
@@ -77,35 +97,44 @@ func (s *sealer) seal(endpoint uuid.UUID, serial int, secret string) (string, er
 
 // open returns the secret stored in the row (endpoint, serial).
 func (s *sealer) open(endpoint uuid.UUID, serial int, stored string) (string, error) {
+	plain, _, err := s.openAny(endpoint, serial, stored)
+	return plain, err
+}
+
+// openAny returns the secret stored in the row (endpoint, serial), and whether it is
+// stored in clear or under a previous key rather than the current one.
+func (s *sealer) openAny(endpoint uuid.UUID, serial int, stored string) (plain string, stale bool, err error) {
 	b64, sealed := strings.CutPrefix(stored, sealedPrefix)
 	if !sealed {
-		return stored, nil
+		return stored, true, nil
 	}
 	if s == nil {
-		return "", ErrSecretKey
+		return "", false, ErrSecretKey
 	}
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil || len(raw) < s.aead.NonceSize() {
-		return "", fmt.Errorf("relay: a sealed webhook secret of endpoint %s is malformed", endpoint)
+		return "", false, fmt.Errorf("relay: a sealed webhook secret of endpoint %s is malformed", endpoint)
 	}
 	n := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, raw[:n], raw[n:], rowData(endpoint, serial))
-	if err != nil {
-		return "", ErrSecretKey
+	for i, aead := range append([]cipher.AEAD{s.aead}, s.previous...) {
+		if p, err := aead.Open(nil, raw[:n], raw[n:], rowData(endpoint, serial)); err == nil {
+			return string(p), i > 0, nil
+		}
 	}
-	return string(plain), nil
+	return "", false, ErrSecretKey
 }
 
-// sealStored encrypts the signing secrets stored in clear, as written before the store
-// had a key, and returns how many it sealed. It does nothing without a key.
+// sealStored encrypts under the current key the signing secrets stored in clear, as
+// written before the store had a key, and those sealed under a previous key, and returns
+// how many it sealed. It does nothing without a key; secrets no key opens stay as they
+// are (they fail with ErrSecretKey when used).
 func (s *Store) sealStored(ctx context.Context) (int, error) {
 	if s.sealer == nil {
 		return 0, nil
 	}
 	n := 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT endpoint_id, serial, secret FROM relay_endpoint_secrets
-			WHERE secret NOT LIKE '`+sealedPrefix+`%' FOR UPDATE`)
+		rows, err := tx.Query(ctx, `SELECT endpoint_id, serial, secret FROM relay_endpoint_secrets FOR UPDATE`)
 		if err != nil {
 			return err
 		}
@@ -114,7 +143,7 @@ func (s *Store) sealStored(ctx context.Context) (int, error) {
 			serial   int
 			secret   string
 		}
-		plain, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
 			var x row
 			err := r.Scan(&x.endpoint, &x.serial, &x.secret)
 			return x, err
@@ -122,8 +151,12 @@ func (s *Store) sealStored(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
-		for _, x := range plain {
-			sealed, err := s.sealer.seal(x.endpoint, x.serial, x.secret)
+		for _, x := range all {
+			plain, stale, err := s.sealer.openAny(x.endpoint, x.serial, x.secret)
+			if err != nil || !stale {
+				continue
+			}
+			sealed, err := s.sealer.seal(x.endpoint, x.serial, plain)
 			if err != nil {
 				return err
 			}
@@ -131,12 +164,12 @@ func (s *Store) sealStored(ctx context.Context) (int, error) {
 				x.endpoint, x.serial, sealed); err != nil {
 				return err
 			}
+			n++
 		}
-		n = len(plain)
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("relay: seal the webhook secrets stored in clear: %w", err)
+		return 0, fmt.Errorf("relay: seal the webhook secrets under the current key: %w", err)
 	}
 	return n, nil
 }

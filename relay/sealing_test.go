@@ -115,3 +115,71 @@ func mustSecrets(t *testing.T, s *relay.Store, id uuid.UUID) []relay.EndpointSec
 	}
 	return out
 }
+
+// TestSecretKeyRotation: a store given a new key and the old one as previous opens the
+// secrets sealed under the old key and seals them again under the new one; afterwards the
+// new key alone opens them and the old key alone no longer does.
+func TestSecretKeyRotation(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	policy := egress.Policy{Allow: egress.Loopback}
+	oldKey, newKeyB := newKey(t), newKey(t)
+	old, err := relay.NewStore(ctx, h.pool, relay.StoreConfig{Egress: policy, Logger: logger, SecretKey: oldKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.store = old
+	e := h.register(newReceiver(t), relay.NewEndpoint{})
+	if _, err := old.RotateSecret(ctx, e.ID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	want := mustSecrets(t, old, e.ID)
+	var before []string
+	rows, err := h.pool.Query(ctx, `SELECT secret FROM relay_endpoint_secrets ORDER BY serial`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, s)
+	}
+	if rows.Err() != nil || len(before) != 2 {
+		t.Fatalf("stored secrets: %v, %v", before, rows.Err())
+	}
+
+	if _, err := relay.NewStore(ctx, h.pool, relay.StoreConfig{Logger: logger, PreviousSecretKeys: [][]byte{oldKey}}); err == nil {
+		t.Fatal("previous keys without a key accepted")
+	}
+	rotated, err := relay.NewStore(ctx, h.pool, relay.StoreConfig{Egress: policy, Logger: logger, SecretKey: newKeyB,
+		PreviousSecretKeys: [][]byte{newKey(t), oldKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range mustSecrets(t, rotated, e.ID) {
+		if !s.Secret.Equal(want[i].Secret) {
+			t.Fatalf("secret %d changed in the rotation of the key", i)
+		}
+	}
+	var resealed int
+	if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM relay_endpoint_secrets WHERE secret <> ALL($1) AND secret LIKE 'aes256gcm:%'`,
+		before).Scan(&resealed); err != nil || resealed != 2 {
+		t.Fatalf("%d secrets sealed again (%v), want 2", resealed, err)
+	}
+	alone, err := relay.NewStore(ctx, h.pool, relay.StoreConfig{Logger: logger, SecretKey: newKeyB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mustSecrets(t, alone, e.ID); len(got) != 2 || !got[0].Secret.Equal(want[0].Secret) {
+		t.Fatalf("with the new key alone: %v", got)
+	}
+	oldAlone, err := relay.NewStore(ctx, h.pool, relay.StoreConfig{Logger: logger, SecretKey: oldKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oldAlone.EndpointSecrets(ctx, e.ID); !errors.Is(err, relay.ErrSecretKey) {
+		t.Fatalf("the old key alone after the rotation: %v, want ErrSecretKey", err)
+	}
+}

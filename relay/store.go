@@ -39,6 +39,10 @@ type StoreConfig struct {
 	// the secrets are stored as they are, and a store finding an encrypted one fails with
 	// ErrSecretKey.
 	SecretKey []byte
+	// PreviousSecretKeys are keys the secrets may still be encrypted with: they open them,
+	// and NewStore encrypts those secrets again under SecretKey, which they need. Once a
+	// store has opened with the new key, the previous ones can be forgotten.
+	PreviousSecretKeys [][]byte
 }
 
 func (c *StoreConfig) setDefaults() {
@@ -77,7 +81,7 @@ func NewStore(ctx context.Context, pool *pgxpool.Pool, cfg StoreConfig) (*Store,
 	if err := Migrate(ctx, conn.Conn()); err != nil {
 		return nil, err
 	}
-	sl, err := newSealer(cfg.SecretKey)
+	sl, err := newSealer(cfg.SecretKey, cfg.PreviousSecretKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +89,7 @@ func NewStore(ctx context.Context, pool *pgxpool.Pool, cfg StoreConfig) (*Store,
 	if n, err := s.sealStored(ctx); err != nil {
 		return nil, err
 	} else if n > 0 {
-		cfg.Logger.Info("relay: webhook secrets stored in clear are now encrypted", "secrets", n)
+		cfg.Logger.Info("relay: webhook secrets stored in clear or under a previous key are now encrypted under the current one", "secrets", n)
 	}
 	return s, nil
 }

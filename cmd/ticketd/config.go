@@ -54,6 +54,9 @@ type config struct {
 	readLagBound time.Duration
 	// secretKey encrypts the webhook signing secrets at rest (nil: stored in clear).
 	secretKey []byte
+	// previousKeys are keys the secrets may still be encrypted with, to be encrypted
+	// again under secretKey.
+	previousKeys [][]byte
 }
 
 func (c config) has(role string) bool { return slices.Contains(c.roles, role) }
@@ -82,6 +85,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	retention := fs.String("webhook-retention", env("TICKETD_WEBHOOK_RETENTION", ""), "how long the records of webhook deliveries that ended (delivered or dead) are kept, with their attempts and outcome messages, e.g. 2160h; pruned hourly (TICKETD_WEBHOOK_RETENTION); unset: for ever")
 	keyFile := fs.String("secret-key-file", env("TICKETD_SECRET_KEY_FILE", ""), "file holding the key, 32 bytes in base64 (openssl rand -base64 32), that encrypts the webhook signing secrets at rest (TICKETD_SECRET_KEY_FILE; or the key itself in TICKETD_SECRET_KEY); unset: the secrets are stored in clear")
 	lagBound := fs.String("read-lag-bound", env("TICKETD_READ_LAG_BOUND", "100ms"), "how far the tickets read model may fall behind the commands of this process before new commands wait for it, a second at most, e.g. 100ms; 0: never (TICKETD_READ_LAG_BOUND)")
+	prevFile := fs.String("previous-secret-key-file", env("TICKETD_PREVIOUS_SECRET_KEY_FILE", ""), "file holding earlier secret keys, one per line in base64, that the webhook signing secrets may still be encrypted with: they are encrypted again under the secret key at start, after which the earlier keys can go (TICKETD_PREVIOUS_SECRET_KEY_FILE; or the keys themselves, comma-separated, in TICKETD_PREVIOUS_SECRET_KEYS)")
 	pprofAddr := fs.String("pprof-addr", env("TICKETD_PPROF_ADDR", ""), "listen address of the Go profiler (net/http/pprof), e.g. 127.0.0.1:6060; unset: off (TICKETD_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -165,6 +169,30 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		if c.readLagBound, err = positiveDuration("read-lag-bound", *lagBound, "100ms"); err != nil {
 			return config{}, err
 		}
+	}
+	prevText := getenv("TICKETD_PREVIOUS_SECRET_KEYS")
+	switch {
+	case prevText != "" && *prevFile != "":
+		return config{}, errors.New("previous secret keys: give TICKETD_PREVIOUS_SECRET_KEYS or --previous-secret-key-file, not both")
+	case *prevFile != "":
+		text, err := os.ReadFile(*prevFile)
+		if err != nil {
+			return config{}, fmt.Errorf("previous secret key file: %w", err)
+		}
+		prevText = strings.ReplaceAll(string(text), "\n", ",")
+	}
+	for i, k := range strings.Split(prevText, ",") {
+		if strings.TrimSpace(k) == "" {
+			continue
+		}
+		key, err := relay.ParseSecretKey(k)
+		if err != nil {
+			return config{}, fmt.Errorf("previous secret key %d: %w", i+1, err)
+		}
+		c.previousKeys = append(c.previousKeys, key)
+	}
+	if len(c.previousKeys) > 0 && c.secretKey == nil {
+		return config{}, errors.New("previous secret keys need a secret key (TICKETD_SECRET_KEY or --secret-key-file) to encrypt the webhook secrets under")
 	}
 	if *retention != "" {
 		if c.webhookRetention, err = positiveDuration("webhook-retention", *retention, "2160h (90 days)"); err != nil {

@@ -374,7 +374,8 @@ const projectorPoolConns = 6
 // relay's store, which the API serves the webhook operations from.
 func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events eventstore.Store, logger *slog.Logger, spawn func(string, func(context.Context) error)) (*relay.Store, error) {
 	policy := egress.Policy{Allow: cfg.webhookAllow}
-	store, err := relay.NewStore(ctx, pool, relay.StoreConfig{Egress: policy, Logger: logger, SecretKey: cfg.secretKey})
+	store, err := relay.NewStore(ctx, pool, relay.StoreConfig{Egress: policy, Logger: logger, SecretKey: cfg.secretKey,
+		PreviousSecretKeys: cfg.previousKeys})
 	if err != nil {
 		return nil, fmt.Errorf("relay tables: %w", err)
 	}

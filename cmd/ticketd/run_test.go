@@ -273,3 +273,40 @@ func TestReadLagBoundConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestPreviousSecretKeysConfig(t *testing.T) {
+	key := "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  // 32 bytes
+	prev := "YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODk=" // 32 bytes
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	c, err := parseConfig(nil, env("TICKETD_SECRET_KEY", key, "TICKETD_PREVIOUS_SECRET_KEYS", prev+", "+key), io.Discard)
+	if err != nil || len(c.previousKeys) != 2 || len(c.previousKeys[0]) != 32 {
+		t.Fatalf("previous keys from the environment: %d, %v", len(c.previousKeys), err)
+	}
+	file := filepath.Join(t.TempDir(), "previous")
+	if err := os.WriteFile(file, []byte(prev+"\n\n"+key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = parseConfig([]string{"--previous-secret-key-file", file}, env("TICKETD_SECRET_KEY", key), io.Discard)
+	if err != nil || len(c.previousKeys) != 2 {
+		t.Fatalf("previous keys from a file: %d, %v", len(c.previousKeys), err)
+	}
+	for _, bad := range []struct {
+		args []string
+		env  func(string) string
+	}{
+		{nil, env("TICKETD_PREVIOUS_SECRET_KEYS", prev)}, // no current key
+		{nil, env("TICKETD_SECRET_KEY", key, "TICKETD_PREVIOUS_SECRET_KEYS", "c2hvcnQ=")},
+		{[]string{"--previous-secret-key-file", file}, env("TICKETD_SECRET_KEY", key, "TICKETD_PREVIOUS_SECRET_KEYS", prev)},
+		{[]string{"--previous-secret-key-file", filepath.Join(t.TempDir(), "missing")}, env("TICKETD_SECRET_KEY", key)},
+	} {
+		if _, err := parseConfig(bad.args, bad.env, io.Discard); err == nil {
+			t.Fatalf("%v accepted", bad.args)
+		}
+	}
+}
