@@ -112,7 +112,17 @@ func (p *Pacer) Wait(ctx context.Context) (waited time.Duration, err error) {
 		return 0, nil
 	}
 	// A projection that stays behind, or stopped, holds a writer back a second at most;
-	// the wait's own error says no more than that.
-	_ = p.r.WaitFor(ctx, p.name, target, pacerMaxWait)
+	// the wait's own error says no more than that. A wait that passed forgets what it
+	// passed, which the checkpoint itself may not show yet (a store that checkpoints
+	// filtered subscriptions only every so many events: see WaitFor).
+	if err := p.r.WaitFor(ctx, p.name, target, pacerMaxWait); err == nil {
+		p.mu.Lock()
+		passed := 0
+		for passed < len(p.pending) && !target.Before(p.pending[passed].pos) {
+			passed++
+		}
+		p.pending = append(p.pending[:0], p.pending[passed:]...)
+		p.mu.Unlock()
+	}
 	return time.Since(now), ctx.Err()
 }
