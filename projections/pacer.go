@@ -93,13 +93,7 @@ func (p *Pacer) Wait(ctx context.Context) (waited time.Duration, err error) {
 	now := time.Now()
 	cutoff := now.Add(-p.bound)
 	p.mu.Lock()
-	passed := 0
-	for passed < len(p.pending) && !cp.Before(p.pending[passed].pos) {
-		passed++
-	}
-	if passed > 0 {
-		p.pending = append(p.pending[:0], p.pending[passed:]...)
-	}
+	p.forgetThrough(cp)
 	var target eventstore.Position
 	for _, a := range p.pending {
 		if a.at.After(cutoff) {
@@ -117,12 +111,20 @@ func (p *Pacer) Wait(ctx context.Context) (waited time.Duration, err error) {
 	// filtered subscriptions only every so many events: see WaitFor).
 	if err := p.r.WaitFor(ctx, p.name, target, pacerMaxWait); err == nil {
 		p.mu.Lock()
-		passed := 0
-		for passed < len(p.pending) && !target.Before(p.pending[passed].pos) {
-			passed++
-		}
-		p.pending = append(p.pending[:0], p.pending[passed:]...)
+		p.forgetThrough(target)
 		p.mu.Unlock()
 	}
 	return time.Since(now), ctx.Err()
+}
+
+// forgetThrough drops the positions at or before pos, which the projection has passed. It
+// is called with mu held.
+func (p *Pacer) forgetThrough(pos eventstore.Position) {
+	passed := 0
+	for passed < len(p.pending) && !pos.Before(p.pending[passed].pos) {
+		passed++
+	}
+	if passed > 0 {
+		p.pending = append(p.pending[:0], p.pending[passed:]...)
+	}
 }

@@ -636,8 +636,8 @@ func (w *worker) writeLiveAtOnce(ctx context.Context, conn *pgx.Conn, b batch) (
 		}
 		return pos, false, nil
 	}
-	if st := tx.c.PgConn().TxStatus(); st != 'I' {
-		return pos, false, fmt.Errorf("projections: %s: commit: the transaction is still open (status %q)", w.name, st)
+	if err := w.committed(conn); err != nil {
+		return pos, false, err
 	}
 	return pos, true, nil
 }
@@ -662,10 +662,19 @@ func (w *worker) writeLiveLocked(ctx context.Context, conn *pgx.Conn, b batch) (
 	if _, err := w.apply(ctx, tx, b.events, stored, false, nil, w.checkpointTail(pos)); err != nil {
 		return eventstore.Position{}, err
 	}
-	if st := conn.PgConn().TxStatus(); st != 'I' {
-		return eventstore.Position{}, fmt.Errorf("projections: %s: commit: the transaction is still open (status %q)", w.name, st)
+	if err := w.committed(conn); err != nil {
+		return eventstore.Position{}, err
 	}
 	return pos, nil
+}
+
+// committed checks that the batch just written, whose last statement is its COMMIT, left
+// no transaction open on conn.
+func (w *worker) committed(conn *pgx.Conn) error {
+	if st := conn.PgConn().TxStatus(); st != 'I' {
+		return fmt.Errorf("projections: %s: commit: the transaction is still open (status %q)", w.name, st)
+	}
+	return nil
 }
 
 // connTx is a transaction that its own statements open and commit on c.

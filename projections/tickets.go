@@ -590,7 +590,8 @@ func notFound(id string) error {
 // domain.NotFound *domain.Error when no such ticket was projected; database errors.
 func (t *Tickets) Get(ctx context.Context, id string) (Ticket, error) {
 	var k Ticket
-	err := t.withHandlers(ctx, id, time.Now(), &k, func(row pgx.Row) error { return scanTicket(row, &k) },
+	var err error
+	k.Handlers, err = t.withHandlers(ctx, id, time.Now(), func(row pgx.Row) error { return scanTicket(row, &k) },
 		`SELECT `+ticketColumns+` FROM rm_tickets.tickets k WHERE k.id = $1`, id)
 	return k, err
 }
@@ -602,9 +603,9 @@ var handlersSQL = `SELECT t.task_id, t.node, t.assignee,
 	FROM rm_tickets.tasks t WHERE t.ticket_id = $1 AND t.status = 'pending' ORDER BY t.activation, t.ordinal`
 
 // withHandlers runs the query of a ticket's row (sql with args, read by scan) and the query
-// of its handlers at at in one round trip, and sets k's handlers. A query that finds no
+// of its handlers at at in one round trip, and returns the handlers. A query that finds no
 // ticket is a domain.NotFound *domain.Error.
-func (t *Tickets) withHandlers(ctx context.Context, id string, at time.Time, k *Ticket, scan func(pgx.Row) error, sql string, args ...any) error {
+func (t *Tickets) withHandlers(ctx context.Context, id string, at time.Time, scan func(pgx.Row) error, sql string, args ...any) ([]Handler, error) {
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
 	b.Queue(handlersSQL, id, at)
@@ -612,22 +613,22 @@ func (t *Tickets) withHandlers(ctx context.Context, id string, at time.Time, k *
 	defer br.Close()
 	err := scan(br.QueryRow())
 	if errors.Is(err, pgx.ErrNoRows) {
-		return notFound(id)
+		return nil, notFound(id)
 	}
 	if err != nil {
-		return fmt.Errorf("projections: ticket %s: %w", id, err)
+		return nil, fmt.Errorf("projections: ticket %s: %w", id, err)
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return fmt.Errorf("projections: handlers of %s: %w", id, err)
+		return nil, fmt.Errorf("projections: handlers of %s: %w", id, err)
 	}
-	k.Handlers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Handler, error) {
+	handlers, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Handler, error) {
 		var h Handler
 		err := r.Scan(&h.TaskID, &h.Node, &h.Principal, &h.Delegates)
 		return h, err
 	})
 	if err != nil {
-		return fmt.Errorf("projections: handlers of %s: %w", id, err)
+		return nil, fmt.Errorf("projections: handlers of %s: %w", id, err)
 	}
-	return br.Close()
+	return handlers, br.Close()
 }

@@ -108,13 +108,13 @@ func (t *Tickets) AsSeenBy(ctx context.Context, id string, v Viewer) (SeenTicket
 		st     SeenTicket
 		access string
 	)
-	err := t.withHandlers(ctx, id, at, &st.Ticket, func(row pgx.Row) error {
+	handlers, err := t.withHandlers(ctx, id, at, func(row pgx.Row) error {
 		return scanTicket(row, &st.Ticket, &access, &st.Shown, &st.Fields)
 	}, asSeenSQL, id, v.ID, v.Privileged, v.System, at)
 	if err != nil {
 		return st, err
 	}
-	st.Access = Access(access)
+	st.Handlers, st.Access = handlers, Access(access)
 	if st.Fields == nil {
 		st.Fields = ticket.Fields{}
 	}

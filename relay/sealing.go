@@ -40,8 +40,7 @@ func ParseSecretKey(text string) ([]byte, error) {
 // seals with its current key and opens with it or with one of the previous keys it was
 // given, so that the key can be replaced.
 type sealer struct {
-	aead     cipher.AEAD
-	previous []cipher.AEAD
+	keys []cipher.AEAD // the current key, then the previous ones
 }
 
 func newAEAD(key []byte) (cipher.AEAD, error) {
@@ -62,17 +61,16 @@ func newSealer(key []byte, previous [][]byte) (*sealer, error) {
 		}
 		return nil, nil
 	}
-	aead, err := newAEAD(key)
-	if err != nil {
-		return nil, err
-	}
-	s := &sealer{aead: aead}
-	for _, k := range previous {
-		p, err := newAEAD(k)
+	s := &sealer{}
+	for i, k := range append([][]byte{key}, previous...) {
+		aead, err := newAEAD(k)
 		if err != nil {
-			return nil, fmt.Errorf("%w (a previous key)", err)
+			if i > 0 {
+				err = fmt.Errorf("%w (a previous key)", err)
+			}
+			return nil, err
 		}
-		s.previous = append(s.previous, p)
+		s.keys = append(s.keys, aead)
 	}
 	return s, nil
 }
@@ -87,11 +85,12 @@ func (s *sealer) seal(endpoint uuid.UUID, serial int, secret string) (string, er
 	if s == nil {
 		return secret, nil
 	}
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(secret)+s.aead.Overhead())
+	aead := s.keys[0]
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(secret)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", fmt.Errorf("relay: seal a webhook secret: %w", err)
 	}
-	out := s.aead.Seal(nonce, nonce, []byte(secret), rowData(endpoint, serial))
+	out := aead.Seal(nonce, nonce, []byte(secret), rowData(endpoint, serial))
 	return sealedPrefix + base64.StdEncoding.EncodeToString(out), nil
 }
 
@@ -112,11 +111,11 @@ func (s *sealer) openAny(endpoint uuid.UUID, serial int, stored string) (plain s
 		return "", false, ErrSecretKey
 	}
 	raw, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil || len(raw) < s.aead.NonceSize() {
+	n := s.keys[0].NonceSize() // GCM's standard nonce, the same for every key
+	if err != nil || len(raw) < n {
 		return "", false, fmt.Errorf("relay: a sealed webhook secret of endpoint %s is malformed", endpoint)
 	}
-	n := s.aead.NonceSize()
-	for i, aead := range append([]cipher.AEAD{s.aead}, s.previous...) {
+	for i, aead := range s.keys {
 		if p, err := aead.Open(nil, raw[:n], raw[n:], rowData(endpoint, serial)); err == nil {
 			return string(p), i > 0, nil
 		}
@@ -134,7 +133,12 @@ func (s *Store) sealStored(ctx context.Context) (int, error) {
 	}
 	n := 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT endpoint_id, serial, secret FROM relay_endpoint_secrets FOR UPDATE`)
+		// Without previous keys only the secrets stored in clear can need sealing.
+		query := `SELECT endpoint_id, serial, secret FROM relay_endpoint_secrets WHERE secret NOT LIKE '` + sealedPrefix + `%' FOR UPDATE`
+		if len(s.sealer.keys) > 1 {
+			query = `SELECT endpoint_id, serial, secret FROM relay_endpoint_secrets FOR UPDATE`
+		}
+		rows, err := tx.Query(ctx, query)
 		if err != nil {
 			return err
 		}

@@ -165,7 +165,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			return config{}, fmt.Errorf("secret key file %s: %w", *keyFile, err)
 		}
 	}
-	if d, perr := time.ParseDuration(*lagBound); *lagBound != "0" && (perr != nil || d != 0) {
+	// 0, with a unit or without, turns it off; anything else must be a positive duration.
+	if d, perr := time.ParseDuration(*lagBound); !(*lagBound == "0" || perr == nil && d == 0) {
 		if c.readLagBound, err = positiveDuration("read-lag-bound", *lagBound, "100ms"); err != nil {
 			return config{}, err
 		}

@@ -117,12 +117,28 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	}
 	kind, version := expectedArgs(expected)
 	if s.groups != nil && (kind == expectNoStream || kind == expectExact) {
-		res, err := s.groups.append(ctx, stream, version, events, func() (eventstore.AppendResult, error) {
+		return s.groups.append(ctx, stream, version, events, func() (eventstore.AppendResult, error) {
 			return s.appendAlone(ctx, stream, expected, kind, version, events)
 		})
-		return res, err
 	}
 	return s.appendAlone(ctx, stream, expected, kind, version, events)
+}
+
+// eventColumns holds events as the append statements take them: one array per column.
+type eventColumns struct {
+	ids            [][16]byte
+	types          []string
+	data, metadata [][]byte
+}
+
+func newEventColumns(n int) *eventColumns {
+	return &eventColumns{ids: make([][16]byte, 0, n), types: make([]string, 0, n), data: make([][]byte, 0, n), metadata: make([][]byte, 0, n)}
+}
+
+func (c *eventColumns) add(events []eventstore.EventData) {
+	for _, e := range events {
+		c.ids, c.types, c.data, c.metadata = append(c.ids, e.ID), append(c.types, e.Type), append(c.data, e.Data), append(c.metadata, e.Metadata)
+	}
 }
 
 // appendAlone writes an append with a statement of its own.
@@ -139,14 +155,9 @@ func (s *Store) appendAlone(ctx context.Context, stream string, expected eventst
 		query = appendStatements[1][kind]
 		args[1], args[2], args[3], args[4] = [16]byte(e.ID), e.Type, e.Data, e.Metadata
 	} else {
-		ids := make([][16]byte, len(events))
-		types := make([]string, len(events))
-		data := make([][]byte, len(events))
-		metadata := make([][]byte, len(events))
-		for i, e := range events {
-			ids[i], types[i], data[i], metadata[i] = e.ID, e.Type, e.Data, e.Metadata
-		}
-		args[1], args[2], args[3], args[4] = ids, types, data, metadata
+		c := newEventColumns(len(events))
+		c.add(events)
+		args[1], args[2], args[3], args[4] = c.ids, c.types, c.data, c.metadata
 	}
 
 	for attempt := 0; attempt < retryLimit; attempt++ {

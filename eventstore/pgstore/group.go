@@ -228,28 +228,19 @@ func (g *groups) run(group []*queuedAppend) {
 		group[0].alone = true
 		return
 	}
-	var (
-		n        int
-		streams  []string
-		expected []int64
-		versions []int64
-		ids      [][16]byte
-		types    []string
-		data     [][]byte
-		metadata [][]byte
-	)
+	n := 0
 	for _, q := range group {
 		n += len(q.events)
 	}
-	streams, expected, versions = make([]string, 0, n), make([]int64, 0, n), make([]int64, 0, n)
-	ids, types, data, metadata = make([][16]byte, 0, n), make([]string, 0, n), make([][]byte, 0, n), make([][]byte, 0, n)
+	streams, expected, versions := make([]string, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	c := newEventColumns(n)
 	for _, q := range group {
-		for i, e := range q.events {
+		for i := range q.events {
 			streams, expected, versions = append(streams, q.stream), append(expected, q.expected), append(versions, q.expected+int64(i)+1)
-			ids, types, data, metadata = append(ids, e.ID), append(types, e.Type), append(data, e.Data), append(metadata, e.Metadata)
 		}
+		c.add(q.events)
 	}
-	written, err := g.insert(streams, expected, versions, ids, types, data, metadata)
+	written, err := g.insert(streams, expected, versions, c.ids, c.types, c.data, c.metadata)
 	g.statements.Add(1)
 	for _, q := range group {
 		res, ok := written[q.stream]
