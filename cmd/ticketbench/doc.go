@@ -37,6 +37,9 @@
 //	--lag-every N                              probe the lag after every N-th command (default 10; 0: never)
 //	--baseline-time D                          length of the INSERT baseline (default 10s; 0: skip it)
 //	--timeout D                                bound on each HTTP request (default 30s)
+//	--progress D                               interval of the progress lines (default 1s)
+//	--latencies FILE                           write every command's start, kind and latency
+//	                                           (milliseconds) to FILE as CSV
 //
 // The exit status is 0 when every command succeeded, 1 on a failure (any command failed,
 // or setup or the baseline could not run) and 2 for a command line that cannot be run.

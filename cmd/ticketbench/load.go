@@ -31,6 +31,8 @@ type ticketResult struct {
 // workerStats is what one client measured; only its worker writes it.
 type workerStats struct {
 	latency [kinds][]time.Duration
+	// started is, for each latency, when its command was sent, from the load's start.
+	started [kinds][]time.Duration
 	failed  [kinds]int
 	errs    []string
 }
@@ -42,6 +44,7 @@ type load struct {
 	c      *client
 	actors *actors
 	runID  string
+	began  time.Time // the load's start
 	stop   time.Time // no command starts after it
 
 	next        atomic.Int64 // the last ticket number taken
@@ -76,7 +79,7 @@ type loadResult struct {
 // duration has passed; progress goes to progress every cfg.progress.
 func (l *load) drive(ctx context.Context, progress io.Writer) loadResult {
 	began := time.Now()
-	l.stop = began.Add(l.cfg.duration)
+	l.began, l.stop = began, began.Add(l.cfg.duration)
 	stats := make([]workerStats, l.cfg.concurrency)
 	var wg sync.WaitGroup
 	for w := range stats {
@@ -117,6 +120,7 @@ wait:
 	for _, s := range stats {
 		for k := range kinds {
 			res.stats.latency[k] = append(res.stats.latency[k], s.latency[k]...)
+			res.stats.started[k] = append(res.stats.started[k], s.started[k]...)
 			res.stats.failed[k] += s.failed[k]
 		}
 		for _, e := range s.errs {
@@ -189,6 +193,7 @@ func (l *load) command(ctx context.Context, kind int, path, token string, body a
 		return res, false
 	}
 	st.latency[kind] = append(st.latency[kind], answered.Sub(began))
+	st.started[kind] = append(st.started[kind], began.Sub(l.began))
 	l.commands.Add(1)
 	if every := int64(l.cfg.lagEvery); every > 0 && l.commandSeq.Add(1)%every == 0 {
 		l.probes.Add(1)

@@ -62,6 +62,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		catchUp, catchErr = projectionsCaughtUp(ctx, c, cfg.token, catchUpTimeout)
 	}
 	rate := reportLoad(stdout, cfg, res, catchUp, catchErr)
+	var errs []error
+	if cfg.latencies != "" {
+		if err := writeLatencies(cfg.latencies, res.stats); err != nil {
+			errs = append(errs, err)
+		} else {
+			fmt.Fprintf(stderr, "ticketbench: every command's latency is in %s\n", cfg.latencies)
+		}
+	}
 	if res.interrupted {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
 	}
@@ -77,7 +85,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	reportTargets(stdout, cfg, res, rate)
 
-	var errs []error
 	if failed := res.stats.failed[kindSubmit] + res.stats.failed[kindApprove]; failed > 0 || res.broken > 0 {
 		errs = append(errs, fmt.Errorf("%d commands failed, %d tickets did not complete", failed, res.broken))
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,8 +25,12 @@ func TestRun(t *testing.T) {
 	for round := range 2 {
 		var out, errOut bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		err := run(ctx, []string{"--tickets", "20", "--concurrency", "4", "--lag-every", "3", "--baseline-time", "500ms", "--progress", "100ms"},
-			func(k string) string { return env[k] }, &out, &errOut)
+		args := []string{"--tickets", "20", "--concurrency", "4", "--lag-every", "3", "--baseline-time", "500ms", "--progress", "100ms"}
+		csv := filepath.Join(t.TempDir(), "latencies.csv")
+		if round == 1 {
+			args = append(args, "--latencies", csv)
+		}
+		err := run(ctx, args, func(k string) string { return env[k] }, &out, &errOut)
 		cancel()
 		if testing.Verbose() {
 			t.Logf("round %d\nstdout:\n%s\nstderr:\n%s", round, out.String(), errOut.String())
@@ -57,6 +63,40 @@ func TestRun(t *testing.T) {
 		if !strings.Contains(errOut.String(), "commands/s") {
 			t.Fatalf("no progress on stderr:\n%s", errOut.String())
 		}
+		if round == 1 {
+			checkLatencies(t, csv, 20, 60)
+		}
+	}
+}
+
+// checkLatencies checks a --latencies file: its header, then a row per command in the
+// order they were sent, submits and approvals as many as given, every latency positive.
+func checkLatencies(t *testing.T, path string, submits, approvals int) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+	if lines[0] != "started_ms,kind,latency_ms" {
+		t.Fatalf("--latencies header %q", lines[0])
+	}
+	count, last := map[string]int{}, -1.0
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if len(f) != 3 {
+			t.Fatalf("--latencies row %q: want 3 columns", l)
+		}
+		started, err1 := strconv.ParseFloat(f[0], 64)
+		latency, err2 := strconv.ParseFloat(f[2], 64)
+		if err1 != nil || err2 != nil || started < last || latency <= 0 {
+			t.Fatalf("--latencies row %q after a command sent at %.3f ms", l, last)
+		}
+		last = started
+		count[f[1]]++
+	}
+	if count["submit"] != submits || count["approve"] != approvals || len(count) != 2 {
+		t.Fatalf("--latencies rows by kind %v, want %d submit and %d approve", count, submits, approvals)
 	}
 }
 
