@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -246,23 +245,16 @@ type quarantined struct {
 	reason   string
 }
 
-// readers bounds the ticket streams a relay reads at once while preparing a batch.
+// readers bounds the ticket streams a relay reads at once while preparing a batch, where
+// the event store cannot read them all in one request.
 const readers = 8
 
 // prepare turns subscription messages into a batch: the outcomes' payloads (their
-// streams read and verified concurrently, kept in log order), the execution reports, the
+// streams read together, and verified, in log order), the execution reports, the
 // quarantined outcomes and the last position.
 func (r *Relay) prepare(ctx context.Context, raw []eventstore.Message) (*batch, error) {
 	b := &batch{}
-	type slot struct {
-		om  outcomeMessage
-		bad error
-		err error
-	}
-	var (
-		outcomes []*eventstore.RecordedEvent
-		slots    []slot
-	)
+	var outcomes []*eventstore.RecordedEvent
 	for _, m := range raw {
 		if !m.Position.IsZero() {
 			b.pos = m.Position
@@ -278,54 +270,43 @@ func (r *Relay) prepare(ctx context.Context, raw []eventstore.Message) (*batch, 
 			outcomes = append(outcomes, m.Event)
 		}
 	}
-	slots = make([]slot, len(outcomes))
-	sem := make(chan struct{}, readers)
-	var wg sync.WaitGroup
-	for i, e := range outcomes {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			slots[i].om, slots[i].bad, slots[i].err = r.outcome(ctx, e)
-		}()
+	if len(outcomes) == 0 {
+		return b, nil
 	}
-	wg.Wait()
-	for i, s := range slots {
-		switch {
-		case s.err != nil:
-			return nil, s.err
-		case s.bad != nil:
-			r.quarantine(b, outcomes[i], s.bad)
-		default:
-			b.outcomes = append(b.outcomes, s.om)
+	reads := make([]eventstore.StreamRead, len(outcomes))
+	for i, e := range outcomes {
+		reads[i] = eventstore.StreamRead{Stream: e.Stream, Count: int(e.Version)}
+	}
+	streams, err := eventstore.ReadStreams(ctx, r.events, reads, readers)
+	if err != nil {
+		return nil, fmt.Errorf("relay: read %d ticket streams: %w", len(reads), err)
+	}
+	for i, e := range outcomes {
+		om, bad := outcome(e, streams[i])
+		if bad != nil {
+			r.quarantine(b, e, bad)
+			continue
 		}
+		b.outcomes = append(b.outcomes, om)
 	}
 	return b, nil
 }
 
-// outcome reads and verifies the stream of an outcome event and returns its message. A
-// history that cannot be relayed is returned as bad; err reports a failure to read.
-func (r *Relay) outcome(ctx context.Context, e *eventstore.RecordedEvent) (om outcomeMessage, bad, err error) {
-	events, err := r.events.ReadStream(ctx, e.Stream, eventstore.ReadStreamOptions{Count: int(e.Version)})
-	switch {
-	case errors.Is(err, eventstore.ErrStreamNotFound), errors.Is(err, eventstore.ErrStreamDeleted):
-		return om, err, nil
-	case err != nil:
-		return om, nil, fmt.Errorf("relay: read %s: %w", e.Stream, err)
+// outcome verifies the stream of an outcome event, as read, and returns its message, or
+// why that history cannot be relayed.
+func outcome(e *eventstore.RecordedEvent, stream eventstore.StreamEvents) (outcomeMessage, error) {
+	if stream.Err != nil {
+		return outcomeMessage{}, stream.Err
 	}
+	events := stream.Events
 	if n := len(events); n == 0 || events[n-1].ID != e.ID {
-		return om, fmt.Errorf("%w: the stream does not end with the outcome at version %d", errUnrelayable, e.Version), nil
+		return outcomeMessage{}, fmt.Errorf("%w: the stream does not end with the outcome at version %d", errUnrelayable, e.Version)
 	}
 	p, err := buildPayload(events)
 	if err != nil {
-		return om, err, nil
+		return outcomeMessage{}, err
 	}
-	om, err = newOutcomeMessage(p)
-	if err != nil {
-		return om, err, nil
-	}
-	return om, nil, nil
+	return newOutcomeMessage(p)
 }
 
 func (r *Relay) addExecution(b *batch, e *eventstore.RecordedEvent) {

@@ -359,6 +359,36 @@ func TestTamperedHistoryIsQuarantined(t *testing.T) {
 	}
 }
 
+// TestDeletedStreamIsQuarantined tombstones the stream of a ticket after its outcome: the
+// relay, reading it with the other outcomes of its batch, quarantines that one and sends
+// those.
+func TestDeletedStreamIsQuarantined(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	rcv := newReceiver(t)
+	h.register(rcv, relay.NewEndpoint{})
+	gone := h.outcomes(1, 1)[0]
+	if err := h.events.Tombstone(ctx, "ticket-"+gone, eventstore.Any); err != nil {
+		t.Fatal(err)
+	}
+	ids := h.outcomes(3, 3)
+	h.start(h.sqlTransport(), fastDispatch())
+	waitFor(t, 10*time.Second, "the three other outcomes", func() bool { return len(rcv.all()) == 3 })
+	got := map[string]bool{}
+	for _, r := range rcv.all() {
+		got[r.payload.Data.TicketID] = true
+	}
+	for _, id := range ids {
+		if !got[id] {
+			t.Fatalf("received %v, want %v", got, ids)
+		}
+	}
+	q, err := h.store.Quarantined(ctx)
+	if err != nil || len(q) != 1 || q[0].Stream != "ticket-"+gone || !strings.Contains(q[0].Reason, "deleted") {
+		t.Fatalf("quarantine %+v, %v", q, err)
+	}
+}
+
 // TestElection runs two relays with the same name: one waits while the other is active,
 // and every outcome is still published once.
 func TestElection(t *testing.T) {

@@ -93,42 +93,139 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 	defer rows.Close()
 
 	var (
-		lastType *string
-		events   []eventstore.RecordedEvent
+		row    streamRow
+		events []eventstore.RecordedEvent
 	)
 	for rows.Next() {
-		var (
-			xid     *string
-			pos     *int64
-			version *int64
-			id      *[16]byte
-			typ     *string
-			created *time.Time
-			e       eventstore.RecordedEvent
-		)
-		if err := rows.Scan(&lastType, &xid, &pos, &version, &id, &typ, &e.Data, &e.Metadata, &created); err != nil {
+		if err := rows.Scan(row.dest()...); err != nil {
 			return nil, classify(ctx, op, err)
 		}
-		if pos == nil {
-			continue
-		}
-		p, err := makePosition(*xid, *pos)
+		e, ok, err := row.event(stream)
 		if err != nil {
 			return nil, fmt.Errorf("pgstore: %s: %w", op, err)
 		}
-		e.ID, e.Stream, e.Version, e.Position, e.Type, e.Created = uuid.UUID(*id), stream, uint64(*version), p, *typ, created.UTC()
-		events = append(events, e)
+		if ok {
+			events = append(events, e)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, classify(ctx, op, err)
 	}
-	switch {
-	case lastType == nil:
-		return nil, fmt.Errorf("pgstore: %s: %w", op, eventstore.ErrStreamNotFound)
-	case *lastType == tombstoneType:
-		return nil, fmt.Errorf("pgstore: %s: %w", op, eventstore.ErrStreamDeleted)
+	if err := row.streamErr(); err != nil {
+		return nil, fmt.Errorf("pgstore: %s: %w", op, err)
 	}
 	return events, nil
+}
+
+// streamRow receives a row of a stream read: the type of the stream's last event, NULL
+// if it has none, and an event, whose columns are NULL on the row of an empty range.
+type streamRow struct {
+	lastType       *string
+	xid            *string
+	pos, version   *int64
+	id             *[16]byte
+	typ            *string
+	data, metadata []byte
+	created        *time.Time
+}
+
+// dest returns the scan destinations of the row's columns after those a query puts first.
+func (r *streamRow) dest(first ...any) []any {
+	return append(first, &r.lastType, &r.xid, &r.pos, &r.version, &r.id, &r.typ, &r.data, &r.metadata, &r.created)
+}
+
+// event returns the row's event of stream, ok false if the row holds none.
+func (r *streamRow) event(stream string) (e eventstore.RecordedEvent, ok bool, err error) {
+	if r.pos == nil {
+		return e, false, nil
+	}
+	p, err := makePosition(*r.xid, *r.pos)
+	if err != nil {
+		return e, false, err
+	}
+	return eventstore.RecordedEvent{ID: uuid.UUID(*r.id), Stream: stream, Version: uint64(*r.version), Position: p,
+		Type: *r.typ, Data: r.data, Metadata: r.metadata, Created: r.created.UTC()}, true, nil
+}
+
+// streamErr says whether the stream of the row cannot be read: ErrStreamNotFound or
+// ErrStreamDeleted.
+func (r *streamRow) streamErr() error {
+	switch {
+	case r.lastType == nil:
+		return eventstore.ErrStreamNotFound
+	case *r.lastType == tombstoneType:
+		return eventstore.ErrStreamDeleted
+	}
+	return nil
+}
+
+// readStreamsSQL reads the first $2 events (0: all) of each stream of $1, in the order of
+// the arrays, with the stream's ordinal in $1 and, as readStreamForwardsSQL, the type of
+// its last event on each row: one row per event, or a single row without event.
+const readStreamsSQL = `SELECT r.n, st.last_type,
+	e.transaction_id::text, e.position, e.version, e.event_id, e.type, e.data, e.metadata, e.created
+FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS r(stream, count, n)
+CROSS JOIN LATERAL (SELECT (SELECT l.type FROM events l WHERE l.stream = r.stream ORDER BY l.version DESC LIMIT 1) AS last_type) st
+LEFT JOIN LATERAL (
+	SELECT * FROM events ev
+	WHERE ev.stream = r.stream AND st.last_type <> '` + tombstoneType + `'
+	ORDER BY ev.version
+	LIMIT NULLIF(r.count, 0)
+) e ON true
+ORDER BY r.n, e.version`
+
+// ReadStreams implements eventstore.StreamsReader with one query for all the streams.
+func (s *Store) ReadStreams(ctx context.Context, reads []eventstore.StreamRead) ([]eventstore.StreamEvents, error) {
+	op := fmt.Sprintf("read %d streams", len(reads))
+	streams, counts := make([]string, len(reads)), make([]int64, len(reads))
+	for i, r := range reads {
+		if err := eventstore.CheckStreamName(r.Stream); err != nil {
+			return nil, err
+		}
+		if r.Count < 0 {
+			return nil, fmt.Errorf("%w: read stream %q: negative count %d", eventstore.ErrInvalid, r.Stream, r.Count)
+		}
+		streams[i], counts[i] = r.Stream, int64(r.Count)
+	}
+	if err := s.checkOpen(ctx); err != nil {
+		return nil, fmt.Errorf("pgstore: %s: %w", op, err)
+	}
+	out := make([]eventstore.StreamEvents, len(reads))
+	if len(reads) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, readStreamsSQL, streams, counts)
+	if err != nil {
+		return nil, classify(ctx, op, err)
+	}
+	defer rows.Close()
+	var (
+		row streamRow
+		n   int64
+	)
+	for rows.Next() {
+		if err := rows.Scan(row.dest(&n)...); err != nil {
+			return nil, classify(ctx, op, err)
+		}
+		if n < 1 || n > int64(len(reads)) {
+			return nil, fmt.Errorf("pgstore: %s: a row of read %d", op, n)
+		}
+		i := n - 1
+		e, ok, err := row.event(reads[i].Stream)
+		if err != nil {
+			return nil, fmt.Errorf("pgstore: %s: %w", op, err)
+		}
+		if ok {
+			out[i].Events = append(out[i].Events, e)
+		}
+		if err := row.streamErr(); err != nil {
+			out[i].Err = fmt.Errorf("pgstore: read stream %q: %w", reads[i].Stream, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(ctx, op, err)
+	}
+	return out, nil
 }
 
 // The global-log reads. A backward read returns up to $3 committed rows before the cursor

@@ -359,3 +359,54 @@ func testTombstone(t *testing.T, s eventstore.Store) {
 		t.Fatalf("a neighbour of a tombstoned stream holds %d events, want 1", len(got))
 	}
 }
+
+func testReadStreams(t *testing.T, s eventstore.Store) {
+	ns := namespace(t)
+	ctx := ctxFor(t)
+	a, b, gone, missing := ns+"-a", ns+"-b", ns+"-gone", ns+"-missing"
+	written := newEvents("test.created", a, 1, 5)
+	mustAppend(t, s, a, eventstore.NoStream, written...)
+	mustAppend(t, s, b, eventstore.NoStream, newEvents("test.created", b, 1, 2)...)
+	mustAppend(t, s, gone, eventstore.NoStream, newEvent("test.created", gone, 1))
+	if err := s.Tombstone(ctx, gone, eventstore.Any); err != nil {
+		t.Fatalf("tombstone: %v", err)
+	}
+	reads := []eventstore.StreamRead{{Stream: a, Count: 3}, {Stream: missing}, {Stream: b}, {Stream: gone}, {Stream: a}, {Stream: b, Count: 9}}
+	want := []struct {
+		versions []uint64
+		err      error
+	}{{[]uint64{1, 2, 3}, nil}, {nil, eventstore.ErrStreamNotFound}, {[]uint64{1, 2}, nil}, {nil, eventstore.ErrStreamDeleted},
+		{[]uint64{1, 2, 3, 4, 5}, nil}, {[]uint64{1, 2}, nil}}
+	// The store's own ReadStreams, if it has one, and ReadStream stream by stream.
+	for _, store := range []eventstore.Store{s, struct{ eventstore.Store }{s}} {
+		_, native := store.(eventstore.StreamsReader)
+		got, err := eventstore.ReadStreams(ctx, store, reads, 2)
+		if err != nil {
+			t.Fatalf("ReadStreams (native %t): %v", native, err)
+		}
+		if len(got) != len(reads) {
+			t.Fatalf("ReadStreams (native %t): %d answers to %d reads", native, len(got), len(reads))
+		}
+		for i, w := range want {
+			g := got[i]
+			if !errors.Is(g.Err, w.err) || (w.err == nil) != (g.Err == nil) || !equalVersions(versions(g.Events), w.versions...) {
+				t.Fatalf("ReadStreams (native %t): read %d (%s, count %d): versions %v, error %v; want %v, %v",
+					native, i, reads[i].Stream, reads[i].Count, versions(g.Events), g.Err, w.versions, w.err)
+			}
+			for j, e := range g.Events {
+				if e.Stream != reads[i].Stream {
+					t.Fatalf("ReadStreams (native %t): read %d holds an event of %s", native, i, e.Stream)
+				}
+				if reads[i].Stream == a && (e.ID != written[j].ID || !bytes.Equal(e.Data, written[j].Data) || !bytes.Equal(e.Metadata, written[j].Metadata)) {
+					t.Fatalf("ReadStreams (native %t): event %d of %s did not round-trip", native, j+1, a)
+				}
+			}
+		}
+		if _, err := eventstore.ReadStreams(ctx, store, []eventstore.StreamRead{{Stream: a, Count: -1}}, 2); !errors.Is(err, eventstore.ErrInvalid) {
+			t.Fatalf("ReadStreams (native %t) with a negative count: got %v, want ErrInvalid", native, err)
+		}
+		if got, err := eventstore.ReadStreams(ctx, store, nil, 2); err != nil || len(got) != 0 {
+			t.Fatalf("ReadStreams (native %t) of nothing: %v, %v", native, got, err)
+		}
+	}
+}

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Opener) {
 		{"IdempotentReappend", testIdempotentReappend},
 		{"RacingWriters", testRacingWriters},
 		{"ReadStream", testReadStream},
+		{"ReadStreams", testReadStreams},
 		{"ReadAll", testReadAll},
 		{"Tombstone", testTombstone},
 		{"SubscribeCatchUpThenLive", testSubscribeCatchUpThenLive},
