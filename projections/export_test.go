@@ -57,3 +57,6 @@ func LiveWrites(r *Runner, name string) (atOnce, slowly int64) {
 	w := r.workers[name]
 	return w.atOnce.Load(), w.slowly.Load()
 }
+
+// HandlersSQL is the query of a ticket's handlers ($1 ticket, $2 instant).
+var HandlersSQL = handlersSQL

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ticketledger/ticketledger/commands"
 	"github.com/ticketledger/ticketledger/domain"
@@ -456,5 +457,40 @@ func TestClaim(t *testing.T) {
 		if err := claim(c.name, c.expected); !errors.As(err, &pgErr) || pgErr.Code != "TLCP1" {
 			t.Errorf("claim %s at %q: %v, want SQLSTATE TLCP1", c.name, c.expected, err)
 		}
+	}
+}
+
+// TestHandlersReadByTicketKey checks the plan of the handlers query next to many pending
+// tasks of other tickets: it reads the ticket's tasks by the table's key, not by walking
+// the index of every pending task.
+func TestHandlersReadByTicketKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.start(e.config(), e.standard()...)
+	res := e.submit("order-plan", "10.00", "original")
+	if err := r.WaitFor(context.Background(), projections.TicketsName, res.Position, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `INSERT INTO rm_tickets.tasks (ticket_id, task_id, activation, ordinal, node, process_key, assignee, status, created_at, pending_since)
+		SELECT 'other-' || (i % 1000), '1.' || i, 1, 0, 'finance', 'refund', 'approver-' || (i % 50), 'pending', now(), now()
+		FROM generate_series(1, 5000) i`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := e.pool.Query(ctx, `EXPLAIN `+projections.HandlersSQL, res.State.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(lines, "\n")
+	if strings.Contains(all, "tasks_pending_idx") || !strings.Contains(all, "tasks_pkey") {
+		t.Fatalf("the handlers of one ticket are not read by the key of tasks:\n%s", all)
+	}
+	k, err := projections.NewTickets(e.pool).Get(ctx, res.State.ID)
+	if err != nil || !slices.Equal(handlerNames(k.Handlers), []string{"cs1", "cs2"}) {
+		t.Fatalf("the ticket's handlers: %+v, %v", k.Handlers, err)
 	}
 }

@@ -596,11 +596,16 @@ func (t *Tickets) Get(ctx context.Context, id string) (Ticket, error) {
 	return k, err
 }
 
-// handlersSQL selects the pending tasks of ticket $1 with the delegates active at $2.
-var handlersSQL = `SELECT t.task_id, t.node, t.assignee,
+// handlersSQL selects the pending tasks of ticket $1 with the delegates active at $2. The
+// ticket's tasks are read by its key first: asked for a ticket's pending tasks at once,
+// PostgreSQL may walk the whole index of pending tasks (tasks_pending_idx, whose
+// predicate matches and which holds ticket_id), every approver's pending work, to find a
+// ticket's one or two (2.1 ms against 0.1 ms on a table of 15,000 tasks).
+var handlersSQL = `WITH own AS MATERIALIZED (SELECT * FROM rm_tickets.tasks WHERE ticket_id = $1)
+	SELECT t.task_id, t.node, t.assignee,
 		ARRAY(SELECT DISTINCT g.delegate FROM rm_delegations.grants g
 			WHERE g.principal = t.assignee AND ` + activeGrant("g", "$2", "t.process_key") + ` ORDER BY g.delegate)
-	FROM rm_tickets.tasks t WHERE t.ticket_id = $1 AND t.status = 'pending' ORDER BY t.activation, t.ordinal`
+	FROM own t WHERE t.status = 'pending' ORDER BY t.activation, t.ordinal`
 
 // withHandlers runs the query of a ticket's row (sql with args, read by scan) and the query
 // of its handlers at at in one round trip, and returns the handlers. A query that finds no
