@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -181,5 +182,49 @@ func TestClaimOrderAndLeases(t *testing.T) {
 	as, _ := s.Attempts(ctx, AttemptQuery{DeliveryID: stale.id})
 	if len(as) != 2 {
 		t.Fatalf("%d attempts recorded for the re-leased delivery, want both", len(as))
+	}
+}
+
+// TestCommitRefusesAMovedCheckpoint moves a relay's checkpoint under it: its commit
+// writes nothing and says so; a commit from where the checkpoint is writes the batch and
+// moves it.
+func TestCommitRefusesAMovedCheckpoint(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	transport, err := NewSQLTransport(ctx, s.pool, SQLTransportConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { transport.Close() })
+	r, err := New(struct{ eventstore.Store }{}, s, transport, RelayConfig{Name: "moved"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := s.loadCheckpoint(ctx, "moved")
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, next := eventstore.MakePosition(5, 1), eventstore.MakePosition(12, 1)
+	if _, err := s.pool.Exec(ctx, `UPDATE relay_checkpoints SET position = $2 WHERE name = $1`, "moved", moved.String()); err != nil {
+		t.Fatal(err)
+	}
+	m := testMessage("t1", 10)
+	count := func() (n int) {
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM relay_messages WHERE event_id = $1`, m.EventID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := r.commit(ctx, start, next, &batch{outcomes: []outcomeMessage{m}}); !errors.Is(err, errCheckpointMoved) {
+		t.Fatalf("commit from %s with the checkpoint at %s: %v, want errCheckpointMoved", start, moved, err)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("a refused commit wrote %d outcome rows", n)
+	}
+	if err := r.commit(ctx, moved, next, &batch{outcomes: []outcomeMessage{m}}); err != nil {
+		t.Fatalf("commit from the checkpoint: %v", err)
+	}
+	if cp, err := s.Checkpoint(ctx, "moved"); err != nil || cp != next || count() != 1 {
+		t.Fatalf("after the commit: checkpoint %s (%v), %d outcome rows; want %s and 1", cp, err, count(), next)
 	}
 }
