@@ -3,7 +3,6 @@ package eventstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 )
 
@@ -30,17 +29,16 @@ type StreamsReader interface {
 	ReadStreams(ctx context.Context, reads []StreamRead) ([]StreamEvents, error)
 }
 
+// readStreamsAtOnce bounds the streams ReadStreams reads at once from a store that is not
+// a StreamsReader.
+const readStreamsAtOnce = 8
+
 // ReadStreams reads several streams from their start: in one request where s is a
-// StreamsReader, otherwise with ReadStream, up to parallel streams at once (at least one).
-// Answers and errors are those of StreamsReader.ReadStreams.
-func ReadStreams(ctx context.Context, s Store, reads []StreamRead, parallel int) ([]StreamEvents, error) {
+// StreamsReader, otherwise with ReadStream, readStreamsAtOnce streams at a time. Answers
+// and errors are those of StreamsReader.ReadStreams.
+func ReadStreams(ctx context.Context, s Store, reads []StreamRead) ([]StreamEvents, error) {
 	if sr, ok := s.(StreamsReader); ok {
 		return sr.ReadStreams(ctx, reads)
-	}
-	for _, r := range reads {
-		if r.Count < 0 {
-			return nil, fmt.Errorf("%w: read stream %q: negative count %d", ErrInvalid, r.Stream, r.Count)
-		}
 	}
 	out := make([]StreamEvents, len(reads))
 	ctx, cancel := context.WithCancel(ctx)
@@ -49,7 +47,7 @@ func ReadStreams(ctx context.Context, s Store, reads []StreamRead, parallel int)
 		wg    sync.WaitGroup
 		once  sync.Once
 		first error
-		sem   = make(chan struct{}, max(parallel, 1))
+		sem   = make(chan struct{}, readStreamsAtOnce)
 	)
 	for i, r := range reads {
 		select {

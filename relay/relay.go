@@ -245,10 +245,6 @@ type quarantined struct {
 	reason   string
 }
 
-// readers bounds the ticket streams a relay reads at once while preparing a batch, where
-// the event store cannot read them all in one request.
-const readers = 8
-
 // prepare turns subscription messages into a batch: the outcomes' payloads (their
 // streams read together, and verified, in log order), the execution reports, the
 // quarantined outcomes and the last position.
@@ -277,7 +273,7 @@ func (r *Relay) prepare(ctx context.Context, raw []eventstore.Message) (*batch, 
 	for i, e := range outcomes {
 		reads[i] = eventstore.StreamRead{Stream: e.Stream, Count: int(e.Version)}
 	}
-	streams, err := eventstore.ReadStreams(ctx, r.events, reads, readers)
+	streams, err := eventstore.ReadStreams(ctx, r.events, reads)
 	if err != nil {
 		return nil, fmt.Errorf("relay: read %d ticket streams: %w", len(reads), err)
 	}

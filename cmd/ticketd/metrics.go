@@ -43,15 +43,11 @@ func (s *countingStore) ReadStream(ctx context.Context, stream string, opts even
 }
 
 // ReadStreams implements eventstore.StreamsReader: in one request where the store can,
-// otherwise readStreamsParallel streams at a time.
+// otherwise stream by stream (eventstore.ReadStreams).
 func (s *countingStore) ReadStreams(ctx context.Context, reads []eventstore.StreamRead) ([]eventstore.StreamEvents, error) {
-	r, err := eventstore.ReadStreams(ctx, s.Store, reads, readStreamsParallel)
+	r, err := eventstore.ReadStreams(ctx, s.Store, reads)
 	return r, s.count("read_streams", err)
 }
-
-// readStreamsParallel bounds the streams read at once where the event store cannot read
-// several in one request (EventStoreDB).
-const readStreamsParallel = 8
 
 func (s *countingStore) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error) {
 	r, err := s.Store.ReadAll(ctx, opts)

@@ -380,7 +380,7 @@ func testReadStreams(t *testing.T, s eventstore.Store) {
 	// The store's own ReadStreams, if it has one, and ReadStream stream by stream.
 	for _, store := range []eventstore.Store{s, struct{ eventstore.Store }{s}} {
 		_, native := store.(eventstore.StreamsReader)
-		got, err := eventstore.ReadStreams(ctx, store, reads, 2)
+		got, err := eventstore.ReadStreams(ctx, store, reads)
 		if err != nil {
 			t.Fatalf("ReadStreams (native %t): %v", native, err)
 		}
@@ -402,10 +402,10 @@ func testReadStreams(t *testing.T, s eventstore.Store) {
 				}
 			}
 		}
-		if _, err := eventstore.ReadStreams(ctx, store, []eventstore.StreamRead{{Stream: a, Count: -1}}, 2); !errors.Is(err, eventstore.ErrInvalid) {
+		if _, err := eventstore.ReadStreams(ctx, store, []eventstore.StreamRead{{Stream: a, Count: -1}}); !errors.Is(err, eventstore.ErrInvalid) {
 			t.Fatalf("ReadStreams (native %t) with a negative count: got %v, want ErrInvalid", native, err)
 		}
-		if got, err := eventstore.ReadStreams(ctx, store, nil, 2); err != nil || len(got) != 0 {
+		if got, err := eventstore.ReadStreams(ctx, store, nil); err != nil || len(got) != 0 {
 			t.Fatalf("ReadStreams (native %t) of nothing: %v, %v", native, got, err)
 		}
 	}
