@@ -228,7 +228,6 @@ loop:
 
 // intake turns messages into deliveries until msgs closes.
 func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
-	src, _ := d.transport.(txSource)
 	for msg := range msgs {
 		m, err := parseOutcomeMessage(msg)
 		if err != nil {
@@ -236,11 +235,7 @@ func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 			msg.Ack()
 			continue
 		}
-		var tx pgx.Tx
-		if src != nil {
-			tx, _ = src.messageTx(msg)
-		}
-		if err := d.store.enqueue(ctx, tx, m); err != nil {
+		if err := d.store.enqueue(ctx, m); err != nil {
 			if ctx.Err() == nil {
 				d.log.Error("relay: outcome not enqueued; the transport will redeliver it", "ticket", m.TicketID, "event_id", m.EventID, "err", err)
 				select {

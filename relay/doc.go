@@ -55,10 +55,9 @@
 // endpoint (two during a rotation's overlap). Requests time out; redirects are not
 // followed; the dialled address is checked against the egress policy.
 //
-// The dispatcher turns each message into deliveries in the transaction in which the SQL
-// transport's subscriber consumes it (so the consumer offset and the deliveries commit
-// together), or in a statement of its own for NATS; either way a message received twice
-// creates nothing new. Commits announce the endpoints concerned with NOTIFY, which wakes
+// The dispatcher turns each message into deliveries in a statement of its own before it
+// acknowledges the message, whatever the transport; a message received twice (after a
+// crash, or a batch handed over twice) creates nothing new. Commits announce the endpoints concerned with NOTIFY, which wakes
 // their workers; a poll catches retries that fall due.
 //
 // A failed attempt is retried after the next delay of the schedule (DefaultSchedule: 0 s,

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,12 +14,10 @@ import (
 const dueChannel = "relay_due"
 
 // enqueue records an outcome message and creates one pending delivery, due now, per
-// enabled endpoint that wants it, in one statement: in tx when it is not nil (within a
-// savepoint, sent in the same round trip, so that a failure leaves tx usable) or on its
-// own. It is idempotent: a message received again creates nothing new, except
-// deliveries for endpoints registered since. Each endpoint that got a delivery is
-// announced on dueChannel at commit.
-func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, m outcomeMessage) error {
+// enabled endpoint that wants it, in one statement of its own. It is idempotent: a
+// message received again creates nothing new, except deliveries for endpoints registered
+// since. Each endpoint that got a delivery is announced on dueChannel at commit.
+func (s *Store) enqueue(ctx context.Context, m outcomeMessage) error {
 	major, minor, err := positionColumns(m.Position)
 	if err != nil {
 		return err
@@ -37,20 +34,7 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, m outcomeMessage) error 
 			ON CONFLICT DO NOTHING RETURNING endpoint_id)
 		SELECT pg_notify($12, endpoint_id::text) FROM created`
 	args := []any{m.EventID, m.TicketID, m.System, m.ProcessKey, m.Outcome, m.Position.String(), major, minor, m.Body, m.DecidedAt, now, dueChannel}
-	if tx == nil {
-		_, err = s.pool.Exec(ctx, sql, args...)
-	} else {
-		var b pgx.Batch
-		b.Queue("SAVEPOINT relay_enqueue")
-		b.Queue(sql, args...)
-		b.Queue("RELEASE SAVEPOINT relay_enqueue")
-		if err = tx.SendBatch(ctx, &b).Close(); err != nil {
-			if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT relay_enqueue"); rerr != nil {
-				err = errors.Join(err, rerr)
-			}
-		}
-	}
-	if err != nil {
+	if _, err := s.pool.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("relay: enqueue outcome %s of ticket %s: %w", m.EventID, m.TicketID, err)
 	}
 	return nil

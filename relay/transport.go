@@ -34,13 +34,6 @@ type Transport interface {
 	Close() error
 }
 
-// txSource is implemented by transports whose subscriber consumes each message inside a
-// database transaction: the dispatcher writes a message's deliveries in it, so they
-// commit exactly when the message is acknowledged.
-type txSource interface {
-	messageTx(msg *message.Message) (pgx.Tx, bool)
-}
-
 // watermillLogger adapts slog to Watermill, keeping Watermill's info chatter at debug and
 // the errors of a cancelled subscription (a shutdown) at debug too.
 func watermillLogger(l *slog.Logger) watermill.LoggerAdapter {

@@ -33,13 +33,8 @@ type SQLTransportConfig struct {
 	// transport's share of the decision-to-delivery latency. Default DefaultSQLPollInterval.
 	PollInterval time.Duration
 	// BatchSize is the number of messages a subscriber reads per query and consumes in
-	// one transaction; the dispatcher's deliveries of a batch become visible when it
-	// commits. That transaction locks its consumer group's offsets row, and so holds a
-	// transaction id, from its start to its commit, through a round trip per message:
-	// while it runs, it holds back the horizon below which the readers of an event log
-	// in the same PostgreSQL cluster see events (see eventstore/pgstore). Smaller batches
-	// hold it for less time, but one message per transaction cannot keep up with a few
-	// hundred outcomes a second. Default DefaultSQLBatchSize.
+	// one transaction, which moves the group's offset when the last is acknowledged.
+	// Default DefaultSQLBatchSize.
 	BatchSize int
 	// AckDeadline is how long a message may stay unacknowledged before it is redelivered.
 	// Default DefaultSQLAckDeadline.
@@ -81,9 +76,14 @@ func (c SQLTransportConfig) Validate() error {
 // SQLTransport is the default transport: Watermill's SQL pub/sub on the PostgreSQL
 // database of the relay (schema adapter DefaultPostgreSQLSchema with a bytea payload, so
 // webhook bodies travel byte for byte). Publish writes the messages in the relay's
-// checkpoint transaction: they become visible exactly when the checkpoint moves. The
-// dispatcher writes a message's deliveries in the transaction in which the subscriber
-// consumes it, so the consumer offset and the deliveries commit together.
+// checkpoint transaction: they become visible exactly when the checkpoint moves.
+//
+// A subscriber consumes a batch in one transaction that holds no transaction id until it
+// moves its group's offset, right before it commits (consumerOffsets): while it waits for
+// the dispatcher to handle a message, it does not hold back the visibility horizon of
+// the event log's readers (see eventstore/pgstore) nor the transport's own. The
+// dispatcher records each message on its own before acknowledging it, idempotently, so
+// a batch consumed again after a crash adds nothing.
 type SQLTransport struct {
 	cfg    SQLTransportConfig
 	pool   *pgxpool.Pool
@@ -91,10 +91,7 @@ type SQLTransport struct {
 	sub    *wsql.Subscriber
 }
 
-var (
-	_ Transport = (*SQLTransport)(nil)
-	_ txSource  = (*SQLTransport)(nil)
-)
+var _ Transport = (*SQLTransport)(nil)
 
 // NewSQLTransport creates the topic's tables if needed and returns a transport over pool,
 // which stays the caller's.
@@ -115,7 +112,7 @@ func NewSQLTransport(ctx context.Context, pool *pgxpool.Pool, cfg SQLTransportCo
 		ResendInterval: cfg.PollInterval,
 		RetryInterval:  time.Second,
 		SchemaAdapter:  schema,
-		OffsetsAdapter: wsql.DefaultPostgreSQLOffsetsAdapter{},
+		OffsetsAdapter: consumerOffsets{},
 	}, watermillLogger(cfg.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("relay: SQL transport: %w", err)
@@ -156,18 +153,32 @@ func (t *SQLTransport) Subscribe(ctx context.Context) (<-chan *message.Message, 
 	return ch, nil
 }
 
-// messageTx returns the transaction in which the subscriber consumes msg; it commits
-// with the message's acknowledgement and rolls back with a nack.
-func (t *SQLTransport) messageTx(msg *message.Message) (pgx.Tx, bool) {
-	tx, ok := wsql.TxFromContext(msg.Context())
-	if !ok {
-		return nil, false
-	}
-	p, ok := tx.(*wsql.PgxTx)
-	if !ok || p.Tx == nil {
-		return nil, false
-	}
-	return p.Tx, true
+// consumerOffsets is Watermill's PostgreSQL offsets adapter, except for how a subscriber
+// claims its consumer group for a batch. Watermill's locks the group's offsets row (FOR
+// UPDATE), which gives the consuming transaction an id from its first statement to its
+// commit, a round trip and a hand-over per message later: every reader that waits for
+// older transaction ids to end (the event log's, this transport's) waits for it.
+// consumerOffsets takes a transaction-scoped advisory lock instead, which needs no
+// transaction id; a subscriber that does not get it reads no message and polls again.
+// The offsets row is written only by the acknowledgement at the end of a batch. Two
+// subscribers cannot consume the same batch at once; one whose snapshot predates the
+// other's commit by the instant between its statement's start and the lock reads an old
+// offset, and its acknowledgement then fails on the row the other updated (repeatable
+// read), which hands a batch over twice: the dispatcher's intake is idempotent.
+type consumerOffsets struct {
+	wsql.DefaultPostgreSQLOffsetsAdapter
+}
+
+// NextOffsetQuery returns the group's offsets if this transaction holds the group's
+// advisory lock, and no row otherwise.
+func (a consumerOffsets) NextOffsetQuery(p wsql.NextOffsetQueryParams) (wsql.Query, error) {
+	table := a.MessagesOffsetsTable(p.Topic)
+	return wsql.Query{
+		Query: `SELECT o.offset_acked, o.last_processed_transaction_id
+			FROM ` + table + ` o, (SELECT pg_try_advisory_xact_lock(hashtextextended($2 || '/' || $1, 0)) AS held) l
+			WHERE o.consumer_group = $1 AND l.held`,
+		Args: []any{p.ConsumerGroup, table},
+	}, nil
 }
 
 // PruneBatch is the most messages one Prune statement deletes.

@@ -2,6 +2,8 @@ package relay_test
 
 import (
 	"context"
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"testing"
 	"time"
 
@@ -23,12 +25,8 @@ func TestPruneConsumedTransportMessages(t *testing.T) {
 		return n
 	}
 
-	// A second consumer group joins and reads nothing. It is registered as Watermill's
-	// subscriber registers one (its offsets row at the start) rather than by a subscriber
-	// left unread: that subscriber would hold its transaction, which locked the offsets row
-	// and so has a transaction id, open while it waits to hand over a message, and with it
-	// the snapshot horizon of the whole cluster, which every consumer and every other
-	// test's event log wait behind.
+	// A second consumer group joins and reads nothing: its offsets row is written as
+	// Watermill's subscriber writes it when it starts.
 	if _, err := h.pool.Exec(ctx, `INSERT INTO "watermill_offsets_`+relay.DefaultTopic+`"
 		(consumer_group, offset_acked, last_processed_transaction_id) VALUES ('lagging', 0, '0')`); err != nil {
 		t.Fatal(err)
@@ -74,4 +72,90 @@ func TestPruneConsumedTransportMessages(t *testing.T) {
 		var m int
 		return h.pool.QueryRow(ctx, `SELECT count(*) FROM relay_messages`).Scan(&m) == nil && m == n+3 && rows() == 0
 	})
+}
+
+// TestSQLConsumerHoldsNoTransactionID: while a message of the SQL transport waits to be
+// acknowledged, no transaction of the database holds a transaction id (the consuming one
+// would hold back every reader of an event log in the cluster), and a second subscriber
+// of the same consumer group gets nothing until the first has acknowledged its batch.
+func TestSQLConsumerHoldsNoTransactionID(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	publish := func(body string) {
+		t.Helper()
+		tx, err := h.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		if err := h.sqlTransport().Publish(ctx, tx, message.NewMessage(watermill.NewUUID(), []byte(body))); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receive := func(ch <-chan *message.Message, within time.Duration) *message.Message {
+		t.Helper()
+		select {
+		case m := <-ch:
+			return m
+		case <-time.After(within):
+			return nil
+		}
+	}
+	holders := func() int {
+		t.Helper()
+		var n int
+		if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	publish("first")
+	first, err := h.sqlTransport().Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := receive(first, 10*time.Second)
+	if m == nil || string(m.Payload) != "first" {
+		t.Fatalf("the first subscriber got %v, want the message published", m)
+	}
+	if n := holders(); n != 0 {
+		t.Fatalf("%d transactions hold a transaction id while a message waits for its acknowledgement, want none", n)
+	}
+
+	// A second member of the group, meanwhile, gets nothing: not the held message again,
+	// nor one published after it.
+	publish("second")
+	second, err := h.sqlTransport().Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(second, 500*time.Millisecond); got != nil {
+		t.Fatalf("a second subscriber of the group got %q while the first held its batch", got.Payload)
+	}
+	if n := holders(); n != 0 {
+		t.Fatalf("%d transactions hold a transaction id while two subscribers wait, want none", n)
+	}
+
+	// Once acknowledged, the group moves on: "second" is consumed once, by either member.
+	m.Ack()
+	var got []string
+	for _, ch := range []<-chan *message.Message{first, second} {
+		for {
+			m := receive(ch, 300*time.Millisecond)
+			if m == nil {
+				break
+			}
+			got = append(got, string(m.Payload))
+			m.Ack()
+		}
+	}
+	if len(got) != 1 || got[0] != "second" {
+		t.Fatalf("after the acknowledgement the group got %q, want [second]", got)
+	}
 }
