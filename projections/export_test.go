@@ -10,7 +10,7 @@ import (
 )
 
 // FoldedShare returns how many ticket streams start in events (fresh) and how many of
-// those the fold of a rebuild's replay writes without the statements (folded).
+// those the fold of a batch writes without the statements (folded).
 func FoldedShare(events []eventstore.RecordedEvent) (folded, fresh int, err error) {
 	streams := map[string][]*eventstore.RecordedEvent{}
 	var order []string

@@ -11,14 +11,15 @@ import (
 	"github.com/ticketledger/ticketledger/eventstore"
 )
 
-// A rebuild's replay writes the tickets whose streams start in a batch (their first
-// event, version 1, is in it) without the statements of ticketStatements: it folds each
-// such ticket's events in memory into the rows those statements would leave, and inserts
-// every row once, where the statements would write and rewrite the rows event after
-// event. The fold mirrors the statements part by part; whatever it does not mirror
-// exactly (an event it does not know, a second submission, a choice the statements leave
-// to the database) makes it decline the ticket, whose events then go through the
-// statements. TestFoldMatchesStatements holds the two to the same rows.
+// A batch of several events (a rebuild's replay, a live batch under load) writes the
+// tickets whose streams start in it (their first event, version 1, is in it) without the
+// statements of ticketStatements: it folds each such ticket's events in memory into the
+// rows those statements would leave, and inserts every row once, where the statements
+// would write and rewrite the rows event after event. The fold mirrors the statements
+// part by part; whatever it does not mirror exactly (an event it does not know, a second
+// submission, a choice the statements leave to the database) makes it decline the
+// ticket, whose events then go through the statements. A batch of one event always goes
+// through the statements. TestSetWritesMatchEventByEvent holds the two to the same rows.
 
 // errDecline is the fold declining a ticket.
 var errDecline = errors.New("projections: the fold leaves this ticket to the statements")

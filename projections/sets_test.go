@@ -17,8 +17,9 @@ import (
 	"github.com/ticketledger/ticketledger/projections"
 )
 
-// TestSetWritesMatchEventByEvent holds the set statements and the fold of a rebuild's
-// replay to the rows that applying the log one event at a time leaves.
+// TestSetWritesMatchEventByEvent holds the set statements and the fold of a batch, in a
+// rebuild's replay and in live batches, to the rows that applying the log one event at a
+// time (through the statements alone) leaves.
 func TestSetWritesMatchEventByEvent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -52,6 +53,35 @@ func TestSetWritesMatchEventByEvent(t *testing.T) {
 		want[name] = dump(t, e, projections.Schema(name))
 	}
 
+	same := func(what, name string) {
+		t.Helper()
+		got := dump(t, e, projections.Schema(name))
+		for tbl := range want[name] {
+			if !reflect.DeepEqual(want[name][tbl], got[tbl]) {
+				t.Fatalf("%s: %s.%s differs from the event-by-event rows:\n%s", what, name, tbl, diffRows(want[name][tbl], got[tbl]))
+			}
+		}
+		if len(got) != len(want[name]) {
+			t.Fatalf("%s: tables %v, want %v", what, got, want[name])
+		}
+	}
+
+	// Live batches: the tickets projection emptied and caught up again from the start of
+	// the log, in batches that hold whole tickets, as under load.
+	e.stop()
+	if _, err := e.pool.Exec(ctx, `TRUNCATE rm_tickets.tickets, rm_tickets.nodes, rm_tickets.cc, rm_tickets.tasks, rm_tickets.activations`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE projection_checkpoints SET position = '' WHERE name = $1`, projections.TicketsName); err != nil {
+		t.Fatal(err)
+	}
+	live := e.config()
+	live.BatchSize = 64
+	e.start(live, e.standard()...)
+	e.sync(projections.TicketsName)
+	same("live batches", projections.TicketsName)
+	e.stop()
+
 	for _, c := range []struct {
 		what           string
 		batch, writers int
@@ -66,15 +96,7 @@ func TestSetWritesMatchEventByEvent(t *testing.T) {
 			if err := r.Rebuild(ctx, name, nil); err != nil {
 				t.Fatalf("%s: rebuild %s: %v", c.what, name, err)
 			}
-			got := dump(t, e, projections.Schema(name))
-			for tbl := range want[name] {
-				if !reflect.DeepEqual(want[name][tbl], got[tbl]) {
-					t.Fatalf("%s: %s.%s differs from the event-by-event rows:\n%s", c.what, name, tbl, diffRows(want[name][tbl], got[tbl]))
-				}
-			}
-			if len(got) != len(want[name]) {
-				t.Fatalf("%s: tables %v, want %v", c.what, got, want[name])
-			}
+			same(c.what, name)
 		}
 	}
 }

@@ -55,18 +55,25 @@ func (t *Tickets) Apply(ctx context.Context, tx pgx.Tx, ev eventstore.RecordedEv
 
 // Queue implements Queuer: the statements of one event, those QueueSet queues for a
 // batch of that event alone.
-func (t *Tickets) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
-	return t.QueueSet(b, []eventstore.RecordedEvent{ev}, false)
+func (*Tickets) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
+	return queueTickets(b, []eventstore.RecordedEvent{ev}, false)
 }
 
 // QueueSet implements SetQueuer. The events are dealt into rounds, the first event of
 // each ticket in the batch, then the second, and so on; a round is one statement per
 // kind of event present in it, applied to all its tickets at once, and the rounds are
-// queued in order, so that each ticket sees its events in order. In a rebuild's replay,
-// the tickets whose streams start in the batch are folded in memory instead and their
-// rows inserted once (fold.go). Events of unknown types or with malformed bodies are
-// errors.
-func (*Tickets) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, replay bool) error {
+// queued in order, so that each ticket sees its events in order. The tickets whose
+// streams start in the batch (a rebuild's replay, or new tickets under load, whose
+// submission and first activation come in one batch) are folded in memory instead and
+// their rows inserted once (fold.go). Events of unknown types or with malformed bodies
+// are errors.
+func (*Tickets) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, _ bool) error {
+	return queueTickets(b, events, true)
+}
+
+// queueTickets queues the statements of events, folding the tickets whose streams start
+// among them when fold is set.
+func queueTickets(b *pgx.Batch, events []eventstore.RecordedEvent, fold bool) error {
 	type stream struct {
 		id     string
 		events []*eventstore.RecordedEvent
@@ -94,7 +101,7 @@ func (*Tickets) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, replay
 		fresh  = newFreshRows()
 	)
 	for _, s := range streams {
-		if replay && s.events[0].Version == 1 {
+		if fold && s.events[0].Version == 1 {
 			f, err := foldTicket(s.id, s.events)
 			if err == nil {
 				if err := fresh.add(f); err != nil {
