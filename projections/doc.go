@@ -38,8 +38,9 @@
 // Rebuild replays the log from its start into fresh tables while the live ones serve,
 // then swaps them in atomically, reporting progress (events done and total, rate, time
 // left, then the steps of indexing). The fresh tables get their secondary indexes once
-// full (deferred.go), and the tickets whose streams start in a batch of the replay are
-// folded in memory and their rows inserted once (fold.go).
+// full (deferred.go). In the replay as in live batches of several events, the tickets
+// whose streams start in a batch are folded in memory and their rows inserted once
+// (fold.go).
 //
 // # Schema
 //
