@@ -57,8 +57,9 @@
 //
 // The dispatcher turns each message into deliveries in a statement of its own before it
 // acknowledges the message, whatever the transport; a message received twice (after a
-// crash, or a batch handed over twice) creates nothing new. Commits announce the endpoints concerned with NOTIFY, which wakes
-// their workers; a poll catches retries that fall due.
+// crash, or a batch handed over twice) creates nothing new. Commits announce the
+// endpoints concerned with NOTIFY, which wakes their workers; a poll catches retries that
+// fall due.
 //
 // A failed attempt is retried after the next delay of the schedule (DefaultSchedule: 0 s,
 // 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) with ±20 % jitter, or later when the receiver
