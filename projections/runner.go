@@ -594,8 +594,12 @@ func (w *worker) writeLive(ctx context.Context, b batch) (eventstore.Position, e
 	return w.writeLiveLocked(ctx, conn.Conn(), b)
 }
 
-// checkpointTail returns the tail of a live batch that ends at pos: the checkpoint's
-// update and the commit.
+// sharedPathSQL sets the search path of the rest of a projection's transaction to the
+// one of the statements every projection runs, so that their cached plans serve all.
+const sharedPathSQL = `SELECT set_config('search_path', 'public', true)`
+
+// checkpointTail returns the tail of a live batch that ends at pos: the search path back
+// to public (sharedPathSQL), the checkpoint's update and the commit.
 func (w *worker) checkpointTail(pos eventstore.Position) func(bt *pgx.Batch, n int, last *eventstore.RecordedEvent) {
 	return func(bt *pgx.Batch, n int, last *eventstore.RecordedEvent) {
 		var lastAt *time.Time
@@ -603,6 +607,7 @@ func (w *worker) checkpointTail(pos eventstore.Position) func(bt *pgx.Batch, n i
 			t := last.Created
 			lastAt = &t
 		}
+		bt.Queue(sharedPathSQL)
 		bt.Queue(updateCheckpointSQL, w.name, pos.String(), lastAt, n)
 		bt.Queue(`COMMIT`)
 	}
@@ -620,8 +625,12 @@ func (w *worker) writeLiveAtOnce(ctx context.Context, conn *pgx.Conn, b batch) (
 	pre := &prelude{}
 	pre.Queue(`BEGIN`)
 	pre.Queue(liveTimeoutSQL)
-	pre.Queue(writeSettingsSQL, w.schema)
+	// The claim runs before the search path moves to the projection's schema, and the
+	// checkpoint's update after it moves back (checkpointTail): the projections share
+	// connections and these statements, and PostgreSQL plans a statement again whenever
+	// it runs under another search path than its cached plan's.
 	pre.Queue(`SELECT public.projection_claim($1, $2)`, w.name, expected.String())
+	pre.Queue(writeSettingsSQL, w.schema)
 	pos = b.pos
 	if expected.After(pos) {
 		pos = expected
