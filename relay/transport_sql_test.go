@@ -2,10 +2,11 @@ package relay_test
 
 import (
 	"context"
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"testing"
 	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/ticketledger/ticketledger/relay"
 )
@@ -82,6 +83,7 @@ func TestSQLConsumerHoldsNoTransactionID(t *testing.T) {
 	h := newHarness(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	publisher := h.sqlTransport()
 	publish := func(body string) {
 		t.Helper()
 		tx, err := h.pool.Begin(ctx)
@@ -89,7 +91,7 @@ func TestSQLConsumerHoldsNoTransactionID(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tx.Rollback(ctx)
-		if err := h.sqlTransport().Publish(ctx, tx, message.NewMessage(watermill.NewUUID(), []byte(body))); err != nil {
+		if err := publisher.Publish(ctx, tx, message.NewMessage(watermill.NewUUID(), []byte(body))); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(ctx); err != nil {
