@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -87,7 +88,7 @@ func (c SQLTransportConfig) Validate() error {
 type SQLTransport struct {
 	cfg    SQLTransportConfig
 	pool   *pgxpool.Pool
-	schema wsql.DefaultPostgreSQLSchema
+	schema outboxSchema
 	sub    *wsql.Subscriber
 }
 
@@ -100,10 +101,10 @@ func NewSQLTransport(ctx context.Context, pool *pgxpool.Pool, cfg SQLTransportCo
 		return nil, err
 	}
 	cfg.setDefaults()
-	schema := wsql.DefaultPostgreSQLSchema{
+	schema := outboxSchema{wsql.DefaultPostgreSQLSchema{
 		GeneratePayloadType: func(string) string { return "BYTEA" },
 		SubscribeBatchSize:  cfg.BatchSize,
-	}
+	}}
 	deadline := cfg.AckDeadline
 	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
@@ -151,6 +152,38 @@ func (t *SQLTransport) Subscribe(ctx context.Context) (<-chan *message.Message, 
 		return nil, fmt.Errorf("relay: SQL transport: subscribe: %w", err)
 	}
 	return ch, nil
+}
+
+// outboxSchema is Watermill's PostgreSQL schema adapter, except for the query that reads
+// a subscriber's next batch. Watermill's selects every message after the group's offset
+// with an OR of two conditions, which no index scan can answer in order, and sorts them
+// to keep the first batch: a poll reads the whole backlog, payloads included, to hand over
+// a few messages, so a dispatcher that falls behind (or starts after a pause) slows down
+// the further behind it is. outboxSchema compares (transaction_id, offset) as a row with
+// the group's last acknowledged pair, which the primary key answers in order: a poll
+// reads one batch whatever the backlog. The messages it selects, and their order, are
+// the same.
+type outboxSchema struct {
+	wsql.DefaultPostgreSQLSchema
+}
+
+// SelectQuery returns the next batch of the consumer group's messages: those after its
+// last acknowledged (transaction, offset), in that order, whose transactions are older
+// than every transaction still running.
+func (s outboxSchema) SelectQuery(p wsql.SelectQueryParams) (wsql.Query, error) {
+	next, err := p.OffsetsAdapter.NextOffsetQuery(wsql.NextOffsetQueryParams{Topic: p.Topic, ConsumerGroup: p.ConsumerGroup})
+	if err != nil {
+		return wsql.Query{}, err
+	}
+	return wsql.Query{
+		Query: `WITH last_processed AS (` + next.Query + `)
+			SELECT "offset", transaction_id, uuid, payload, metadata FROM ` + s.MessagesTable(p.Topic) + `
+			WHERE (transaction_id, "offset") > ((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))
+				AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+			ORDER BY transaction_id, "offset"
+			LIMIT ` + strconv.Itoa(s.SubscribeBatchSize),
+		Args: next.Args,
+	}, nil
 }
 
 // consumerOffsets is Watermill's PostgreSQL offsets adapter, except for how a subscriber
