@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // client sends requests to one ticketd, and to no other host.
@@ -46,8 +48,11 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.msg }
 
-// call sends a request with token and body (JSON-encoded unless it is []byte, then sent
-// as contentType), and decodes a successful JSON answer into out (unless nil). It returns
+// jsonBody is a request body already encoded as JSON.
+type jsonBody string
+
+// call sends a request with token and body (JSON-encoded, unless it is a jsonBody, sent
+// as it is, or []byte, sent as contentType), and decodes a successful JSON answer into out (unless nil). It returns
 // the HTTP status; an answer that is not a success is an *apiError.
 func (c *client) call(ctx context.Context, method, path, token string, body any, contentType string, out any) (int, error) {
 	var rd io.Reader
@@ -55,6 +60,8 @@ func (c *client) call(ctx context.Context, method, path, token string, body any,
 	case nil:
 	case []byte:
 		rd = bytes.NewReader(b)
+	case jsonBody:
+		rd, contentType = strings.NewReader(string(b)), "application/json"
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
@@ -87,7 +94,7 @@ func (c *client) call(ctx context.Context, method, path, token string, body any,
 		return res.StatusCode, problemOf(method, path, res, raw)
 	}
 	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
+		if err := gojson.Unmarshal(raw, out); err != nil {
 			return res.StatusCode, fmt.Errorf("%s %s: the answer is not the JSON expected: %w", method, path, err)
 		}
 	}
