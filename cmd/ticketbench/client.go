@@ -48,11 +48,8 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.msg }
 
-// jsonBody is a request body already encoded as JSON.
-type jsonBody string
-
-// call sends a request with token and body (JSON-encoded, unless it is a jsonBody, sent
-// as it is, or []byte, sent as contentType), and decodes a successful JSON answer into out (unless nil). It returns
+// call sends a request with token and body (JSON-encoded unless it is []byte, then sent
+// as contentType), and decodes a successful JSON answer into out (unless nil). It returns
 // the HTTP status; an answer that is not a success is an *apiError.
 func (c *client) call(ctx context.Context, method, path, token string, body any, contentType string, out any) (int, error) {
 	var rd io.Reader
@@ -60,8 +57,6 @@ func (c *client) call(ctx context.Context, method, path, token string, body any,
 	case nil:
 	case []byte:
 		rd = bytes.NewReader(b)
-	case jsonBody:
-		rd, contentType = strings.NewReader(string(b)), "application/json"
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {

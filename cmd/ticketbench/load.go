@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // Command kinds, as the summary reports them.
@@ -136,13 +138,17 @@ wait:
 }
 
 func (l *load) worker(ctx context.Context, st *workerStats) {
+	w := newWire(l.cfg.server, l.cfg.timeout)
+	if w != nil {
+		defer w.close()
+	}
 	for ctx.Err() == nil && time.Now().Before(l.stop) {
 		i := l.next.Add(1)
 		if i > int64(l.cfg.tickets) {
 			return
 		}
 		l.inFlight.Add(1)
-		l.ticket(ctx, i, st)
+		l.ticket(ctx, w, i, st)
 		l.inFlight.Add(-1)
 	}
 }
@@ -169,14 +175,20 @@ type benchFields struct {
 }
 
 // approval is the body of every approval, encoded once.
-var approval = jsonBody(`{"comment":"ok"}`)
+var approval = []byte(`{"comment":"ok"}`)
 
-// ticket submits ticket i and approves it at every node.
-func (l *load) ticket(ctx context.Context, i int64, st *workerStats) {
+// ticket submits ticket i and approves it at every node, over w if it is not nil.
+func (l *load) ticket(ctx context.Context, w *wire, i int64, st *workerStats) {
 	sub := submission{Process: processKey, BusinessKey: fmt.Sprintf("%s-%d", l.runID, i),
 		Title: fmt.Sprintf("ticketbench %s #%d", l.runID, i), Submitter: submitter{ID: submitterID},
 		Fields: benchFields{Subject: fmt.Sprintf("load ticket %d", i), Amount: "128.00", Note: "driven by ticketbench"}}
-	res, ok := l.command(ctx, kindSubmit, "/v1/tickets", l.actors.system, sub, st)
+	body, err := gojson.Marshal(sub)
+	if err != nil {
+		st.errs = append(st.errs, err.Error())
+		l.broken.Add(1)
+		return
+	}
+	res, ok := l.command(ctx, w, kindSubmit, "/v1/tickets", l.actors.system, body, st)
 	if !ok {
 		return
 	}
@@ -185,7 +197,7 @@ func (l *load) ticket(ctx context.Context, i int64, st *workerStats) {
 		if ctx.Err() != nil || !time.Now().Before(l.stop) {
 			return
 		}
-		if res, ok = l.command(ctx, kindApprove, "/v1/tickets/"+id+"/approve", l.actors.approvers[n], approval, st); !ok {
+		if res, ok = l.command(ctx, w, kindApprove, "/v1/tickets/"+id+"/approve", l.actors.approvers[n], approval, st); !ok {
 			return
 		}
 	}
@@ -197,12 +209,18 @@ func (l *load) ticket(ctx context.Context, i int64, st *workerStats) {
 	l.done.Add(1)
 }
 
-// command sends one command and records its latency or failure; a sample of the
-// successful ones is followed by a lag probe.
-func (l *load) command(ctx context.Context, kind int, path, token string, body any, st *workerStats) (ticketResult, bool) {
+// command sends one command, its JSON body over w (or the shared client if w is nil),
+// and records its latency or failure; a sample of the successful ones is followed by a
+// lag probe.
+func (l *load) command(ctx context.Context, w *wire, kind int, path, token string, body []byte, st *workerStats) (ticketResult, bool) {
 	var res ticketResult
 	began := time.Now()
-	_, err := l.c.call(ctx, "POST", path, token, body, "", &res)
+	var err error
+	if w != nil {
+		_, err = w.post(ctx, path, token, body, &res)
+	} else {
+		_, err = l.c.call(ctx, "POST", path, token, body, "application/json", &res)
+	}
 	answered := time.Now()
 	if err != nil {
 		if ctx.Err() != nil {

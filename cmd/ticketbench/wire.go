@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	gojson "github.com/goccy/go-json"
+)
+
+// wire is one load worker's own keep-alive connection to ticketd over plain HTTP/1.1: it
+// writes each request and reads its answer in the worker's goroutine. net/http's
+// Transport hands every request to a writer goroutine of the connection and every answer
+// back from a reader goroutine; on a machine that the server, its database and the load
+// share, each hand-over waits for a CPU, and that wait would count as the server's
+// latency.
+type wire struct {
+	addr    string // host:port to dial
+	host    string // the Host header
+	timeout time.Duration
+	conn    net.Conn
+	br      *bufio.Reader
+	buf     []byte
+}
+
+// newWire returns a wire to the server at base, or nil when base is not plain http (the
+// load then goes through the shared client).
+func newWire(base string, timeout time.Duration) *wire {
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return nil
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	return &wire{addr: addr, host: u.Host, timeout: timeout}
+}
+
+// close closes the connection, if one is open.
+func (w *wire) close() {
+	if w.conn != nil {
+		w.conn.Close()
+		w.conn, w.br = nil, nil
+	}
+}
+
+// post sends body as JSON to path with token, and decodes a successful answer into out.
+// It returns the HTTP status; an answer that is not a success is an *apiError. A failed
+// exchange closes the connection; the next post dials again.
+func (w *wire) post(ctx context.Context, path, token string, body []byte, out any) (int, error) {
+	status, err := w.exchange(ctx, path, token, body, out)
+	if err != nil && status == 0 {
+		w.close()
+		return 0, fmt.Errorf("POST %s: ticketd at %s: %w", path, w.host, err)
+	}
+	return status, err
+}
+
+func (w *wire) exchange(ctx context.Context, path, token string, body []byte, out any) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if w.conn == nil {
+		d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+		c, err := d.DialContext(ctx, "tcp", w.addr)
+		if err != nil {
+			return 0, err
+		}
+		w.conn, w.br = c, bufio.NewReaderSize(c, 4096)
+	}
+	conn := w.conn
+	if err := conn.SetDeadline(time.Now().Add(w.timeout)); err != nil {
+		return 0, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	b := append(w.buf[:0], "POST "...)
+	b = append(b, path...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, w.host...)
+	b = append(b, "\r\nAuthorization: Bearer "...)
+	b = append(b, token...)
+	b = append(b, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, body...)
+	w.buf = b
+	if _, err := conn.Write(b); err != nil {
+		return 0, err
+	}
+	res, err := http.ReadResponse(w.br, nil)
+	if err != nil {
+		return 0, err
+	}
+	raw, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return 0, err
+	}
+	if res.Close {
+		w.close()
+	}
+	if res.StatusCode >= 300 {
+		return res.StatusCode, problemOf("POST", path, res, raw)
+	}
+	if out != nil {
+		if err := gojson.Unmarshal(raw, out); err != nil {
+			return res.StatusCode, fmt.Errorf("POST %s: the answer is not the JSON expected: %w", path, err)
+		}
+	}
+	return res.StatusCode, nil
+}
