@@ -7,9 +7,10 @@
 //   - Store: the relay's PostgreSQL tables (embedded tern migrations, version table
 //     relay_schema_version) and the operator's interface: endpoints, secret rotation,
 //     deliveries and attempts per endpoint or ticket, redelivery.
-//   - Relay: follows the event log (ticket- streams, outcome and execution-report events)
-//     from its own checkpoint and publishes one outcome message per outcome on a
-//     Watermill Transport, in the transaction that moves the checkpoint.
+//   - Relay: follows the event log (the ticket- streams) from its own checkpoint and
+//     publishes one outcome message per outcome on a Watermill Transport, in the
+//     transaction that moves the checkpoint; it keeps the recent ticket streams it
+//     followed, within a budget, for the outcomes' payloads.
 //   - Transport: SQLTransport (Watermill's SQL pub/sub on the same PostgreSQL; the
 //     default) or NATSTransport (JetStream, for scale-out).
 //   - Dispatcher: consumes the transport, fans each outcome out to the endpoints that want

@@ -46,6 +46,8 @@ type harness struct {
 	events eventstore.Store
 	svc    *commands.Service
 	store  *relay.Store
+	// recentBytes is the RelayConfig.RecentBytes of the relays start runs.
+	recentBytes int
 }
 
 func newHarness(t testing.TB) *harness {
@@ -110,7 +112,7 @@ type running struct {
 
 func (h *harness) start(tr relay.Transport, dc relay.DispatcherConfig) *running {
 	h.t.Helper()
-	r, err := relay.New(h.events, h.store, tr, relay.RelayConfig{RetryDelay: 200 * time.Millisecond, Logger: logger})
+	r, err := relay.New(h.events, h.store, tr, relay.RelayConfig{RetryDelay: 200 * time.Millisecond, RecentBytes: h.recentBytes, Logger: logger})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -23,7 +23,12 @@ const (
 	DefaultRelayBatchSize     = 100
 	DefaultCheckpointInterval = time.Second
 	DefaultRetryDelay         = 2 * time.Second
+	DefaultRecentBytes        = 32 << 20
 )
+
+// drainFactor bounds the log messages one batch takes: BatchSize outcomes and reports,
+// and the other events of their streams between them, up to drainFactor times as many.
+const drainFactor = 16
 
 // RelayConfig tunes a Relay. The zero value selects every default.
 type RelayConfig struct {
@@ -31,9 +36,15 @@ type RelayConfig struct {
 	// name share one place in the log and only one of them runs at a time.
 	// Default DefaultRelayName.
 	Name string
-	// BatchSize is the largest number of log messages handled in one transaction.
-	// Default DefaultRelayBatchSize.
+	// BatchSize is the largest number of outcomes and execution reports handled in one
+	// transaction (with the other events of the log between them, up to 16 times as many
+	// messages). Default DefaultRelayBatchSize.
 	BatchSize int
+	// RecentBytes bounds the memory that keeps the events of the ticket streams the relay
+	// follows, so that an outcome's history comes from memory instead of a read of its
+	// stream (a stream the relay did not follow from its start, after a restart or once
+	// evicted, is read). Default DefaultRecentBytes; negative: keep none.
+	RecentBytes int
 	// CheckpointInterval is how often progress through events that are not outcomes is
 	// saved; an outcome always saves the checkpoint with its message.
 	// Default DefaultCheckpointInterval.
@@ -58,6 +69,9 @@ func (c *RelayConfig) setDefaults() {
 	if c.RetryDelay <= 0 {
 		c.RetryDelay = DefaultRetryDelay
 	}
+	if c.RecentBytes == 0 {
+		c.RecentBytes = DefaultRecentBytes
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -79,7 +93,10 @@ func (c RelayConfig) Validate() error {
 // transport that publishes outside the transaction (see Transport).
 //
 // Before publishing, the relay verifies the ticket's hash chain up to the outcome and
-// folds its history into the payload. An outcome whose history does not verify or
+// folds its history into the payload. The history comes from the events the relay
+// followed when it has seen the whole stream (RelayConfig.RecentBytes), and from a read
+// of the stream otherwise; a stream tombstoned since is therefore relayed as followed,
+// or, read, fails as deleted. An outcome whose history does not verify or
 // decode is quarantined (recorded in relay_quarantine and logged) instead of being
 // sent. The relay also records the business system's execution reports
 // (ticket.execution-reported) against the relayed outcome.
@@ -93,6 +110,8 @@ type Relay struct {
 	transport Transport
 	cfg       RelayConfig
 	log       *slog.Logger
+	// recent is the current subscription's buffer of ticket streams; only follow uses it.
+	recent *recentStreams
 }
 
 // New returns a Relay reading events, keeping its state in store and publishing on
@@ -158,14 +177,14 @@ func (r *Relay) follow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sub, err := r.events.Subscribe(ctx, cur, eventstore.Filter{
-		StreamPrefixes: []string{"ticket-"},
-		TypePrefixes:   []string{ticket.TypeApproved, ticket.TypeRejected, ticket.TypeWithdrawn, ticket.TypeExecutionReported},
-	})
+	// Every event of the ticket streams: the outcomes and execution reports to relay,
+	// and the events before an outcome, kept for its payload.
+	sub, err := r.events.Subscribe(ctx, cur, eventstore.Filter{StreamPrefixes: []string{"ticket-"}})
 	if err != nil {
 		return fmt.Errorf("relay: subscribe from %s: %w", cur, err)
 	}
 	defer sub.Close()
+	r.recent = newRecentStreams(r.cfg.RecentBytes)
 
 	msgs := sub.Messages()
 	unsaved := cur
@@ -184,14 +203,21 @@ func (r *Relay) follow(ctx context.Context) error {
 			return fmt.Errorf("relay: subscription ended: %w", subscriptionErr(sub))
 		}
 		raw := []eventstore.Message{m}
+		relayed := 0
+		if relayable(m) {
+			relayed++
+		}
 	drain:
-		for len(raw) < r.cfg.BatchSize {
+		for relayed < r.cfg.BatchSize && len(raw) < drainFactor*r.cfg.BatchSize {
 			select {
 			case m, ok = <-msgs:
 				if !ok {
 					break drain
 				}
 				raw = append(raw, m)
+				if relayable(m) {
+					relayed++
+				}
 			default:
 				break drain
 			}
@@ -211,6 +237,16 @@ func (r *Relay) follow(ctx context.Context) error {
 		}
 		cur, lastSave = unsaved, time.Now()
 	}
+}
+
+// relayable reports whether m is an event the relay writes: an outcome or an execution
+// report.
+func relayable(m eventstore.Message) bool {
+	if m.Kind != eventstore.EventMessage || m.Event == nil {
+		return false
+	}
+	_, ok := outcomeOf(m.Event.Type)
+	return ok || m.Event.Type == ticket.TypeExecutionReported
 }
 
 func subscriptionErr(sub eventstore.Subscription) error {
@@ -246,11 +282,17 @@ type quarantined struct {
 }
 
 // prepare turns subscription messages into a batch: the outcomes' payloads (their
-// streams read together, and verified, in log order), the execution reports, the
-// quarantined outcomes and the last position.
+// streams taken from the recent streams or read together, and verified, in log order),
+// the execution reports, the quarantined outcomes and the last position. The other
+// events of the ticket streams go to the recent streams.
 func (r *Relay) prepare(ctx context.Context, raw []eventstore.Message) (*batch, error) {
 	b := &batch{}
-	var outcomes []*eventstore.RecordedEvent
+	var (
+		outcomes []*eventstore.RecordedEvent
+		streams  []eventstore.StreamEvents
+		reads    []eventstore.StreamRead
+		unread   []int // the outcomes whose streams are read, by index
+	)
 	for _, m := range raw {
 		if !m.Position.IsZero() {
 			b.pos = m.Position
@@ -258,24 +300,31 @@ func (r *Relay) prepare(ctx context.Context, raw []eventstore.Message) (*batch, 
 		if m.Kind != eventstore.EventMessage || m.Event == nil {
 			continue
 		}
-		if m.Event.Type == ticket.TypeExecutionReported {
-			r.addExecution(b, m.Event)
+		e := m.Event
+		if e.Type == ticket.TypeExecutionReported {
+			r.addExecution(b, e)
 			continue
 		}
-		if _, ok := outcomeOf(m.Event.Type); ok {
-			outcomes = append(outcomes, m.Event)
+		if _, ok := outcomeOf(e.Type); !ok {
+			r.recent.add(e)
+			continue
 		}
+		events, ok := r.recent.take(e)
+		if !ok {
+			unread = append(unread, len(outcomes))
+			reads = append(reads, eventstore.StreamRead{Stream: e.Stream, Count: int(e.Version)})
+		}
+		outcomes = append(outcomes, e)
+		streams = append(streams, eventstore.StreamEvents{Events: events})
 	}
-	if len(outcomes) == 0 {
-		return b, nil
-	}
-	reads := make([]eventstore.StreamRead, len(outcomes))
-	for i, e := range outcomes {
-		reads[i] = eventstore.StreamRead{Stream: e.Stream, Count: int(e.Version)}
-	}
-	streams, err := eventstore.ReadStreams(ctx, r.events, reads)
-	if err != nil {
-		return nil, fmt.Errorf("relay: read %d ticket streams: %w", len(reads), err)
+	if len(reads) > 0 {
+		read, err := eventstore.ReadStreams(ctx, r.events, reads)
+		if err != nil {
+			return nil, fmt.Errorf("relay: read %d ticket streams: %w", len(reads), err)
+		}
+		for i, o := range unread {
+			streams[o] = read[i]
+		}
 	}
 	for i, e := range outcomes {
 		om, bad := outcome(e, streams[i])
