@@ -84,9 +84,11 @@ const (
 
 // Seal encodes m as chained metadata for an event of the given type and data that follows
 // an event whose hash is prev (Genesis for a stream's first event). It returns the
-// metadata bytes and the event's hash, the prev of the next event.
+// metadata bytes and the event's hash, the prev of the next event. It encodes with
+// github.com/goccy/go-json, which writes the same bytes as encoding/json (the tests
+// compare them) in about half the time: every command seals its events.
 func Seal(m Metadata, prev Hash, eventType string, data []byte) ([]byte, Hash, error) {
-	body, err := json.Marshal(chained{Metadata: m, Prev: prev})
+	body, err := gojson.Marshal(chained{Metadata: m, Prev: prev})
 	if err != nil {
 		return nil, Hash{}, fmt.Errorf("envelope: encode metadata: %w", err)
 	}

@@ -174,3 +174,38 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestSealWritesWhatEncodingJSONWrites: Seal's encoder writes the metadata as
+// encoding/json would, byte for byte, whatever its members hold: optional members empty
+// or set, characters that encoding/json escapes, times in any zone and precision.
+func TestSealWritesWhatEncodingJSONWrites(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	texts := []string{"", "alice", "<script>&amp;</script>", "第1步 \u2028\u2029", "quote\" back\\slash\ttab\x01", "emoji 🎫", "\xff invalid"}
+	zones := []*time.Location{time.UTC, time.FixedZone("", 8*3600), time.FixedZone("", -(3*3600 + 1800))}
+	pick := func() string { return texts[rng.IntN(len(texts))] }
+	for i := range 500 {
+		m := Metadata{
+			Schema: rng.IntN(3), Actor: pick(), OnBehalfOf: pick(), CommandID: uuid.New(),
+			CorrelationID: pick(), CausationID: pick(), Source: pick(), RequestID: pick(),
+			Time: time.Date(2026, 11, 25, rng.IntN(24), rng.IntN(60), rng.IntN(60), rng.IntN(3)*rng.IntN(1e9), zones[rng.IntN(len(zones))]),
+		}
+		if i%7 == 0 {
+			m.Time = time.Time{}
+		}
+		var prev Hash
+		for j := range prev {
+			prev[j] = byte(rng.IntN(256))
+		}
+		md, _, err := Seal(m, prev, "ticket.step", []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		std, err := json.Marshal(chained{Metadata: m, Prev: prev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := md[:len(md)-hashTail]; !bytes.Equal(got, std[:len(std)-1]) {
+			t.Fatalf("metadata %+v:\n Seal          %s\n encoding/json %s", m, got, std[:len(std)-1])
+		}
+	}
+}
