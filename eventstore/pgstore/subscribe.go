@@ -12,8 +12,13 @@ import (
 )
 
 // messageBuffer is the capacity of a subscription's Messages channel: the subscription
-// reads its next batch while the consumer works through the previous one.
-const messageBuffer = 256
+// reads its next batch while the consumer works through the previous one. It also bounds
+// what a consumer that fell behind finds waiting when it comes back: a projection takes
+// what is there into its next batch, and a buffer smaller than its batch (500 events by
+// default) cuts the batches short while it catches up. With 1,024 instead of 256, the
+// tickets projection under a 64-client load paced about half as many commands (six
+// interleaved pairs: 780 against 1,474 on average) for 1.5 % fewer instructions.
+const messageBuffer = 1024
 
 // hiddenRetryMax caps the backoff of a subscription that waits for the horizon to pass
 // events already committed.
