@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"projection", "outcome"}),
 		paced: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "ticketledger_command_paced_seconds", Help: "Time commands waited, before they ran, for a read model that fell behind the log by more than its bound (--read-lag-bound), counting only the commands that waited.",
+			Name: "ticketledger_command_paced_seconds", Help: "Time commands' answers waited for a read model that fell behind the log by more than its bound (--read-lag-bound) when they arrived, counting only the commands that waited.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"projection"}),
 	}

@@ -89,23 +89,30 @@ func requestIDs(next http.Handler) http.Handler {
 	})
 }
 
-// statusWriter remembers the status written.
+// statusWriter remembers the status written, and runs before, if set, once before the
+// answer starts.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	before func()
+}
+
+func (w *statusWriter) start(code int) {
+	if w.status == 0 {
+		w.status = code
+		if w.before != nil {
+			w.before()
+		}
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
+	w.start(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.start(http.StatusOK)
 	return w.ResponseWriter.Write(b)
 }
 
@@ -138,17 +145,18 @@ func (s *Server) handle(method, pattern string, acc access, h handlerFunc) error
 	s.router.Method(method, pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		var err error
 		if command && s.cfg.ReadSide != nil {
-			var waited time.Duration
-			if waited, err = s.cfg.ReadSide.Pacer.Wait(r.Context()); waited > 0 {
-				s.metrics.paced.WithLabelValues(s.cfg.ReadSide.Pacer.Projection()).Observe(waited.Seconds())
+			// The pacer's hold is taken as the command arrives and waited for before its
+			// answer goes out, so that the wait overlaps the command's own work.
+			pacer := s.cfg.ReadSide.Pacer
+			hold := pacer.Hold()
+			sw.before = func() {
+				if waited, _ := hold.Wait(r.Context()); waited > 0 {
+					s.metrics.paced.WithLabelValues(pacer.Projection()).Observe(waited.Seconds())
+				}
 			}
 		}
-		if err == nil {
-			err = s.serve(sw, r, route, acc, h)
-		}
-		if err != nil {
+		if err := s.serve(sw, r, route, acc, h); err != nil {
 			s.writeProblem(sw, r, err)
 		}
 		s.metrics.observe(op.OperationID, method, command, sw.status, time.Since(start))

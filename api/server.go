@@ -58,8 +58,9 @@ type ReadSide struct {
 	Delegations *projections.Delegations
 	// Audit reads a ticket's history from the log itself.
 	Audit *audit.Log
-	// Pacer, when set, holds commands back while the tickets read model lags behind the
-	// log (see projections.Pacer).
+	// Pacer, when set, holds commands' answers back while the tickets read model lags
+	// behind the log (see projections.Pacer): a command owes what was due when it arrived,
+	// runs, and its answer waits for the read model to pass that.
 	Pacer *projections.Pacer
 }
 

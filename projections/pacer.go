@@ -9,9 +9,12 @@ import (
 )
 
 // Pacer keeps a projection within a bound of the log by holding writers back: each
-// position appended through this process is noted (Appended), and a writer about to
-// append waits (Wait) while the projection has not passed what was appended more than the
-// bound ago, for at most a second. Under a load the projection cannot follow, the
+// position appended through this process is noted (Appended), and a writer owes, from its
+// arrival (Hold), what was appended more than the bound before: it waits for the
+// projection to pass that before it goes on or answers (Hold.Wait, or Wait for both at
+// once), for at most a second. A writer that does its work first and waits before it
+// answers overlaps the two; the writers of one client still wait for the projection
+// before their next command. Under a load the projection cannot follow, the
 // writers slow down to its pace instead of leaving the read model further and further
 // behind: a query of the read model then sees what was written at most about the bound
 // before, and read-your-writes waits stay short. It paces only while this process's
@@ -73,14 +76,30 @@ func (p *Pacer) Appended(pos eventstore.Position) {
 
 // Wait returns once the projection has passed every position appended more than the
 // bound ago, or after a second, or when ctx ends (returning its error). waited is how long
-// it held the writer back, 0 when it did not.
+// it held the writer back, 0 when it did not. It is Hold followed by the Hold's Wait.
 func (p *Pacer) Wait(ctx context.Context) (waited time.Duration, err error) {
+	return p.Hold().Wait(ctx)
+}
+
+// A Hold is what a writer owes the Pacer: the position the projection must pass, taken
+// when the writer arrived, before the writer may go on. The zero Hold owes nothing.
+type Hold struct {
+	p      *Pacer
+	target eventstore.Position
+	since  time.Time
+}
+
+// Hold returns, at a writer's arrival, what the projection must pass first: every
+// position appended more than the bound before now. A writer may do its work and wait
+// for the Hold before it answers, so that the wait overlaps the work instead of adding
+// to it; the Hold's second is counted from now.
+func (p *Pacer) Hold() Hold {
 	if p == nil {
-		return 0, nil
+		return Hold{}
 	}
 	w, ok := p.r.workers[p.name]
 	if !ok {
-		return 0, nil
+		return Hold{}
 	}
 	w.mu.Lock()
 	cp, active, caughtUp := w.checkpoint, w.active, w.caughtUp
@@ -88,7 +107,7 @@ func (p *Pacer) Wait(ctx context.Context) (waited time.Duration, err error) {
 	if !active || !caughtUp {
 		// Catching up after a start or an interruption, the projection is behind by what
 		// happened before: holding every command back for it would stall the API.
-		return 0, nil
+		return Hold{}
 	}
 	now := time.Now()
 	cutoff := now.Add(-p.bound)
@@ -103,18 +122,41 @@ func (p *Pacer) Wait(ctx context.Context) (waited time.Duration, err error) {
 	}
 	p.mu.Unlock()
 	if target.IsZero() {
+		return Hold{}
+	}
+	return Hold{p: p, target: target, since: now}
+}
+
+// Wait returns once the projection has passed the Hold's position, or a second after the
+// Hold was taken, or when ctx ends (returning its error). waited is how long it held the
+// caller back, 0 when it did not.
+func (h Hold) Wait(ctx context.Context) (waited time.Duration, err error) {
+	if h.p == nil {
 		return 0, nil
+	}
+	if w := h.p.r.workers[h.p.name]; w != nil {
+		w.mu.Lock()
+		passed := !w.checkpoint.Before(h.target)
+		w.mu.Unlock()
+		if passed {
+			return 0, ctx.Err()
+		}
+	}
+	began := time.Now()
+	left := pacerMaxWait - began.Sub(h.since)
+	if left <= 0 {
+		return 0, ctx.Err()
 	}
 	// A projection that stays behind, or stopped, holds a writer back a second at most;
 	// the wait's own error says no more than that. A wait that passed forgets what it
 	// passed, which the checkpoint itself may not show yet (a store that checkpoints
 	// filtered subscriptions only every so many events: see WaitFor).
-	if err := p.r.WaitFor(ctx, p.name, target, pacerMaxWait); err == nil {
-		p.mu.Lock()
-		p.forgetThrough(target)
-		p.mu.Unlock()
+	if err := h.p.r.WaitFor(ctx, h.p.name, h.target, left); err == nil {
+		h.p.mu.Lock()
+		h.p.forgetThrough(h.target)
+		h.p.mu.Unlock()
 	}
-	return time.Since(now), ctx.Err()
+	return time.Since(began), ctx.Err()
 }
 
 // forgetThrough drops the positions at or before pos, which the projection has passed. It

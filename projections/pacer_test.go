@@ -140,3 +140,72 @@ func TestPacerForgetsWhatItPassed(t *testing.T) {
 		}
 	})
 }
+
+// TestPacerHold: a Hold is what was due when it was taken. Waited for after the
+// projection passed it, it does not wait; waited for while the projection is still held,
+// it waits until the projection passes it, a second after it was taken at most; a Hold
+// taken with nothing due owes nothing.
+func TestPacerHold(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	h := &held{Projection: projections.NewTickets(e.pool)}
+	r := e.start(e.config(), h)
+	const bound = 50 * time.Millisecond
+	p := projections.NewPacer(r, projections.TicketsName, bound)
+	first := e.submit("order-hold-1", "10.00", "original")
+	p.Appended(first.Position)
+	e.sync(projections.TicketsName)
+	if d, err := p.Hold().Wait(ctx); d != 0 || err != nil {
+		t.Fatalf("a Hold taken with the projection caught up waited %s (%v)", d, err)
+	}
+	var none projections.Hold
+	if d, err := none.Wait(ctx); d != 0 || err != nil {
+		t.Fatalf("the zero Hold waited %s (%v)", d, err)
+	}
+
+	// Taken while an append older than the bound is not passed, then waited for once the
+	// projection has passed it: no wait.
+	h.hold()
+	second := e.submit("order-hold-2", "20.00", "original")
+	p.Appended(second.Position)
+	time.Sleep(2 * bound)
+	owed := p.Hold()
+	h.let()
+	e.sync(projections.TicketsName)
+	if d, err := owed.Wait(ctx); d != 0 || err != nil {
+		t.Fatalf("waited %s (%v) for a position the projection had passed", d, err)
+	}
+
+	// Taken and waited for while the projection is held: the wait lasts until it passes.
+	h.hold()
+	third := e.submit("order-hold-3", "30.00", "original")
+	p.Appended(third.Position)
+	time.Sleep(2 * bound)
+	owed = p.Hold()
+	const holdFor = 300 * time.Millisecond
+	go func() {
+		time.Sleep(holdFor)
+		h.let()
+	}()
+	start := time.Now()
+	d, err := owed.Wait(ctx)
+	if err != nil || d < holdFor-50*time.Millisecond || d > time.Since(start) {
+		t.Fatalf("waited %s (%v) while the projection was held for %s", d, err, holdFor)
+	}
+	if err := r.WaitFor(ctx, projections.TicketsName, third.Position, time.Millisecond); d < time.Second && err != nil {
+		t.Fatalf("the wait ended after %s, before the projection passed the append: %v", d, err)
+	}
+
+	// A Hold's second runs from when it was taken.
+	h.hold()
+	fourth := e.submit("order-hold-4", "40.00", "original")
+	p.Appended(fourth.Position)
+	time.Sleep(2 * bound)
+	owed = p.Hold()
+	time.Sleep(time.Second)
+	if d, err := owed.Wait(ctx); d != 0 || err != nil {
+		t.Fatalf("a Hold taken a second ago waited %s (%v)", d, err)
+	}
+	h.let()
+}

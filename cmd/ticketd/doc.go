@@ -23,7 +23,7 @@
 //	--webhook-allow   TICKETD_WEBHOOK_ALLOW  networks webhooks may reach although
 //	                                    internal, e.g. 127.0.0.0/8 (default none)
 //	--read-lag-bound  TICKETD_READ_LAG_BOUND  how far the tickets read model may fall
-//	                                    behind this process's commands before new commands
+//	                                    behind this process's commands before their answers
 //	                                    wait for it, a second at most (default 100ms; 0: off)
 //	--log-level       TICKETD_LOG_LEVEL debug, info, warn or error (default info)
 //	--shutdown-timeout TICKETD_SHUTDOWN_TIMEOUT  how long in-flight requests may take to
