@@ -46,16 +46,24 @@ func (h *held) Apply(ctx context.Context, tx pgx.Tx, ev eventstore.RecordedEvent
 	return h.Projection.Apply(ctx, tx, ev)
 }
 
+// pacerBound is the bound of the pacers of pacedTickets.
+const pacerBound = 50 * time.Millisecond
+
+// pacedTickets starts the tickets projection, held at will, with a Pacer of pacerBound.
+func pacedTickets(t *testing.T) (*env, *held, *projections.Runner, *projections.Pacer) {
+	t.Helper()
+	e := newEnv(t)
+	h := &held{Projection: projections.NewTickets(e.pool)}
+	r := e.start(e.config(), h)
+	return e, h, r, projections.NewPacer(r, projections.TicketsName, pacerBound)
+}
+
 // TestPacer: a writer waits while the projection has not passed what was appended more
 // than the bound ago, and only then; a nil Pacer never waits.
 func TestPacer(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e, h, r, p := pacedTickets(t)
 	ctx := context.Background()
-	h := &held{Projection: projections.NewTickets(e.pool)}
-	r := e.start(e.config(), h)
-	const bound = 50 * time.Millisecond
-	p := projections.NewPacer(r, projections.TicketsName, bound)
 	if projections.NewPacer(r, projections.TicketsName, 0) != nil {
 		t.Fatal("a pacer without a bound")
 	}
@@ -81,7 +89,7 @@ func TestPacer(t *testing.T) {
 	first := e.submit("order-pace-1", "10.00", "original")
 	p.Appended(first.Position)
 	e.sync(projections.TicketsName)
-	time.Sleep(2 * bound)
+	time.Sleep(2 * pacerBound)
 	if d := waited(); d > 250*time.Millisecond {
 		t.Fatalf("waited %s with the projection caught up", d)
 	}
@@ -91,12 +99,12 @@ func TestPacer(t *testing.T) {
 	second := e.submit("order-pace-2", "20.00", "original")
 	p.Appended(second.Position)
 	noted := time.Now()
-	if d := waited(); d > 250*time.Millisecond && time.Since(noted)-d < bound {
+	if d := waited(); d > 250*time.Millisecond && time.Since(noted)-d < pacerBound {
 		t.Fatalf("waited %s for an append younger than the bound", d)
 	}
 
 	// Behind by more than the bound: the writer waits until the projection passes it.
-	time.Sleep(2 * bound)
+	time.Sleep(2 * pacerBound)
 	const holdFor = 300 * time.Millisecond
 	go func() {
 		time.Sleep(holdFor)
@@ -147,12 +155,8 @@ func TestPacerForgetsWhatItPassed(t *testing.T) {
 // taken with nothing due owes nothing.
 func TestPacerHold(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e, h, r, p := pacedTickets(t)
 	ctx := context.Background()
-	h := &held{Projection: projections.NewTickets(e.pool)}
-	r := e.start(e.config(), h)
-	const bound = 50 * time.Millisecond
-	p := projections.NewPacer(r, projections.TicketsName, bound)
 	first := e.submit("order-hold-1", "10.00", "original")
 	p.Appended(first.Position)
 	e.sync(projections.TicketsName)
@@ -163,14 +167,19 @@ func TestPacerHold(t *testing.T) {
 	if d, err := none.Wait(ctx); d != 0 || err != nil {
 		t.Fatalf("the zero Hold waited %s (%v)", d, err)
 	}
+	// owe holds the projection, appends a ticket older than the bound, and takes a Hold.
+	owe := func(key string) (eventstore.Position, projections.Hold) {
+		t.Helper()
+		h.hold()
+		res := e.submit(key, "20.00", "original")
+		p.Appended(res.Position)
+		time.Sleep(2 * pacerBound)
+		return res.Position, p.Hold()
+	}
 
 	// Taken while an append older than the bound is not passed, then waited for once the
 	// projection has passed it: no wait.
-	h.hold()
-	second := e.submit("order-hold-2", "20.00", "original")
-	p.Appended(second.Position)
-	time.Sleep(2 * bound)
-	owed := p.Hold()
+	_, owed := owe("order-hold-2")
 	h.let()
 	e.sync(projections.TicketsName)
 	if d, err := owed.Wait(ctx); d != 0 || err != nil {
@@ -178,11 +187,7 @@ func TestPacerHold(t *testing.T) {
 	}
 
 	// Taken and waited for while the projection is held: the wait lasts until it passes.
-	h.hold()
-	third := e.submit("order-hold-3", "30.00", "original")
-	p.Appended(third.Position)
-	time.Sleep(2 * bound)
-	owed = p.Hold()
+	third, owed := owe("order-hold-3")
 	const holdFor = 300 * time.Millisecond
 	go func() {
 		time.Sleep(holdFor)
@@ -193,16 +198,12 @@ func TestPacerHold(t *testing.T) {
 	if err != nil || d < holdFor-50*time.Millisecond || d > time.Since(start) {
 		t.Fatalf("waited %s (%v) while the projection was held for %s", d, err, holdFor)
 	}
-	if err := r.WaitFor(ctx, projections.TicketsName, third.Position, time.Millisecond); d < time.Second && err != nil {
+	if err := r.WaitFor(ctx, projections.TicketsName, third, time.Millisecond); d < time.Second && err != nil {
 		t.Fatalf("the wait ended after %s, before the projection passed the append: %v", d, err)
 	}
 
 	// A Hold's second runs from when it was taken.
-	h.hold()
-	fourth := e.submit("order-hold-4", "40.00", "original")
-	p.Appended(fourth.Position)
-	time.Sleep(2 * bound)
-	owed = p.Hold()
+	_, owed = owe("order-hold-4")
 	time.Sleep(time.Second)
 	if d, err := owed.Wait(ctx); d != 0 || err != nil {
 		t.Fatalf("a Hold taken a second ago waited %s (%v)", d, err)
