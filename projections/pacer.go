@@ -11,8 +11,8 @@ import (
 // Pacer keeps a projection within a bound of the log by holding writers back: each
 // position appended through this process is noted (Appended), and a writer owes, from its
 // arrival (Hold), what was appended more than the bound before: it waits for the
-// projection to pass that before it goes on or answers (Hold.Wait, or Wait for both at
-// once), for at most a second. A writer that does its work first and waits before it
+// projection to pass that before it goes on or answers (Hold.Wait), for at most a
+// second. A writer that does its work first and waits before it
 // answers overlaps the two; the writers of one client still wait for the projection
 // before their next command. Under a load the projection cannot follow, the
 // writers slow down to its pace instead of leaving the read model further and further
@@ -74,17 +74,11 @@ func (p *Pacer) Appended(pos eventstore.Position) {
 	p.pending = append(p.pending, appended{pos: pos, at: now})
 }
 
-// Wait returns once the projection has passed every position appended more than the
-// bound ago, or after a second, or when ctx ends (returning its error). waited is how long
-// it held the writer back, 0 when it did not. It is Hold followed by the Hold's Wait.
-func (p *Pacer) Wait(ctx context.Context) (waited time.Duration, err error) {
-	return p.Hold().Wait(ctx)
-}
-
 // A Hold is what a writer owes the Pacer: the position the projection must pass, taken
 // when the writer arrived, before the writer may go on. The zero Hold owes nothing.
 type Hold struct {
 	p      *Pacer
+	w      *worker
 	target eventstore.Position
 	since  time.Time
 }
@@ -124,7 +118,7 @@ func (p *Pacer) Hold() Hold {
 	if target.IsZero() {
 		return Hold{}
 	}
-	return Hold{p: p, target: target, since: now}
+	return Hold{p: p, w: w, target: target, since: now}
 }
 
 // Wait returns once the projection has passed the Hold's position, or a second after the
@@ -134,13 +128,11 @@ func (h Hold) Wait(ctx context.Context) (waited time.Duration, err error) {
 	if h.p == nil {
 		return 0, nil
 	}
-	if w := h.p.r.workers[h.p.name]; w != nil {
-		w.mu.Lock()
-		passed := !w.checkpoint.Before(h.target)
-		w.mu.Unlock()
-		if passed {
-			return 0, ctx.Err()
-		}
+	h.w.mu.Lock()
+	passed := !h.w.checkpoint.Before(h.target)
+	h.w.mu.Unlock()
+	if passed {
+		return 0, ctx.Err()
 	}
 	began := time.Now()
 	left := pacerMaxWait - began.Sub(h.since)

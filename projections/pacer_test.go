@@ -69,13 +69,13 @@ func TestPacer(t *testing.T) {
 	}
 	var none *projections.Pacer
 	none.Appended(eventstore.Position{})
-	if d, err := none.Wait(ctx); d != 0 || err != nil {
+	if d, err := none.Hold().Wait(ctx); d != 0 || err != nil {
 		t.Fatal(d, err)
 	}
 	waited := func() time.Duration {
 		t.Helper()
 		start := time.Now()
-		d, err := p.Wait(ctx)
+		d, err := p.Hold().Wait(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,10 +140,10 @@ func TestPacerForgetsWhatItPassed(t *testing.T) {
 		}
 		p.Appended(res.Position)
 		time.Sleep(3 * bound)
-		if _, err := p.Wait(ctx); err != nil {
+		if _, err := p.Hold().Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if d, err := p.Wait(ctx); d != 0 || err != nil {
+		if d, err := p.Hold().Wait(ctx); d != 0 || err != nil {
 			t.Fatalf("waited %s (%v) again for what the last wait passed", d, err)
 		}
 	})

@@ -110,8 +110,6 @@ type Relay struct {
 	transport Transport
 	cfg       RelayConfig
 	log       *slog.Logger
-	// recent is the current subscription's buffer of ticket streams; only follow uses it.
-	recent *recentStreams
 }
 
 // New returns a Relay reading events, keeping its state in store and publishing on
@@ -184,7 +182,7 @@ func (r *Relay) follow(ctx context.Context) error {
 		return fmt.Errorf("relay: subscribe from %s: %w", cur, err)
 	}
 	defer sub.Close()
-	r.recent = newRecentStreams(r.cfg.RecentBytes)
+	recent := newRecentStreams(r.cfg.RecentBytes)
 
 	msgs := sub.Messages()
 	unsaved := cur
@@ -222,7 +220,7 @@ func (r *Relay) follow(ctx context.Context) error {
 				break drain
 			}
 		}
-		b, err := r.prepare(ctx, raw)
+		b, err := r.prepare(ctx, recent, raw)
 		if err != nil {
 			return err
 		}
@@ -284,8 +282,8 @@ type quarantined struct {
 // prepare turns subscription messages into a batch: the outcomes' payloads (their
 // streams taken from the recent streams or read together, and verified, in log order),
 // the execution reports, the quarantined outcomes and the last position. The other
-// events of the ticket streams go to the recent streams.
-func (r *Relay) prepare(ctx context.Context, raw []eventstore.Message) (*batch, error) {
+// events of the ticket streams go to recent, the subscription's recent streams.
+func (r *Relay) prepare(ctx context.Context, recent *recentStreams, raw []eventstore.Message) (*batch, error) {
 	b := &batch{}
 	var (
 		outcomes []*eventstore.RecordedEvent
@@ -306,10 +304,10 @@ func (r *Relay) prepare(ctx context.Context, raw []eventstore.Message) (*batch, 
 			continue
 		}
 		if _, ok := outcomeOf(e.Type); !ok {
-			r.recent.add(e)
+			recent.add(e)
 			continue
 		}
-		events, ok := r.recent.take(e)
+		events, ok := recent.take(e)
 		if !ok {
 			unread = append(unread, len(outcomes))
 			reads = append(reads, eventstore.StreamRead{Stream: e.Stream, Count: int(e.Version)})
