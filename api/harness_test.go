@@ -84,9 +84,9 @@ func start(t testing.TB, store eventstore.Store, dbURL string, configure ...func
 	if dbURL != "" {
 		pool := pgtestPool(t, dbURL)
 		rs := &api.ReadSide{Tickets: projections.NewTickets(pool), Workbench: projections.NewWorkbench(pool),
-			Timeline: projections.NewTimeline(pool), Statistics: projections.NewStatistics(pool),
+			Timeline: projections.NewTimeline(store), Statistics: projections.NewStatistics(pool),
 			Delegations: projections.NewDelegations(pool), Audit: audit.New(store)}
-		runner, err := projections.NewRunner(pool, store, projections.Config{}, rs.Tickets, rs.Delegations, rs.Timeline)
+		runner, err := projections.NewRunner(pool, store, projections.Config{}, rs.Tickets, rs.Delegations)
 		if err != nil {
 			t.Fatal(err)
 		}

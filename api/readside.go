@@ -101,9 +101,10 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) error {
 }
 
 // timeline serves a ticket's timeline (who did what, when; no field values) to whoever may
-// see the ticket.
+// see the ticket. The timeline comes from the log, complete at every position; a
+// min_position waits for the tickets read model, which decides who may see the ticket.
 func (s *Server) timeline(w http.ResponseWriter, r *http.Request) error {
-	if err := s.waitProjection(r, projections.TimelineName); err != nil {
+	if err := s.waitProjection(r, projections.TicketsName); err != nil {
 		return err
 	}
 	id := chi.URLParam(r, "ticket_id")

@@ -21,7 +21,7 @@ var (
 )
 
 // BenchmarkRebuildAndWorkbench generates a log of -bench.tickets tickets (see generate;
-// -bench.keepdb reuses one), rebuilds the tickets and timeline projections from it
+// -bench.keepdb reuses one), rebuilds the tickets projection from it
 // (events/s, with progress on stderr) and reads pages of pending lists (p50/p99 latency).
 // The same-run baseline is the rate at which the same PostgreSQL writes one narrow row per
 // event of the log into a plain table (INSERT ... SELECT), the mean of a run before the
@@ -43,7 +43,7 @@ func BenchmarkRebuildAndWorkbench(b *testing.B) {
 
 	r, err := projections.NewRunner(pool, store, projections.Config{Counter: projections.SequenceCounter{},
 		RebuildWorkers: *benchRebuilders, ProgressInterval: 10 * time.Second},
-		projections.NewTickets(pool), projections.NewDelegations(pool), projections.NewTimeline(pool))
+		projections.NewTickets(pool), projections.NewDelegations(pool))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func BenchmarkRebuildAndWorkbench(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		before := baselineRate(b, pool)
 		rates := map[string]float64{}
-		for _, name := range []string{projections.TicketsName, projections.TimelineName} {
+		for _, name := range []string{projections.TicketsName} {
 			start := time.Now()
 			if err := r.Rebuild(ctx, name, printProgress); err != nil {
 				b.Fatal(err)

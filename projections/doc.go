@@ -19,7 +19,7 @@
 // says which this process is. Checkpoint and
 // catch-up messages of the subscription move the checkpoint through stretches of events
 // the filter skips. Projections that implement Queuer have a whole batch written in one
-// round trip; those that implement SetQueuer (tickets, timeline) have it written by
+// round trip; those that implement SetQueuer (tickets) have it written by
 // statements that each apply many events (sets.go), and the writes run with the planner
 // kept to keyed access and plans kept from one execution to the next.
 //
@@ -60,9 +60,10 @@
 // in SQL) and the node activations behind Statistics (statistics.go: handling time per node
 // and approver, SLA hits and misses). They share one checkpoint so that they always agree.
 // The delegations projection (Delegations, rm_delegations) holds the grants that let a
-// delegate act for a principal, which the workbench and visibility join. The timeline
-// projection (Timeline, rm_timeline) holds every ticket event with actor, on-behalf-of,
-// node, comment, time and position, and no field value.
+// delegate act for a principal, which the workbench and visibility join. A ticket's
+// timeline (Timeline: every event with actor, on-behalf-of, node, comment, time and
+// position, and no field value) is read from its stream in the log, which the event store
+// serves by key, rather than copied into a read model.
 //
 // Audit straight from the log, with the hash chain verified and a ticket's state at any
 // instant or position replayed with the domain's own Evolve, is in package

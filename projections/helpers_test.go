@@ -199,7 +199,7 @@ func (e *env) config() projections.Config {
 
 // standard returns the package's projections over the env's pool.
 func (e *env) standard() []projections.Projection {
-	return []projections.Projection{projections.NewTickets(e.pool), projections.NewDelegations(e.pool), projections.NewTimeline(e.pool)}
+	return []projections.Projection{projections.NewTickets(e.pool), projections.NewDelegations(e.pool), journal{}}
 }
 
 // start runs a new runner of ps until the test ends or stop is called.

@@ -102,7 +102,7 @@ func TestOneActiveRunnerPerProjection(t *testing.T) {
 	ids := drive(t, e, 12, 31)
 	head := e.head()
 	for _, p := range []*process{a, b} {
-		for _, name := range []string{projections.TicketsName, projections.DelegationsName, projections.TimelineName} {
+		for _, name := range []string{projections.TicketsName, projections.DelegationsName, journalName} {
 			if err := p.runner.WaitFor(ctx, name, head, 30*time.Second); err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +130,7 @@ func TestOneActiveRunnerPerProjection(t *testing.T) {
 	eventually(t, "the second process to take over", func() bool { n, _ := b.roles(t); return n == all })
 	eventually(t, "the first process to stand by", func() bool { _, n := a.roles(t); return n == all })
 	e.runner = b.runner
-	e.sync(projections.TicketsName, projections.DelegationsName, projections.TimelineName)
+	e.sync(projections.TicketsName, projections.DelegationsName, journalName)
 	checkAgainstLog(t, e, ids)
 
 	// The second process stops: the first takes over again.
@@ -142,7 +142,7 @@ func TestOneActiveRunnerPerProjection(t *testing.T) {
 	}
 	ids = append(ids, more...)
 	e.runner = a.runner
-	e.sync(projections.TicketsName, projections.DelegationsName, projections.TimelineName)
+	e.sync(projections.TicketsName, projections.DelegationsName, journalName)
 	checkAgainstLog(t, e, ids)
 
 	// Every event was applied once.
@@ -202,7 +202,7 @@ func TestLockConnectionLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the process to be active again", func() bool { n, _ := a.roles(t); return n == all })
-	e.sync(projections.TicketsName, projections.TimelineName)
+	e.sync(projections.TicketsName, journalName)
 	checkAgainstLog(t, e, []string{first.State.ID, second.State.ID})
 	if st := e.status(projections.TicketsName); !st.Healthy || !st.Active {
 		t.Fatalf("after the lock connection came back: %+v", st)
@@ -234,6 +234,6 @@ func TestFrozenHolderLosesItsLocks(t *testing.T) {
 		t.Fatalf("the thawed process is active for %d projections", n)
 	}
 	e.runner = b.runner
-	e.sync(projections.TicketsName, projections.DelegationsName, projections.TimelineName)
+	e.sync(projections.TicketsName, projections.DelegationsName, journalName)
 	checkAgainstLog(t, e, ids)
 }

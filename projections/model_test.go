@@ -255,7 +255,7 @@ func checkAgainstLog(t *testing.T, e *env, ids []string) {
 	t.Helper()
 	ctx := context.Background()
 	tickets := projections.NewTickets(e.pool)
-	timeline := projections.NewTimeline(e.pool)
+	timeline := projections.NewTimeline(e.store)
 	wb := projections.NewWorkbench(e.pool)
 	now := time.Now()
 
@@ -554,10 +554,10 @@ func TestReadModelsAgreeWithTheLog(t *testing.T) {
 			types[ev.Type]++
 		}
 		t.Logf("%d events: %v", len(evs), types)
-		e.sync(projections.TicketsName, projections.DelegationsName, projections.TimelineName)
+		e.sync(projections.TicketsName, projections.DelegationsName, journalName)
 		checkAgainstLog(t, e, ids)
 
-		for _, name := range []string{projections.TicketsName, projections.TimelineName, projections.DelegationsName} {
+		for _, name := range []string{projections.TicketsName, journalName, projections.DelegationsName} {
 			before := dump(t, e, projections.Schema(name))
 			var reports []projections.Progress
 			start := time.Now()

@@ -28,7 +28,7 @@ func TestRebuildWhileLive(t *testing.T) {
 			done <- result{ids, err}
 		}()
 		var reports []projections.Progress
-		for _, name := range []string{projections.TicketsName, projections.TimelineName} {
+		for _, name := range []string{projections.TicketsName, journalName} {
 			if err := e.runner.Rebuild(context.Background(), name, func(p projections.Progress) { reports = append(reports, p) }); err != nil {
 				t.Fatal(err)
 			}
@@ -37,7 +37,7 @@ func TestRebuildWhileLive(t *testing.T) {
 		if res.err != nil {
 			t.Fatal(res.err)
 		}
-		e.sync(projections.TicketsName, projections.DelegationsName, projections.TimelineName)
+		e.sync(projections.TicketsName, projections.DelegationsName, journalName)
 		checkAgainstLog(t, e, append(ids, res.ids...))
 		var swapped bool
 		for _, p := range reports {

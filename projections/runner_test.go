@@ -70,13 +70,13 @@ func TestApplyAndWaitFor(t *testing.T) {
 			Status: ticket.ExecutionSucceeded, Detail: "refunded"}); err != nil {
 			t.Fatal(err)
 		}
-		e.sync(projections.TicketsName, projections.TimelineName)
+		e.sync(projections.TicketsName, journalName)
 		k, _ = tickets.Get(ctx, id)
 		if k.Status != ticket.StatusApproved || k.FinalAt.IsZero() || k.CurrentNode != "" || len(k.Handlers) != 0 ||
 			k.Execution == nil || k.Execution.Status != ticket.ExecutionSucceeded || k.Execution.Detail != "refunded" {
 			t.Fatalf("after the final approval: %+v", k)
 		}
-		entries, err := projections.NewTimeline(e.pool).Of(ctx, id)
+		entries, err := projections.NewTimeline(e.store).Of(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestRedeliverySkipped(t *testing.T) {
 		if _, err := e.svc.UrgeTicket(ctx, commands.UrgeTicket{Request: as("wang"), TicketID: id, Comment: "hurry"}); err != nil {
 			t.Fatal(err)
 		}
-		e.sync(projections.TicketsName, projections.TimelineName)
+		e.sync(projections.TicketsName, journalName)
 		before, _ := projections.NewTickets(e.pool).Get(ctx, id)
 		applied := e.status(projections.TicketsName).EventsApplied
 
@@ -167,7 +167,7 @@ func TestRedeliverySkipped(t *testing.T) {
 		e.start(e.config(), e.standard()...)
 		_ = r
 		e.approve(id, as("cs1"))
-		e.sync(projections.TicketsName, projections.TimelineName)
+		e.sync(projections.TicketsName, journalName)
 		after, err := projections.NewTickets(e.pool).Get(ctx, id)
 		if err != nil {
 			t.Fatal(err)
@@ -178,9 +178,8 @@ func TestRedeliverySkipped(t *testing.T) {
 		if got := e.status(projections.TicketsName).EventsApplied; got != applied+3 {
 			t.Fatalf("events applied %d, want %d: redelivered events were applied again", got, applied+3)
 		}
-		entries, _ := projections.NewTimeline(e.pool).Of(ctx, id)
-		if uint64(len(entries)) != after.Version {
-			t.Fatalf("%d timeline entries for version %d", len(entries), after.Version)
+		if n := e.journaled(id); uint64(n) != after.Version {
+			t.Fatalf("%d journal entries for version %d", n, after.Version)
 		}
 	})
 }
@@ -190,7 +189,7 @@ func TestFailingApplyStopsProjection(t *testing.T) {
 		// The wrappers hide Queue: the runner applies event by event.
 		poison := &failing{Projection: projections.NewTickets(e.pool)}
 		r := e.start(e.config(), poison, &failing{Projection: projections.NewDelegations(e.pool)},
-			&failing{Projection: projections.NewTimeline(e.pool)})
+			&failing{Projection: journal{}})
 		grantDelegations(t, e)
 		ctx := context.Background()
 		tickets := projections.NewTickets(e.pool)
@@ -224,11 +223,11 @@ func TestFailingApplyStopsProjection(t *testing.T) {
 			t.Fatalf("waiting on a stopped projection: %v", err)
 		}
 		// The other projections go on.
-		if err := r.WaitFor(ctx, projections.TimelineName, bad.Position, 10*time.Second); err != nil {
+		if err := r.WaitFor(ctx, journalName, bad.Position, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if !e.status(projections.TimelineName).Healthy {
-			t.Fatal("the timeline is unhealthy")
+		if !e.status(journalName).Healthy {
+			t.Fatal("the journal is unhealthy")
 		}
 		if n := e.logs.count("projection stopped"); n != 1 {
 			t.Fatalf("the failure was logged %d times", n)
@@ -338,7 +337,7 @@ func TestResumeAfterRestart(t *testing.T) {
 		e.start(e.config(), e.standard()...)
 		ctx := context.Background()
 		a := e.submit("order-1", "50.00", "original")
-		e.sync(projections.TicketsName, projections.TimelineName)
+		e.sync(projections.TicketsName, journalName)
 		e.stop()
 
 		e.approve(a.State.ID, as("cs1"))
@@ -361,7 +360,7 @@ func TestResumeAfterRestart(t *testing.T) {
 		}
 
 		e.start(e.config(), e.standard()...)
-		e.sync(projections.TicketsName, projections.TimelineName)
+		e.sync(projections.TicketsName, journalName)
 		tickets := projections.NewTickets(e.pool)
 		ka, _ := tickets.Get(ctx, a.State.ID)
 		kb, err := tickets.Get(ctx, b.State.ID)
@@ -383,7 +382,7 @@ func TestNewRunnerRejectsBadNames(t *testing.T) {
 	if _, err := projections.NewRunner(nil, nil, projections.Config{}, projections.NewTickets(nil), projections.NewTickets(nil)); err == nil {
 		t.Fatal("a projection given twice was accepted")
 	}
-	if _, err := projections.NewRunner(nil, nil, projections.Config{}, renamed{projections.NewTimeline(nil), "Bad-Name"}); err == nil {
+	if _, err := projections.NewRunner(nil, nil, projections.Config{}, renamed{journal{}, "Bad-Name"}); err == nil {
 		t.Fatal("an invalid name was accepted")
 	}
 	_ = e
@@ -411,10 +410,10 @@ func TestLiveBatchesAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids = append(ids, more...)
-		e.sync(projections.TicketsName, projections.TimelineName)
+		e.sync(projections.TicketsName, journalName)
 	}
 	checkAgainstLog(t, e, ids)
-	for _, name := range []string{projections.TicketsName, projections.TimelineName} {
+	for _, name := range []string{projections.TicketsName, journalName} {
 		atOnce, slowly := projections.LiveWrites(r, name)
 		t.Logf("%s: %d at once, %d slowly", name, atOnce, slowly)
 		if atOnce == 0 {

@@ -45,9 +45,9 @@ func TestSetWritesMatchEventByEvent(t *testing.T) {
 	one := e.config()
 	one.BatchSize = 1
 	e.start(one, e.standard()...)
-	e.sync(projections.TicketsName, projections.TimelineName)
+	e.sync(projections.TicketsName, journalName)
 	checkAgainstLog(t, e, ids)
-	names := []string{projections.TicketsName, projections.TimelineName}
+	names := []string{projections.TicketsName, journalName}
 	want := map[string]map[string][]string{}
 	for _, name := range names {
 		want[name] = dump(t, e, projections.Schema(name))
@@ -167,7 +167,7 @@ func TestSetBatchFailureNamesTheEvent(t *testing.T) {
 	if err := r.Retry(projections.TicketsName); err != nil {
 		t.Fatal(err)
 	}
-	e.sync(projections.TicketsName, projections.TimelineName)
+	e.sync(projections.TicketsName, journalName)
 	checkAgainstLog(t, e, ids)
 
 	// An event the projection cannot decode, among others in one batch.

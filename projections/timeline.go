@@ -2,52 +2,31 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ticketledger/ticketledger/domain/ticket"
 	"github.com/ticketledger/ticketledger/envelope"
 	"github.com/ticketledger/ticketledger/eventstore"
 )
 
-// TimelineName is the name of the timeline projection.
-const TimelineName = "timeline"
-
-// Timeline projects every event of every ticket into an audit timeline: who did what, for
-// whom, at which node, with which comment, when, and where in the log. It never stores a
-// field value, so it can be shown to anyone who may follow the ticket; the full record,
-// verified, comes from the log itself (package projections/audit). Safe for concurrent use.
+// Timeline reads a ticket's audit timeline from the event log: who did what, for whom,
+// at which node, with which comment, when, and where in the log. It never returns a field
+// value, so it can be shown to anyone who may follow the ticket; the full record, verified,
+// comes from package projections/audit.
+//
+// A timeline is one ticket's stream, in the stream's order, which the event store serves
+// by key: no read model copies it, so a timeline is complete as soon as an append is
+// acknowledged, and appending an event costs no timeline write. Safe for concurrent use.
 type Timeline struct {
-	pool *pgxpool.Pool
+	store eventstore.Store
 }
 
-// NewTimeline returns the timeline projection, querying through pool (which may be nil
-// for a projection that is only applied).
-func NewTimeline(pool *pgxpool.Pool) *Timeline { return &Timeline{pool: pool} }
-
-// Name implements Projection.
-func (*Timeline) Name() string { return TimelineName }
-
-// Filter implements Projection: the ticket streams.
-func (*Timeline) Filter() eventstore.Filter {
-	return eventstore.Filter{StreamPrefixes: []string{ticket.Stream("")}}
-}
-
-// Migrations implements Projection.
-func (*Timeline) Migrations() fs.FS { return embedded("timeline") }
-
-// Apply implements Projection.
-func (t *Timeline) Apply(ctx context.Context, tx pgx.Tx, ev eventstore.RecordedEvent) error {
-	return applyQueued(ctx, tx, t, ev)
-}
+// NewTimeline returns the timeline of the tickets in store.
+func NewTimeline(store eventstore.Store) *Timeline { return &Timeline{store: store} }
 
 // Entry is one event of a ticket's timeline.
 type Entry struct {
@@ -69,70 +48,6 @@ type Entry struct {
 	At         time.Time
 	RecordedAt time.Time
 }
-
-// Queue implements Queuer: the statement of one event, that QueueSet queues for a batch
-// of that event alone.
-func (t *Timeline) Queue(b *pgx.Batch, ev eventstore.RecordedEvent) error {
-	return t.QueueSet(b, []eventstore.RecordedEvent{ev}, false)
-}
-
-// QueueSet implements SetQueuer: one statement inserts the entries of the whole batch.
-// In a rebuild's replay, into a fresh table, it inserts them without looking for entries
-// already there: none can be, a stream having one event of each version (were there one,
-// the statement would fail and the runner would go back to Queue). Metadata that is
-// missing or not JSON leaves actor and source to what the event itself says.
-func (*Timeline) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, replay bool) error {
-	rows := newSetRows(insertEntries)
-	if replay {
-		rows = newSetRows(insertFreshEntries)
-	}
-	for i := range events {
-		ev := &events[i]
-		id, ok := strings.CutPrefix(ev.Stream, ticket.Stream(""))
-		if !ok {
-			continue
-		}
-		e, err := ticket.Decode(ev.Type, ev.Data)
-		if err != nil {
-			return err
-		}
-		var md envelope.Metadata
-		if len(ev.Metadata) > 0 {
-			md, _ = envelope.Decode(ev.Metadata)
-		}
-		en := describe(e)
-		if md.Actor != "" {
-			en.Actor = md.Actor
-		}
-		if md.OnBehalfOf != "" {
-			en.OnBehalfOf = md.OnBehalfOf
-		}
-		detail, err := json.Marshal(en.Detail)
-		if err != nil {
-			return fmt.Errorf("projections: encode timeline detail: %w", err)
-		}
-		rows.add(id, int64(ev.Version), ev.Position.String(), ev.Type, en.Actor, en.OnBehalfOf, md.Source, en.Node,
-			en.Comment, string(detail), eventTime(e, ev.Created), ev.Created)
-	}
-	if rows.len() > 0 {
-		rows.queue(b)
-	}
-	return nil
-}
-
-var entryColumns = []string{"id text", "version bigint", "pos text", "type text", "actor text", "on_behalf_of text",
-	"source text", "node text", "comment text", "detail text", "at timestamptz", "recorded_at timestamptz"}
-
-const insertEntriesSQL = `INSERT INTO entries (ticket_id, version, position, type, actor, on_behalf_of, source, node,
-		comment, detail, at, recorded_at)
-	SELECT e.id, e.version, e.pos, e.type, e.actor, e.on_behalf_of, e.source, e.node, e.comment, e.detail::jsonb,
-		e.at, e.recorded_at
-	FROM e ORDER BY e.n`
-
-var (
-	insertEntries      = newSetStatement(entryColumns, insertEntriesSQL+` ON CONFLICT (ticket_id, version) DO NOTHING`)
-	insertFreshEntries = newSetStatement(entryColumns, insertEntriesSQL)
-)
 
 // describe reads the timeline's view of e: the actor the event names (metadata, when
 // present, overrides it), node, comment and detail.
@@ -220,32 +135,38 @@ func describe(e ticket.Event) Entry {
 	return en
 }
 
-// Of returns every event of the ticket with id, in stream order. Errors: a
-// domain.NotFound *domain.Error when the timeline holds no event of it; database errors.
+// Of returns every event of the ticket with id, in stream order. Metadata that is missing
+// or not JSON leaves actor and source to what the event itself says. Errors: a
+// domain.NotFound *domain.Error when the log holds no stream of it; the store's errors
+// and an event that does not decode, wrapped.
 func (t *Timeline) Of(ctx context.Context, id string) ([]Entry, error) {
-	rows, err := t.pool.Query(ctx, `SELECT ticket_id, version, position, type, actor, on_behalf_of, source, node,
-			comment, detail, at, recorded_at
-		FROM rm_timeline.entries WHERE ticket_id = $1 ORDER BY version`, id)
+	events, err := t.store.ReadStream(ctx, ticket.Stream(id), eventstore.ReadStreamOptions{})
+	if errors.Is(err, eventstore.ErrStreamNotFound) || errors.Is(err, eventstore.ErrStreamDeleted) {
+		return nil, notFound(id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("projections: timeline of %s: %w", id, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
-		var (
-			en      Entry
-			version int64
-			pos     string
-		)
-		if err := r.Scan(&en.TicketID, &version, &pos, &en.Type, &en.Actor, &en.OnBehalfOf, &en.Source, &en.Node,
-			&en.Comment, &en.Detail, &en.At, &en.RecordedAt); err != nil {
-			return en, err
+	out := make([]Entry, 0, len(events))
+	for _, ev := range events {
+		e, err := ticket.Decode(ev.Type, ev.Data)
+		if err != nil {
+			return nil, fmt.Errorf("projections: timeline of %s, version %d: %w", id, ev.Version, err)
 		}
-		en.Version = uint64(version)
-		var err error
-		en.Position, err = eventstore.ParsePosition(pos)
-		return en, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("projections: timeline of %s: %w", id, err)
+		var md envelope.Metadata
+		if len(ev.Metadata) > 0 {
+			md, _ = envelope.Decode(ev.Metadata)
+		}
+		en := describe(e)
+		if md.Actor != "" {
+			en.Actor = md.Actor
+		}
+		if md.OnBehalfOf != "" {
+			en.OnBehalfOf = md.OnBehalfOf
+		}
+		en.TicketID, en.Version, en.Position, en.Type, en.Source = id, ev.Version, ev.Position, ev.Type, md.Source
+		en.At, en.RecordedAt = eventTime(e, ev.Created), ev.Created
+		out = append(out, en)
 	}
 	if len(out) == 0 {
 		return nil, notFound(id)

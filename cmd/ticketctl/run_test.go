@@ -161,7 +161,7 @@ func TestProcessAndPrincipals(t *testing.T) {
 	sub := call(t, s, "POST", "/v1/tickets", shop, map[string]any{"process": "refund", "business_key": "SO-1",
 		"submitter": map[string]any{"id": "cust-1001"}, "fields": refundFields("198.00", "bank_transfer")}, http.StatusCreated)
 	call(t, s, "GET", "/v1/tickets/"+sub["ticket_id"].(string)+"?min_position="+sub["position"].(string), s.AdminToken, nil, http.StatusOK)
-	ctl(t, env, "projection", "status").want(t, 0, "tickets", "caught up", "timeline", "delegations", "reminders")
+	ctl(t, env, "projection", "status").want(t, 0, "tickets", "caught up", "delegations", "reminders")
 	js := ctl(t, env, "--json", "projection", "status").want(t, 0)
 	if !json.Valid([]byte(js.stdout)) {
 		t.Fatalf("--json: %s", js.stdout)
@@ -329,7 +329,7 @@ func TestProjectionRebuild(t *testing.T) {
 	if got["status"] != "in_progress" {
 		t.Fatalf("after the rebuild: %v", got)
 	}
-	ctl(t, env, "projection", "rebuild", "nothing").want(t, 2, `no projection "nothing": want one of tickets, delegations, timeline, reminders`)
+	ctl(t, env, "projection", "rebuild", "nothing").want(t, 2, `no projection "nothing": want one of tickets, delegations, reminders`)
 	ctl(t, map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"}, "audit", "verify", "--all").
 		want(t, 1, "PostgreSQL at postgres://postgres@127.0.0.1:1/none")
 }

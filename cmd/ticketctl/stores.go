@@ -107,7 +107,7 @@ func (s *stores) Close() {
 // ticketd configures it, reporting rebuild progress every interval.
 func (s *stores) runner(stderr io.Writer, interval time.Duration) (*projections.Runner, []string, error) {
 	ps := []projections.Projection{projections.NewTickets(s.pool), projections.NewDelegations(s.pool),
-		projections.NewTimeline(s.pool), scheduler.NewReminders(s.pool)}
+		scheduler.NewReminders(s.pool)}
 	names := make([]string, len(ps))
 	for i, p := range ps {
 		names[i] = p.Name()

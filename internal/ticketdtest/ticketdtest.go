@@ -84,10 +84,10 @@ func Start(tb testing.TB, opts Options) *Server {
 	defs := commands.NewProcessDefinitions(srv.Store, index.Directory).Following(index.ProcessStreamVersion)
 	svc := commands.New(srv.Store, defs)
 	rs := &api.ReadSide{Tickets: projections.NewTickets(pool), Workbench: projections.NewWorkbench(pool),
-		Timeline: projections.NewTimeline(pool), Statistics: projections.NewStatistics(pool),
+		Timeline: projections.NewTimeline(srv.Store), Statistics: projections.NewStatistics(pool),
 		Delegations: projections.NewDelegations(pool), Audit: audit.New(srv.Store)}
 	runner, err := projections.NewRunner(pool, srv.Store, projections.Config{Counter: counter},
-		rs.Tickets, rs.Delegations, rs.Timeline, scheduler.NewReminders(pool))
+		rs.Tickets, rs.Delegations, scheduler.NewReminders(pool))
 	if err == nil {
 		err = runner.Migrate(ctx)
 	}
