@@ -143,9 +143,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if projBase != nil {
 		projStore = &countingStore{Store: projBase, errors: storeErrors}
 	}
+	// The process's followers of the log (the principal index, the process definitions,
+	// the relay) subscribe through the projector's store when it has one: a PostgreSQL
+	// store reads the log once for all the subscriptions it serves (its feed), so that
+	// the log is read once, not once per store.
+	follow := projStore
 
-	index := commands.NewPrincipalIndex(store, logger)
-	defs := commands.NewProcessDefinitions(store, index.Directory).Following(index.ProcessStreamVersion)
+	index := commands.NewPrincipalIndex(follow, logger)
+	defs := commands.NewProcessDefinitions(follow, index.Directory).Following(index.ProcessStreamVersion)
 	svc := commands.New(store, defs, svcOpts...)
 
 	// The API's queries of the read models have a pool of their own, so that a query, a
@@ -196,7 +201,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	var webhooks *relay.Store
 	if cfg.has(roleRelay) {
-		if webhooks, err = startRelay(ctx, cfg, pool, store, logger, spawn); err != nil {
+		if webhooks, err = startRelay(ctx, cfg, pool, follow, logger, spawn); err != nil {
 			return err
 		}
 	}
@@ -365,7 +370,8 @@ const minPoolConns = 12
 const readPoolConns = 4
 
 // projectorPoolConns is the size of the projector's own pool (PostgreSQL event store
-// only): its subscriptions, its batches and the log reads of read-your-writes waits.
+// only): its subscriptions, its batches, the log reads of read-your-writes waits, and the
+// log reads of the process's other followers (principal index, definitions, relay).
 const projectorPoolConns = 6
 
 // startRelay wires the outcome relay: the log subscription that turns final outcomes into
