@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -235,7 +236,9 @@ func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 			msg.Ack()
 			continue
 		}
-		if err := d.store.enqueue(ctx, m); err != nil {
+		// The SQL transport hands each message with the transaction that consumes it.
+		tx, _ := wsql.TxFromContext(msg.Context())
+		if err := d.store.enqueue(ctx, tx, m); err != nil {
 			if ctx.Err() == nil {
 				d.log.Error("relay: outcome not enqueued; the transport will redeliver it", "ticket", m.TicketID, "event_id", m.EventID, "err", err)
 				select {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -14,10 +15,17 @@ import (
 const dueChannel = "relay_due"
 
 // enqueue records an outcome message and creates one pending delivery, due now, per
-// enabled endpoint that wants it, in one statement of its own. It is idempotent: a
-// message received again creates nothing new, except deliveries for endpoints registered
-// since. Each endpoint that got a delivery is announced on dueChannel at commit.
-func (s *Store) enqueue(ctx context.Context, m outcomeMessage) error {
+// enabled endpoint that wants it, in one statement. It is idempotent: a message received
+// again creates nothing new, except deliveries for endpoints registered since. Each
+// endpoint that got a delivery is announced on dueChannel at commit.
+//
+// With tx, the transaction in which the SQL transport consumes the message, the statement
+// runs there: the message's deliveries commit with the consumer group's offset, once per
+// batch of messages. Should it fail there, the transaction is aborted, and the transport
+// rolls it back at the end of its batch and hands the batch over again; the message is
+// recorded in a statement of its own meanwhile, so that the batch goes on. Without tx
+// (another transport), the statement is its own transaction.
+func (s *Store) enqueue(ctx context.Context, tx wsql.Tx, m outcomeMessage) error {
 	major, minor, err := positionColumns(m.Position)
 	if err != nil {
 		return err
@@ -34,7 +42,21 @@ func (s *Store) enqueue(ctx context.Context, m outcomeMessage) error {
 			ON CONFLICT DO NOTHING RETURNING endpoint_id)
 		SELECT pg_notify($12, endpoint_id::text) FROM created`
 	args := []any{m.EventID, m.TicketID, m.System, m.ProcessKey, m.Outcome, m.Position.String(), major, minor, m.Body, m.DecidedAt, now, dueChannel}
-	if _, err := s.pool.Exec(ctx, sql, args...); err != nil {
+	if tx != nil {
+		_, err := tx.ExecContext(ctx, sql, args...)
+		if err == nil || ctx.Err() != nil {
+			return wrapEnqueue(m, err)
+		}
+		s.cfg.Logger.Debug("relay: outcome not enqueued in the transport's transaction; enqueued on its own, the batch will be handed over again",
+			"ticket", m.TicketID, "event_id", m.EventID, "err", err)
+	}
+	_, err = s.pool.Exec(ctx, sql, args...)
+	return wrapEnqueue(m, err)
+}
+
+// wrapEnqueue wraps a failure to enqueue m; nil stays nil.
+func wrapEnqueue(m outcomeMessage, err error) error {
+	if err != nil {
 		return fmt.Errorf("relay: enqueue outcome %s of ticket %s: %w", m.EventID, m.TicketID, err)
 	}
 	return nil

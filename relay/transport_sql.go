@@ -79,12 +79,15 @@ func (c SQLTransportConfig) Validate() error {
 // webhook bodies travel byte for byte). Publish writes the messages in the relay's
 // checkpoint transaction: they become visible exactly when the checkpoint moves.
 //
-// A subscriber consumes a batch in one transaction that holds no transaction id until it
-// moves its group's offset, right before it commits (consumerOffsets): while it waits for
-// the dispatcher to handle a message, it does not hold back the visibility horizon of
-// the event log's readers (see eventstore/pgstore) nor the transport's own. The
-// dispatcher records each message on its own before acknowledging it, idempotently, so
-// a batch consumed again after a crash adds nothing.
+// A subscriber consumes a batch in one transaction, which Watermill hands over with each
+// message (TxFromContext): the dispatcher records the message's deliveries there, so that
+// they commit with the group's offset, one commit per batch. Claiming the group takes no
+// transaction id (consumerOffsets); the transaction takes one with the first delivery it
+// records, or with the offset's move right before it commits, and holds it to its commit,
+// a round trip per message of the batch later at most: the readers of an event log in
+// the same cluster (see eventstore/pgstore), and the transport's own, which wait for older
+// transaction ids to end, wait that long. The intake is idempotent, so a batch consumed
+// again after a crash adds nothing.
 type SQLTransport struct {
 	cfg    SQLTransportConfig
 	pool   *pgxpool.Pool

@@ -161,3 +161,71 @@ func TestSQLConsumerHoldsNoTransactionID(t *testing.T) {
 		t.Fatalf("after the acknowledgement the group got %q, want [second]", got)
 	}
 }
+
+// TestIntakeCommitsWithTheOffset: the dispatcher records an outcome's deliveries in the
+// transaction that consumes its message, so that they commit with the consumer group's
+// offset; should its statement fail there, the message is recorded on its own, the batch
+// is handed over again, and every outcome still gets one delivery, delivered once.
+func TestIntakeCommitsWithTheOffset(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	rcv := newReceiver(t)
+	e := h.register(rcv, relay.NewEndpoint{})
+	// intake_probe logs whether each delivery's statement runs in the consuming
+	// transaction (Watermill's, at repeatable read; the others run at read committed),
+	// and refuses the first two that do.
+	if _, err := h.pool.Exec(ctx, `
+		CREATE TABLE intake_log (event_id uuid NOT NULL, inside boolean NOT NULL);
+		CREATE SEQUENCE intake_refusals;
+		CREATE FUNCTION intake_probe() RETURNS trigger LANGUAGE plpgsql AS $$
+		DECLARE
+			inside boolean := current_setting('transaction_isolation') = 'repeatable read';
+		BEGIN
+			IF inside THEN
+				IF nextval('intake_refusals') <= 2 THEN
+					RAISE EXCEPTION 'delivery refused in the consuming transaction';
+				END IF;
+			END IF;
+			INSERT INTO intake_log VALUES (NEW.event_id, inside);
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER intake_probe BEFORE INSERT ON relay_deliveries FOR EACH ROW EXECUTE FUNCTION intake_probe()`); err != nil {
+		t.Fatal(err)
+	}
+	h.start(h.sqlTransport(), fastDispatch())
+
+	first := h.outcomes(8, 4)
+	waitFor(t, 20*time.Second, "the first outcomes to be delivered", func() bool { return h.countState(e.ID, relay.Delivered) == 8 })
+	second := h.outcomes(8, 4)
+	waitFor(t, 20*time.Second, "every outcome to be delivered", func() bool { return h.countState(e.ID, relay.Delivered) == 16 })
+	eachTicketOnce(t, rcv, append(first, second...))
+
+	var refusals, deliveries, tickets int
+	if err := h.pool.QueryRow(ctx, `SELECT last_value FROM intake_refusals`).Scan(&refusals); err != nil || refusals < 3 {
+		t.Fatalf("%d statements ran in the consuming transaction (%v), want the two refused and more", refusals, err)
+	}
+	if err := h.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT ticket_id) FROM relay_deliveries`).Scan(&deliveries, &tickets); err != nil ||
+		deliveries != 16 || tickets != 16 {
+		t.Fatalf("%d deliveries of %d tickets (%v), want one for each of 16", deliveries, tickets, err)
+	}
+	// The refused statements' deliveries were created on their own; the later outcomes'
+	// in the consuming transaction, and nowhere else.
+	var alone, inside int
+	if err := h.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE NOT l.inside), count(*) FILTER (WHERE l.inside)
+		FROM intake_log l JOIN relay_deliveries d ON d.event_id = l.event_id WHERE d.ticket_id = ANY($1)`, second).Scan(&alone, &inside); err != nil {
+		t.Fatal(err)
+	}
+	if alone != 0 || inside < 8 {
+		t.Fatalf("the later outcomes' deliveries: %d created on their own, %d in the consuming transaction", alone, inside)
+	}
+	if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM intake_log l JOIN relay_deliveries d ON d.event_id = l.event_id
+		WHERE NOT l.inside AND d.ticket_id = ANY($1)`, first).Scan(&alone); err != nil || alone == 0 {
+		t.Fatalf("no delivery of the first outcomes was created on its own (%v)", err)
+	}
+	var unconsumed int
+	if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM "watermill_`+relay.DefaultTopic+`" m, "watermill_offsets_`+relay.DefaultTopic+`" o
+		WHERE o.consumer_group = $1 AND (m.transaction_id, m."offset") > (o.last_processed_transaction_id, o.offset_acked)`,
+		relay.DefaultConsumerGroup).Scan(&unconsumed); err != nil || unconsumed != 0 {
+		t.Fatalf("%d messages after the group's offset (%v)", unconsumed, err)
+	}
+}
