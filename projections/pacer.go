@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
 
@@ -25,8 +26,12 @@ type Pacer struct {
 	name  string
 	bound time.Duration
 
-	mu      sync.Mutex
-	pending []appended // guarded by mu: positions appended and not yet seen passed, oldest first
+	mu sync.Mutex
+	// pending holds the positions appended and not yet seen passed, oldest first, in
+	// order of both position and time, from index head on; the entries before head are
+	// passed and reused once they are half of the slice. Guarded by mu.
+	pending []appended
+	head    int
 }
 
 type appended struct {
@@ -65,11 +70,15 @@ func (p *Pacer) Appended(pos eventstore.Position) {
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if n := len(p.pending); n > 0 && !pos.After(p.pending[n-1].pos) {
+	if n := len(p.pending); n > p.head && !pos.After(p.pending[n-1].pos) {
 		return // appends answer out of order; the later position covers this one
 	}
-	if len(p.pending) == pacerKeep {
-		p.pending = append(p.pending[:0], p.pending[1:]...)
+	if len(p.pending)-p.head == pacerKeep {
+		p.head++
+	}
+	if p.head > 0 && p.head >= len(p.pending)/2 {
+		p.pending = append(p.pending[:0], p.pending[p.head:]...)
+		p.head = 0
 	}
 	p.pending = append(p.pending, appended{pos: pos, at: now})
 }
@@ -107,13 +116,7 @@ func (p *Pacer) Hold() Hold {
 	cutoff := now.Add(-p.bound)
 	p.mu.Lock()
 	p.forgetThrough(cp)
-	var target eventstore.Position
-	for _, a := range p.pending {
-		if a.at.After(cutoff) {
-			break
-		}
-		target = a.pos
-	}
+	target := p.owed(cutoff)
 	p.mu.Unlock()
 	if target.IsZero() {
 		return Hold{}
@@ -151,14 +154,19 @@ func (h Hold) Wait(ctx context.Context) (waited time.Duration, err error) {
 	return time.Since(began), ctx.Err()
 }
 
+// owed returns the last position appended at or before cutoff that the projection has
+// not been seen to pass, or the zero Position. It is called with mu held.
+func (p *Pacer) owed(cutoff time.Time) eventstore.Position {
+	live := p.pending[p.head:]
+	if i := sort.Search(len(live), func(i int) bool { return live[i].at.After(cutoff) }); i > 0 {
+		return live[i-1].pos
+	}
+	return eventstore.Position{}
+}
+
 // forgetThrough drops the positions at or before pos, which the projection has passed. It
 // is called with mu held.
 func (p *Pacer) forgetThrough(pos eventstore.Position) {
-	passed := 0
-	for passed < len(p.pending) && !pos.Before(p.pending[passed].pos) {
-		passed++
-	}
-	if passed > 0 {
-		p.pending = append(p.pending[:0], p.pending[passed:]...)
-	}
+	live := p.pending[p.head:]
+	p.head += sort.Search(len(live), func(i int) bool { return pos.Before(live[i].pos) })
 }
