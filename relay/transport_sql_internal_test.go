@@ -52,7 +52,23 @@ func TestSQLPollReadsOneBatchOfABacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The poll, as the subscriber runs it, reads at most a batch of rows from the table.
+	// The poll, as the subscriber runs it, reads at most a batch of rows from the table,
+	// once every transaction older than the messages' has ended: the tests of other
+	// packages share the cluster, and their transactions hold back its horizon.
+	table := `watermill_` + DefaultTopic
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var visible bool
+		if err := pool.QueryRow(ctx, `SELECT max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()) FROM "`+table+`"`).Scan(&visible); err != nil {
+			t.Fatal(err)
+		}
+		if visible {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the messages' transactions are still at or above the horizon after 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	q, err := tr.schema.SelectQuery(wsql.SelectQueryParams{Topic: DefaultTopic, ConsumerGroup: DefaultConsumerGroup, OffsetsAdapter: consumerOffsets{}})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +77,6 @@ func TestSQLPollReadsOneBatchOfABacklog(t *testing.T) {
 	if err := pool.QueryRow(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+q.Query, q.Args...).Scan(&plan); err != nil {
 		t.Fatal(err)
 	}
-	table := `watermill_` + DefaultTopic
 	read, returned := scannedRows(t, plan, table)
 	if returned != batch || read > batch {
 		t.Fatalf("with %d messages waiting, the poll read %d rows of %s and returned %d, want one batch of %d:\n%s", txs*perTx, read, table, returned, batch, plan)
