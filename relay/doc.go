@@ -56,8 +56,10 @@
 // endpoint (two during a rotation's overlap). Requests time out; redirects are not
 // followed; the dialled address is checked against the egress policy.
 //
-// The dispatcher turns each message into deliveries in a statement of its own before it
-// acknowledges the message, whatever the transport; a message received twice (after a
+// The dispatcher turns each message into deliveries in one statement before it
+// acknowledges the message: with the SQL transport, in the transaction that consumes the
+// message's batch, so that the deliveries commit with the consumer group's offset; with
+// another transport, as a transaction of its own. A message received twice (after a
 // crash, or a batch handed over twice) creates nothing new. Commits announce the
 // endpoints concerned with NOTIFY, which wakes their workers; a poll catches retries that
 // fall due.
