@@ -56,12 +56,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "ticketbench run %s: %d tickets through process %q (%d nodes: 1 submit + %d approvals each) at concurrency %d against %s, capped at %s\n",
 		runID, cfg.tickets, processKey, len(nodes), len(nodes), cfg.concurrency, cfg.server, cfg.duration)
 	l := &load{cfg: cfg, c: c, actors: actors, runID: runID}
+	pacedBefore, pacedErr := scrapePaced(ctx, c)
 	res := l.drive(ctx, stderr)
+	var pacedRun paced
+	if pacedErr == nil {
+		var after paced
+		after, pacedErr = scrapePaced(ctx, c)
+		pacedRun = after.since(pacedBefore)
+	}
 	catchUp, catchErr := time.Duration(0), error(nil)
 	if !res.interrupted {
 		catchUp, catchErr = projectionsCaughtUp(ctx, c, cfg.token, catchUpTimeout)
 	}
 	rate := reportLoad(stdout, cfg, res, catchUp, catchErr)
+	if !res.interrupted {
+		ok := len(res.stats.latency[kindSubmit]) + len(res.stats.latency[kindApprove])
+		fmt.Fprintf(stdout, "paced            %s\n", pacedLine(pacedRun, ok, pacedErr))
+	}
 	var errs []error
 	if cfg.latencies != "" {
 		if err := writeLatencies(cfg.latencies, res.stats); err != nil {

@@ -46,6 +46,7 @@ func TestRun(t *testing.T) {
 			`(?m)^latency approve +60 ok, 0 failed  p50 ([0-9.]+)ms  p99 ([0-9.]+)ms  max [0-9.]+ms$`,
 			`(?m)^projection lag +2[0-9] samples, 0 failed  p50 ([0-9.]+)ms  p99 ([0-9.]+)ms`,
 			`(?m)^read models +caught up with the log [0-9.]+ms after the last command$`,
+			`(?m)^paced +(no answer waited for a read model \(ticketd's --read-lag-bound\)|[0-9]+ of 80 answers waited for a read model past ticketd's --read-lag-bound, [0-9.]+ms on average)$`,
 			`(?m)^baseline +raw single-row INSERT: ([0-9.]+) transactions/s at concurrency 4 \(([0-9]+) in`,
 			`(?m)^ratio +([0-9.]+) commands per INSERT transaction`,
 			`(?m)^targets +≥ 2500 commands/s: (met|MISSED) \([0-9]+\) \[the target is at 64 clients; this run used 4\]; p99 ≤ 50.0ms: (met|MISSED) \([0-9.]+ms\); projection lag p99 ≤ 200.0ms: (met|MISSED) \([0-9.]+ms\)$`,

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ticketledger/ticketledger/api"
 	"github.com/ticketledger/ticketledger/commands"
@@ -177,7 +179,9 @@ func Start(tb testing.TB, opts Options) *Server {
 	if err := index.WaitFor(ctx, boot.Position); err != nil {
 		tb.Fatalf("ticketdtest: %v", err)
 	}
-	a, err := api.New(api.Config{Commands: svc, Definitions: defs, Principals: index, ReadSide: rs, Webhooks: webhooks, WaitTimeout: 10 * time.Second})
+	reg := prometheus.NewRegistry()
+	a, err := api.New(api.Config{Commands: svc, Definitions: defs, Principals: index, ReadSide: rs, Webhooks: webhooks, WaitTimeout: 10 * time.Second,
+		Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
 	if err != nil {
 		tb.Fatalf("ticketdtest: %v", err)
 	}
