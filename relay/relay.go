@@ -176,8 +176,13 @@ func (r *Relay) follow(ctx context.Context) error {
 		return err
 	}
 	// Every event of the ticket streams: the outcomes and execution reports to relay,
-	// and the events before an outcome, kept for its payload.
-	sub, err := r.events.Subscribe(ctx, cur, eventstore.Filter{StreamPrefixes: []string{"ticket-"}})
+	// and the events before an outcome, kept for its payload; only the first two when
+	// none is kept.
+	filter := eventstore.Filter{StreamPrefixes: []string{"ticket-"}}
+	if r.cfg.RecentBytes <= 0 {
+		filter.TypePrefixes = []string{ticket.TypeApproved, ticket.TypeRejected, ticket.TypeWithdrawn, ticket.TypeExecutionReported}
+	}
+	sub, err := r.events.Subscribe(ctx, cur, filter)
 	if err != nil {
 		return fmt.Errorf("relay: subscribe from %s: %w", cur, err)
 	}
