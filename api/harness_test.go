@@ -83,9 +83,10 @@ func start(t testing.TB, store eventstore.Store, dbURL string, configure ...func
 	var runDone chan struct{}
 	if dbURL != "" {
 		pool := pgtestPool(t, dbURL)
+		auditLog := audit.New(store)
 		rs := &api.ReadSide{Tickets: projections.NewTickets(pool), Workbench: projections.NewWorkbench(pool),
-			Timeline: projections.NewTimeline(store), Statistics: projections.NewStatistics(pool),
-			Delegations: projections.NewDelegations(pool), Audit: audit.New(store)}
+			Timeline: projections.NewTimeline(auditLog), Statistics: projections.NewStatistics(pool),
+			Delegations: projections.NewDelegations(pool), Audit: auditLog}
 		runner, err := projections.NewRunner(pool, store, projections.Config{}, rs.Tickets, rs.Delegations)
 		if err != nil {
 			t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/ticketledger/ticketledger/eventstore"
 	"github.com/ticketledger/ticketledger/eventstore/pgstore"
 	"github.com/ticketledger/ticketledger/projections"
+	"github.com/ticketledger/ticketledger/projections/audit"
 )
 
 // principals are everyone who may appear on a workbench in the generated data.
@@ -255,7 +256,7 @@ func checkAgainstLog(t *testing.T, e *env, ids []string) {
 	t.Helper()
 	ctx := context.Background()
 	tickets := projections.NewTickets(e.pool)
-	timeline := projections.NewTimeline(e.store)
+	timeline := projections.NewTimeline(audit.New(e.store))
 	wb := projections.NewWorkbench(e.pool)
 	now := time.Now()
 

@@ -16,6 +16,7 @@ import (
 	"github.com/ticketledger/ticketledger/domain/ticket"
 	"github.com/ticketledger/ticketledger/eventstore"
 	"github.com/ticketledger/ticketledger/projections"
+	"github.com/ticketledger/ticketledger/projections/audit"
 )
 
 func handlerNames(hs []projections.Handler) []string {
@@ -76,7 +77,7 @@ func TestApplyAndWaitFor(t *testing.T) {
 			k.Execution == nil || k.Execution.Status != ticket.ExecutionSucceeded || k.Execution.Detail != "refunded" {
 			t.Fatalf("after the final approval: %+v", k)
 		}
-		entries, err := projections.NewTimeline(e.store).Of(ctx, id)
+		entries, err := projections.NewTimeline(audit.New(e.store)).Of(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}

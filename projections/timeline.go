@@ -11,6 +11,7 @@ import (
 	"github.com/ticketledger/ticketledger/domain/ticket"
 	"github.com/ticketledger/ticketledger/envelope"
 	"github.com/ticketledger/ticketledger/eventstore"
+	"github.com/ticketledger/ticketledger/projections/audit"
 )
 
 // Timeline reads a ticket's audit timeline from the event log: who did what, for whom,
@@ -22,11 +23,11 @@ import (
 // by key: no read model copies it, so a timeline is complete as soon as an append is
 // acknowledged, and appending an event costs no timeline write. Safe for concurrent use.
 type Timeline struct {
-	store eventstore.Store
+	log *audit.Log
 }
 
-// NewTimeline returns the timeline of the tickets in store.
-func NewTimeline(store eventstore.Store) *Timeline { return &Timeline{store: store} }
+// NewTimeline returns the timelines of the tickets whose streams log reads.
+func NewTimeline(log *audit.Log) *Timeline { return &Timeline{log: log} }
 
 // Entry is one event of a ticket's timeline.
 type Entry struct {
@@ -140,12 +141,12 @@ func describe(e ticket.Event) Entry {
 // domain.NotFound *domain.Error when the log holds no stream of it; the store's errors
 // and an event that does not decode, wrapped.
 func (t *Timeline) Of(ctx context.Context, id string) ([]Entry, error) {
-	events, err := t.store.ReadStream(ctx, ticket.Stream(id), eventstore.ReadStreamOptions{})
-	if errors.Is(err, eventstore.ErrStreamNotFound) || errors.Is(err, eventstore.ErrStreamDeleted) {
+	events, err := t.log.Events(ctx, id)
+	if errors.Is(err, eventstore.ErrStreamDeleted) {
 		return nil, notFound(id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("projections: timeline of %s: %w", id, err)
+		return nil, err
 	}
 	out := make([]Entry, 0, len(events))
 	for _, ev := range events {
@@ -167,9 +168,6 @@ func (t *Timeline) Of(ctx context.Context, id string) ([]Entry, error) {
 		en.TicketID, en.Version, en.Position, en.Type, en.Source = id, ev.Version, ev.Position, ev.Type, md.Source
 		en.At, en.RecordedAt = eventTime(e, ev.Created), ev.Created
 		out = append(out, en)
-	}
-	if len(out) == 0 {
-		return nil, notFound(id)
 	}
 	return out, nil
 }

@@ -162,9 +162,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer readPool.Close()
 	}
+	auditLog := audit.New(store)
 	rs := &api.ReadSide{Tickets: projections.NewTickets(readPool), Workbench: projections.NewWorkbench(readPool),
-		Timeline: projections.NewTimeline(store), Statistics: projections.NewStatistics(readPool),
-		Delegations: projections.NewDelegations(readPool), Audit: audit.New(store)}
+		Timeline: projections.NewTimeline(auditLog), Statistics: projections.NewStatistics(readPool),
+		Delegations: projections.NewDelegations(readPool), Audit: auditLog}
 	reminders := scheduler.NewReminders(pool)
 	runner, err := projections.NewRunner(projPool, projStore, projections.Config{Counter: counter, Logger: logger}, rs.Tickets, rs.Delegations, reminders)
 	if err != nil {

@@ -85,9 +85,10 @@ func Start(tb testing.TB, opts Options) *Server {
 	index := commands.NewPrincipalIndex(srv.Store, nil)
 	defs := commands.NewProcessDefinitions(srv.Store, index.Directory).Following(index.ProcessStreamVersion)
 	svc := commands.New(srv.Store, defs)
+	auditLog := audit.New(srv.Store)
 	rs := &api.ReadSide{Tickets: projections.NewTickets(pool), Workbench: projections.NewWorkbench(pool),
-		Timeline: projections.NewTimeline(srv.Store), Statistics: projections.NewStatistics(pool),
-		Delegations: projections.NewDelegations(pool), Audit: audit.New(srv.Store)}
+		Timeline: projections.NewTimeline(auditLog), Statistics: projections.NewStatistics(pool),
+		Delegations: projections.NewDelegations(pool), Audit: auditLog}
 	runner, err := projections.NewRunner(pool, srv.Store, projections.Config{Counter: counter},
 		rs.Tickets, rs.Delegations, scheduler.NewReminders(pool))
 	if err == nil {

@@ -63,7 +63,7 @@ type History struct {
 // reported. Errors: a domain.NotFound *domain.Error when the ticket has no stream;
 // errors of the store.
 func (l *Log) History(ctx context.Context, id string) (History, error) {
-	evs, err := l.read(ctx, id)
+	evs, err := l.Events(ctx, id)
 	if err != nil {
 		return History{}, err
 	}
@@ -163,7 +163,7 @@ func (l *Log) StateAtPosition(ctx context.Context, id string, pos eventstore.Pos
 
 // replay folds the events of the stream while keep holds.
 func (l *Log) replay(ctx context.Context, id string, keep func(eventstore.RecordedEvent, envelope.Metadata) bool) (Snapshot, error) {
-	evs, err := l.read(ctx, id)
+	evs, err := l.Events(ctx, id)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -191,7 +191,10 @@ func (l *Log) replay(ctx context.Context, id string, keep func(eventstore.Record
 	return snap, nil
 }
 
-func (l *Log) read(ctx context.Context, id string) ([]eventstore.RecordedEvent, error) {
+// Events returns every event of the ticket with id, in stream order, as stored: not
+// verified, not decoded. Errors: a domain.NotFound *domain.Error when the ticket has no
+// stream; errors of the store, wrapped.
+func (l *Log) Events(ctx context.Context, id string) ([]eventstore.RecordedEvent, error) {
 	evs, err := l.store.ReadStream(ctx, ticket.Stream(id), eventstore.ReadStreamOptions{})
 	if errors.Is(err, eventstore.ErrStreamNotFound) || (err == nil && len(evs) == 0) {
 		return nil, domain.Errorf(domain.NotFound, "no-such-ticket", "no ticket %s", id)
