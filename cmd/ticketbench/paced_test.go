@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestParsePaced: the paced histogram's count and sum are summed over their label sets;
@@ -43,5 +48,30 @@ ticketledger_command_duration_seconds_count{command="approveTask",outcome="ok"} 
 		if _, err := parsePaced(strings.NewReader(bad)); err == nil {
 			t.Fatalf("%q parsed", bad)
 		}
+	}
+}
+
+// TestScrapePaced: the paced answers are read from the server's /metrics; a server
+// without /metrics is an error the summary reports.
+func TestScrapePaced(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" || r.Header.Get("Authorization") != "" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "ticketledger_command_paced_seconds_sum{projection=\"tickets\"} 1.5\n"+
+			"ticketledger_command_paced_seconds_count{projection=\"tickets\"} 60\n")
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c := newClient(srv.URL, 1, time.Second)
+	defer c.close()
+	if p, err := scrapePaced(ctx, c); err != nil || p != (paced{count: 60, seconds: 1.5}) {
+		t.Fatalf("scraped %+v (%v)", p, err)
+	}
+	none := newClient(srv.URL+"/none", 1, time.Second)
+	defer none.close()
+	if _, err := scrapePaced(ctx, none); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("a server without /metrics: %v", err)
 	}
 }
