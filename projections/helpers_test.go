@@ -259,6 +259,27 @@ func (e *env) head() eventstore.Position {
 	return evs[0].Position
 }
 
+// log returns every event of the log up to its head, waiting (on pgstore) until the
+// cluster-wide horizon no longer hides any of them from ReadAll.
+func (e *env) log() []eventstore.RecordedEvent {
+	e.t.Helper()
+	head := e.head()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		evs, err := e.store.ReadAll(context.Background(), eventstore.ReadAllOptions{Count: 1 << 20})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if head.IsZero() || len(evs) > 0 && !evs[len(evs)-1].Position.Before(head) {
+			return evs
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the log reads %d events, not up to its head %s", len(evs), head)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // onPG reports whether the log is pgstore's, in the read models' database.
 func (e *env) onPG() bool {
 	switch s := e.store.(type) {

@@ -30,10 +30,7 @@ func TestSetWritesMatchEventByEvent(t *testing.T) {
 	}
 	grantDelegations(t, e)
 	ids := drive(t, e, n, 21)
-	evs, err := e.store.ReadAll(ctx, eventstore.ReadAllOptions{Count: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := e.log()
 	folded, fresh, err := projections.FoldedShare(evs)
 	if err != nil {
 		t.Fatal(err)
