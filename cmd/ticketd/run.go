@@ -74,7 +74,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	storeErrors := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ticketledger_store_errors_total",
 		Help: "Event-store calls that failed, by operation (conflicts and missing streams excluded)."}, []string{"op"})
-	reg.MustRegister(storeErrors)
+	storeLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ticketledger_store_duration_seconds",
+		Help:    "Latency of the event-store calls commands make, by operation: an append lasts until the log has its events durably, and is most of a command's time under load.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"op"})
+	reg.MustRegister(storeErrors, storeLatency)
 
 	var (
 		base    eventstore.Store
@@ -138,7 +141,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 	defer base.Close()
-	store := &countingStore{Store: base, errors: storeErrors}
+	store := &countingStore{Store: base, errors: storeErrors, latency: storeLatency}
+	if ps, ok := base.(*pgstore.Store); ok {
+		reg.MustRegister(groupCollector{ps})
+	}
 	projStore := store
 	if projBase != nil {
 		projStore = &countingStore{Store: projBase, errors: storeErrors}

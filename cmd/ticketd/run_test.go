@@ -144,8 +144,13 @@ func TestRun(t *testing.T) {
 			}
 			b, _ := io.ReadAll(res.Body)
 			res.Body.Close()
-			for _, metric := range []string{"ticketledger_http_request_duration_seconds", "ticketledger_projection_lag_events",
-				`ticketledger_read_wait_seconds_count{outcome="reached",projection="tickets"} 1`} {
+			want := []string{"ticketledger_http_request_duration_seconds", "ticketledger_projection_lag_events",
+				`ticketledger_read_wait_seconds_count{outcome="reached",projection="tickets"} 1`,
+				`ticketledger_store_duration_seconds_count{op="append"}`}
+			if logURL := env["EVENTSTORE_URL"]; logURL == "" || isPostgresURL(logURL) {
+				want = append(want, "ticketledger_store_append_groups_total", "ticketledger_store_grouped_appends_total")
+			}
+			for _, metric := range want {
 				if !strings.Contains(string(b), metric) {
 					t.Fatalf("metrics lack %s:\n%s", metric, b)
 				}

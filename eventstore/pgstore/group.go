@@ -152,6 +152,17 @@ func (g *groups) append(ctx context.Context, stream string, expected int64, even
 	return q.res, nil
 }
 
+// GroupStats reports how many group statements the Store has written and how many appends
+// they wrote; the appends written alone are not counted. Their ratio is the average size
+// of a group. Both are zero when the Store writes every append alone (Config.AppendGroups
+// negative).
+func (s *Store) GroupStats() (statements, appends int64) {
+	if s.groups == nil {
+		return 0, 0
+	}
+	return s.groups.statements.Load(), s.groups.written.Load()
+}
+
 // write writes groups from the queue until it finds nothing to take.
 func (g *groups) write() {
 	for {

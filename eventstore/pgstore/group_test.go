@@ -65,7 +65,7 @@ func TestGroupCommit(t *testing.T) {
 	close(start)
 	wg.Wait()
 
-	if st, w := s.groups.statements.Load(), s.groups.written.Load(); st == 0 || w < 10 {
+	if st, w := s.GroupStats(); st == 0 || w < 10 {
 		t.Fatalf("%d group statements wrote %d appends; want the appends made together grouped", st, w)
 	}
 	for _, c := range calls {
