@@ -82,6 +82,23 @@ const (
 	hashTail   = len(hashPrefix) + 2*sha256.Size + len(hashSuffix)
 )
 
+// init has github.com/goccy/go-json compile the encoder and the decoders of the metadata
+// before the program's goroutines start: the library publishes a type's compiled code in
+// its cache, on first use, with unsynchronised writes, and a goroutine using the type at
+// that moment may read it half written (goccy/go-json#495; see the ticket package).
+func init() {
+	if _, err := gojson.Marshal(chained{}); err != nil {
+		panic("envelope: compile the metadata encoder: " + err.Error())
+	}
+	var c chained
+	var m Metadata
+	for _, v := range []any{&c, &m} {
+		if err := gojson.Unmarshal([]byte(`{}`), v); err != nil {
+			panic("envelope: compile the metadata decoders: " + err.Error())
+		}
+	}
+}
+
 // Seal encodes m as chained metadata for an event of the given type and data that follows
 // an event whose hash is prev (Genesis for a stream's first event). It returns the
 // metadata bytes and the event's hash, the prev of the next event. It encodes with

@@ -30,6 +30,19 @@ type ticketResult struct {
 	CurrentNode string `json:"current_node"`
 }
 
+// init has github.com/goccy/go-json compile the code of the types the load's workers
+// encode and decode together, before they start: the library publishes a type's compiled
+// code on first use with unsynchronised writes, which a concurrent first use may read half
+// written (goccy/go-json#495).
+func init() {
+	if _, err := gojson.Marshal(submission{}); err != nil {
+		panic("ticketbench: compile the submission encoder: " + err.Error())
+	}
+	if err := gojson.Unmarshal([]byte(`{}`), &ticketResult{}); err != nil {
+		panic("ticketbench: compile the answer decoder: " + err.Error())
+	}
+}
+
 // workerStats is what one client measured; only its worker writes it.
 type workerStats struct {
 	latency [kinds][]time.Duration

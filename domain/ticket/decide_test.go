@@ -541,3 +541,16 @@ func TestCodecRoundTrip(t *testing.T) {
 		t.Fatal("stream name")
 	}
 }
+
+// TestConstructorsMatchTypeOf: the constructors, which Decode uses and whose decoders
+// init compiles, make an event of every stored type, each named back by TypeOf.
+func TestConstructorsMatchTypeOf(t *testing.T) {
+	if len(constructors) != 17 {
+		t.Errorf("%d constructors, want one per event type (17)", len(constructors))
+	}
+	for typ, c := range constructors {
+		if got, err := TypeOf(c()); err != nil || got != typ {
+			t.Errorf("constructors[%s] makes a %T, which TypeOf names %q (%v)", typ, c(), got, err)
+		}
+	}
+}

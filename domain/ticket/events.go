@@ -270,45 +270,49 @@ func TypeOf(e Event) (string, error) {
 	return "", fmt.Errorf("ticket: unknown event %T", e)
 }
 
+// constructors make an empty event of each stored type name.
+var constructors = map[string]func() Event{
+	TypeSubmitted:         func() Event { return &Submitted{} },
+	TypeNodeActivated:     func() Event { return &NodeActivated{} },
+	TypeTaskApproved:      func() Event { return &TaskApproval{} },
+	TypeTaskRejected:      func() Event { return &TaskRejection{} },
+	TypeNodeCompleted:     func() Event { return &NodeCompleted{} },
+	TypeReturned:          func() Event { return &Returned{} },
+	TypeResubmitted:       func() Event { return &Resubmitted{} },
+	TypeWithdrawn:         func() Event { return &Withdrawn{} },
+	TypeTaskTransferred:   func() Event { return &TaskTransfer{} },
+	TypeSignerAdded:       func() Event { return &SignerAdded{} },
+	TypeCommented:         func() Event { return &Commented{} },
+	TypeCCAdded:           func() Event { return &CCAdded{} },
+	TypeUrged:             func() Event { return &Urged{} },
+	TypeReminded:          func() Event { return &Reminded{} },
+	TypeApproved:          func() Event { return &Approved{} },
+	TypeRejected:          func() Event { return &Rejected{} },
+	TypeExecutionReported: func() Event { return &ExecutionReported{} },
+}
+
 // newEvent returns an empty event of the stored type name.
 func newEvent(eventType string) (Event, error) {
-	switch eventType {
-	case TypeSubmitted:
-		return &Submitted{}, nil
-	case TypeNodeActivated:
-		return &NodeActivated{}, nil
-	case TypeTaskApproved:
-		return &TaskApproval{}, nil
-	case TypeTaskRejected:
-		return &TaskRejection{}, nil
-	case TypeNodeCompleted:
-		return &NodeCompleted{}, nil
-	case TypeReturned:
-		return &Returned{}, nil
-	case TypeResubmitted:
-		return &Resubmitted{}, nil
-	case TypeWithdrawn:
-		return &Withdrawn{}, nil
-	case TypeTaskTransferred:
-		return &TaskTransfer{}, nil
-	case TypeSignerAdded:
-		return &SignerAdded{}, nil
-	case TypeCommented:
-		return &Commented{}, nil
-	case TypeCCAdded:
-		return &CCAdded{}, nil
-	case TypeUrged:
-		return &Urged{}, nil
-	case TypeReminded:
-		return &Reminded{}, nil
-	case TypeApproved:
-		return &Approved{}, nil
-	case TypeRejected:
-		return &Rejected{}, nil
-	case TypeExecutionReported:
-		return &ExecutionReported{}, nil
+	if c, ok := constructors[eventType]; ok {
+		return c(), nil
 	}
 	return nil, fmt.Errorf("ticket: unknown event type %q", eventType)
+}
+
+// init has github.com/goccy/go-json compile the decoder of every event type before the
+// program's goroutines start. The library compiles a type's decoder on its first use and,
+// outside race-detector builds, publishes it in its cache with an unsynchronised write of
+// an interface value, two words: a goroutine decoding the same type at that moment may
+// read one word of it and call the decoder through a nil pointer (goccy/go-json#495).
+// ticketd met it at start under load, the relay, the projections and the commands
+// decoding their first events together. Package initialisation runs before main and
+// happens before every goroutine, so the decoders are published once, whole.
+func init() {
+	for typ, c := range constructors {
+		if err := gojson.Unmarshal([]byte(`{}`), c()); err != nil {
+			panic(fmt.Sprintf("ticket: compile the decoder of %s: %v", typ, err))
+		}
+	}
 }
 
 // Encode returns the stored form of e: its type name and JSON body.
