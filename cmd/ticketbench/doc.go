@@ -16,7 +16,9 @@
 // own, written and read in the client's goroutine, so that the load generator, which
 // shares the machine with ticketd and PostgreSQL, takes as little CPU as it can (about a
 // third less than through net/http's client) and adds no hand-over between goroutines to
-// the latencies it measures; https goes through net/http.
+// the latencies it measures; https goes through net/http. Those connections are opened
+// before the load's clock starts, as the baseline's are before its own: a command's
+// latency does not include setting up a TCP connection.
 //
 // A sample of the commands (every --lag-every'th) is followed by a read of the ticket with
 // min_position set to the command's position: the projection lag is the time from the

@@ -93,6 +93,7 @@ type loadResult struct {
 // submitting it, then approving it at each node, until every ticket is taken or the
 // duration has passed; progress goes to progress every cfg.progress.
 func (l *load) drive(ctx context.Context, progress io.Writer) loadResult {
+	wires := l.dial(ctx)
 	began := time.Now()
 	l.began, l.stop = began, began.Add(l.cfg.duration)
 	stats := make([]workerStats, l.cfg.concurrency)
@@ -101,7 +102,10 @@ func (l *load) drive(ctx context.Context, progress io.Writer) loadResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.worker(ctx, &stats[w])
+			if wires[w] != nil {
+				defer wires[w].close()
+			}
+			l.worker(ctx, wires[w], &stats[w])
 		}()
 	}
 	finished := make(chan struct{})
@@ -150,11 +154,24 @@ wait:
 	return res
 }
 
-func (l *load) worker(ctx context.Context, st *workerStats) {
-	w := newWire(l.cfg.server, l.cfg.timeout)
-	if w != nil {
-		defer w.close()
+// dial returns each worker's wire (nil ones when the server is not plain http), with its
+// connection open: the clock starts once they are, as the baseline's starts once its
+// connections are open, so that neither counts the connections' setup. A connection that
+// fails to open here is dialled again by the worker's first command, which then reports
+// the failure.
+func (l *load) dial(ctx context.Context) []*wire {
+	wires := make([]*wire, l.cfg.concurrency)
+	var wg sync.WaitGroup
+	for i := range wires {
+		if wires[i] = newWire(l.cfg.server, l.cfg.timeout); wires[i] != nil {
+			wg.Go(func() { _ = wires[i].dial(ctx) })
+		}
 	}
+	wg.Wait()
+	return wires
+}
+
+func (l *load) worker(ctx context.Context, w *wire, st *workerStats) {
 	for ctx.Err() == nil && time.Now().Before(l.stop) {
 		i := l.next.Add(1)
 		if i > int64(l.cfg.tickets) {

@@ -43,6 +43,20 @@ func newWire(base string, timeout time.Duration) *wire {
 	return &wire{addr: addr, host: u.Host, timeout: timeout}
 }
 
+// dial opens the connection unless it is open.
+func (w *wire) dial(ctx context.Context) error {
+	if w.conn != nil {
+		return nil
+	}
+	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", w.addr)
+	if err != nil {
+		return err
+	}
+	w.conn, w.br = c, bufio.NewReaderSize(c, 4096)
+	return nil
+}
+
 // close closes the connection, if one is open.
 func (w *wire) close() {
 	if w.conn != nil {
@@ -67,13 +81,8 @@ func (w *wire) exchange(ctx context.Context, path, token string, body []byte, ou
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if w.conn == nil {
-		d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-		c, err := d.DialContext(ctx, "tcp", w.addr)
-		if err != nil {
-			return 0, err
-		}
-		w.conn, w.br = c, bufio.NewReaderSize(c, 4096)
+	if err := w.dial(ctx); err != nil {
+		return 0, err
 	}
 	conn := w.conn
 	if err := conn.SetDeadline(time.Now().Add(w.timeout)); err != nil {
