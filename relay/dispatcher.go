@@ -188,7 +188,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	msgs, err := d.transport.Subscribe(ctx)
+	// The subscription's context ends after the intake has stopped, not with ctx. The SQL
+	// transport hands each message with the transaction that consumes it, and stops
+	// waiting for the message's acknowledgement when its context ends, to acknowledge the
+	// batch's earlier messages and commit in that transaction: ended while the intake runs
+	// a statement there, the transaction, and its connection, would be used by two
+	// goroutines at once.
+	subCtx, endSubscription := context.WithCancel(context.WithoutCancel(ctx))
+	defer endSubscription()
+	msgs, err := d.transport.Subscribe(subCtx)
 	if err != nil {
 		return err
 	}
@@ -223,13 +231,26 @@ loop:
 		}
 	}
 	cancel()
+	<-ended
+	endSubscription()
 	d.wg.Wait()
 	return runErr
 }
 
-// intake turns messages into deliveries until msgs closes.
+// intake turns messages into deliveries until msgs closes or ctx ends; a message it was
+// recording when ctx ended is nacked, to be handed over again.
 func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
-	for msg := range msgs {
+	for {
+		var msg *message.Message
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			msg = m
+		}
 		m, err := parseOutcomeMessage(msg)
 		if err != nil {
 			d.log.Error("relay: malformed outcome message dropped", "message", msg.UUID, "err", err)

@@ -240,3 +240,50 @@ func TestIntakeCommitsWithTheOffset(t *testing.T) {
 		t.Fatalf("no delivery of the first outcomes was created on its own (%v)", err)
 	}
 }
+
+// TestDispatcherStopsBetweenMessages: a dispatcher stopped while it records an outcome in
+// the transport's consuming transaction finishes with that transaction before the
+// transport commits or rolls it back, and a dispatcher started after it records and
+// delivers every outcome once. (The transport stops waiting for a message once its own
+// context ends; were that context the dispatcher's, it would end the transaction under
+// the statement still running in it, on the same connection.)
+func TestDispatcherStopsBetweenMessages(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	rcv := newReceiver(t)
+	e := h.register(rcv, relay.NewEndpoint{})
+	// Each outcome recorded in the consuming transaction (Watermill's, at repeatable read)
+	// takes 20ms, so that a stop most likely finds a statement running there.
+	if _, err := h.pool.Exec(ctx, `
+		CREATE FUNCTION intake_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF current_setting('transaction_isolation') = 'repeatable read' THEN
+				PERFORM pg_sleep(0.02);
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER intake_slow BEFORE INSERT ON relay_messages FOR EACH ROW EXECUTE FUNCTION intake_slow()`); err != nil {
+		t.Fatal(err)
+	}
+	recorded := func() int {
+		t.Helper()
+		var n int
+		if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM relay_messages`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	tr := h.sqlTransport()
+	first := h.start(tr, fastDispatch())
+	ids := h.outcomes(30, 6)
+	waitFor(t, 20*time.Second, "a few outcomes to be recorded", func() bool { return recorded() >= 3 })
+	first.stop()
+	if n := recorded(); n == 30 {
+		t.Logf("every outcome was recorded before the stop; the stop found no statement running")
+	}
+	h.start(h.sqlTransport(), fastDispatch())
+	waitFor(t, 30*time.Second, "every outcome to be recorded and delivered", func() bool {
+		return recorded() == 30 && h.countState(e.ID, relay.Delivered) == 30
+	})
+	eachTicketOnce(t, rcv, ids)
+}
