@@ -237,8 +237,11 @@ loop:
 	return runErr
 }
 
-// intake turns messages into deliveries until msgs closes or ctx ends; a message it was
-// recording when ctx ended is nacked, to be handed over again.
+// enqueueGrace bounds the time the intake takes to record a message once the dispatcher
+// is stopping.
+const enqueueGrace = 5 * time.Second
+
+// intake turns messages into deliveries until msgs closes or ctx ends.
 func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 	for {
 		var msg *message.Message
@@ -257,9 +260,15 @@ func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 			msg.Ack()
 			continue
 		}
-		// The SQL transport hands each message with the transaction that consumes it.
+		// The SQL transport hands each message with the transaction that consumes it. A
+		// message being recorded when ctx ends is recorded to the end, for enqueueGrace at
+		// most: cancelled, its statement would take the connection down with it, and the
+		// transport's commit of the batch's earlier messages would fail.
 		tx, _ := wsql.TxFromContext(msg.Context())
-		if err := d.store.enqueue(ctx, tx, m); err != nil {
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueGrace)
+		err = d.store.enqueue(ectx, tx, m)
+		cancel()
+		if err != nil {
 			if ctx.Err() == nil {
 				d.log.Error("relay: outcome not enqueued; the transport will redeliver it", "ticket", m.TicketID, "event_id", m.EventID, "err", err)
 				select {
