@@ -404,10 +404,23 @@ func (d *Dispatcher) work(ctx context.Context, id uuid.UUID, w *worker) {
 // records the attempts together and returns how many it attempted and whether an answer
 // disabled the endpoint.
 func (d *Dispatcher) round(ctx context.Context, t target) (n int, disabled bool, err error) {
+	if ctx.Err() != nil {
+		return 0, false, nil
+	}
+	// The claim is not cancelled with ctx: a claim cancelled in flight may have committed
+	// without its answer, leaving its deliveries leased and unattempted until the lease
+	// ends, a minute after a restart. Claimed when ctx has ended, they are given back.
 	now := d.store.now()
-	cs, err := d.store.claim(ctx, t.endpoint.ID, now, now.Add(d.cfg.Lease), d.cfg.Concurrency)
+	cctx, cancelClaim := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	cs, err := d.store.claim(cctx, t.endpoint.ID, now, now.Add(d.cfg.Lease), d.cfg.Concurrency)
+	cancelClaim()
 	if err != nil || len(cs) == 0 {
 		return 0, false, err
+	}
+	if ctx.Err() != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return 0, false, d.store.release(rctx, cs)
 	}
 	results := make([]result, len(cs))
 	var wg sync.WaitGroup

@@ -141,6 +141,21 @@ func (s *Store) claim(ctx context.Context, endpointID uuid.UUID, now, leaseUntil
 	return out, nil
 }
 
+// release gives claimed deliveries back unattempted: their leases end and their attempt
+// numbers are taken back, for those whose lease the caller still holds.
+func (s *Store) release(ctx context.Context, cs []claimed) error {
+	ids, tokens := make([]uuid.UUID, len(cs)), make([]uuid.UUID, len(cs))
+	for i, c := range cs {
+		ids[i], tokens[i] = c.id, c.token
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE relay_deliveries d SET lease_until = NULL, lease_token = NULL, attempts = d.attempts - 1, updated_at = $3
+		FROM unnest($1::uuid[], $2::uuid[]) AS c(id, token)
+		WHERE d.id = c.id AND d.lease_token = c.token`, ids, tokens, s.now()); err != nil {
+		return fmt.Errorf("relay: release %d claimed deliveries: %w", len(cs), err)
+	}
+	return nil
+}
+
 // result is the outcome of one attempt and what it does to the delivery.
 type result struct {
 	endpointID uuid.UUID

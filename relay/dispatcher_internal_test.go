@@ -1,0 +1,169 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ticketledger/ticketledger/internal/pgtest"
+	"github.com/ticketledger/ticketledger/relay/egress"
+)
+
+// TestRoundStoppedWhileClaiming: a dispatcher stopped while its claim is in flight
+// leaves no delivery leased. The claim may commit before its answer arrives; it is waited
+// for, and what it claimed is given back unattempted, to be sent at once by the next
+// round instead of a lease later.
+func TestRoundStoppedWhileClaiming(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	cc, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port)))
+	p := startSlowProxy(t, target)
+	pool, err := pgxpool.New(ctx, strings.Replace(url, target, p.l.Addr().String(), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	loopback := egress.Policy{Allow: egress.Loopback}
+	s, err := NewStore(ctx, pool, StoreConfig{Egress: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var received atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { received.Add(1) }))
+	t.Cleanup(srv.Close)
+	e, _, err := s.RegisterEndpoint(ctx, NewEndpoint{System: "shop", URL: srv.URL + "/hook"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	for i := range n {
+		if err := s.enqueue(ctx, nil, testMessage(fmt.Sprintf("t%d", i), uint64(10+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := NewDispatcher(s, nopTransport{}, DispatcherConfig{Egress: loopback, Lease: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := s.dispatchTarget(ctx, e.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The database's answers now take 300ms to come back; the dispatcher stops 100ms
+	// into its claim, which the database has committed by then.
+	p.delay.Store(int64(300 * time.Millisecond))
+	stopping, stop := context.WithCancel(ctx)
+	time.AfterFunc(100*time.Millisecond, stop)
+	attempted, _, err := d.round(stopping, tg)
+	p.delay.Store(0)
+	if err != nil || attempted != 0 {
+		t.Fatalf("the stopped round attempted %d deliveries (%v), want none and no error", attempted, err)
+	}
+	var leased, claims, attempts int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE lease_until IS NOT NULL), coalesce(sum(attempts), 0),
+		(SELECT count(*) FROM relay_attempts) FROM relay_deliveries WHERE endpoint_id = $1`, e.ID).Scan(&leased, &claims, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if leased != 0 || claims != 0 || attempts != 0 || received.Load() != 0 {
+		t.Fatalf("after the stop: %d deliveries leased, %d attempt numbers taken, %d attempts recorded, %d requests received; want none",
+			leased, claims, attempts, received.Load())
+	}
+
+	attempted, _, err = d.round(ctx, tg)
+	if err != nil || attempted != n || received.Load() != n {
+		t.Fatalf("the next round attempted %d of %d deliveries (%v), the receiver got %d", attempted, n, err, received.Load())
+	}
+}
+
+// nopTransport is a transport that carries nothing, for tests of the dispatcher's rounds.
+type nopTransport struct{}
+
+func (nopTransport) Publish(context.Context, pgx.Tx, ...*message.Message) error { return nil }
+func (nopTransport) Subscribe(context.Context) (<-chan *message.Message, error) {
+	return make(chan *message.Message), nil
+}
+func (nopTransport) Close() error { return nil }
+
+// slowProxy forwards TCP connections to target; what the server sends reaches the client
+// delay later.
+type slowProxy struct {
+	l     net.Listener
+	delay atomic.Int64 // nanoseconds
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startSlowProxy(t *testing.T, target string) *slowProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &slowProxy{l: l}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			p.wg.Add(2)
+			go func() { defer p.wg.Done(); _, _ = io.Copy(up, c); up.Close() }()
+			go func() {
+				defer p.wg.Done()
+				defer c.Close()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := up.Read(buf)
+					if n > 0 {
+						time.Sleep(time.Duration(p.delay.Load()))
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p
+}
