@@ -3,13 +3,8 @@ package relay
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,14 +23,8 @@ import (
 // round instead of a lease later.
 func TestRoundStoppedWhileClaiming(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	cc, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port)))
-	p := startSlowProxy(t, target)
-	pool, err := pgxpool.New(ctx, strings.Replace(url, target, p.l.Addr().String(), 1))
+	p, url := pgtest.NewProxy(t, pgtest.NewDatabase(t))
+	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,11 +58,11 @@ func TestRoundStoppedWhileClaiming(t *testing.T) {
 
 	// The database's answers now take 300ms to come back; the dispatcher stops 100ms
 	// into its claim, which the database has committed by then.
-	p.delay.Store(int64(300 * time.Millisecond))
+	p.SetDelay(300 * time.Millisecond)
 	stopping, stop := context.WithCancel(ctx)
 	time.AfterFunc(100*time.Millisecond, stop)
 	attempted, _, err := d.round(stopping, tg)
-	p.delay.Store(0)
+	p.SetDelay(0)
 	if err != nil || attempted != 0 {
 		t.Fatalf("the stopped round attempted %d deliveries (%v), want none and no error", attempted, err)
 	}
@@ -101,69 +90,3 @@ func (nopTransport) Subscribe(context.Context) (<-chan *message.Message, error) 
 	return make(chan *message.Message), nil
 }
 func (nopTransport) Close() error { return nil }
-
-// slowProxy forwards TCP connections to target; what the server sends reaches the client
-// delay later.
-type slowProxy struct {
-	l     net.Listener
-	delay atomic.Int64 // nanoseconds
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func startSlowProxy(t *testing.T, target string) *slowProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &slowProxy{l: l}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			p.wg.Add(2)
-			go func() { defer p.wg.Done(); _, _ = io.Copy(up, c); up.Close() }()
-			go func() {
-				defer p.wg.Done()
-				defer c.Close()
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := up.Read(buf)
-					if n > 0 {
-						time.Sleep(time.Duration(p.delay.Load()))
-						if _, werr := c.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
-	return p
-}

@@ -2,10 +2,7 @@ package pgstore
 
 import (
 	"errors"
-	"io"
 	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,67 +97,10 @@ func TestOpenUnreachable(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to PostgreSQL until cut.
-type proxy struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			p.wg.Add(2)
-			go func() { defer p.wg.Done(); _, _ = io.Copy(up, c); up.Close() }()
-			go func() { defer p.wg.Done(); _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.cut)
-	return p
-}
-
-// cut closes the listener and every forwarded connection.
-func (p *proxy) cut() {
-	p.l.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
-	url := pgtest.NewDatabase(t)
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
-	p := startProxy(t, target)
-	proxied := strings.Replace(url, target, p.l.Addr().String(), 1) + "&connect_timeout=5"
+	p, proxied := pgtest.NewProxy(t, pgtest.NewDatabase(t))
+	proxied += "&connect_timeout=5"
 	ctx := testContext(t)
 	s, err := Open(ctx, proxied, Config{PollInterval: 50 * time.Millisecond})
 	if err != nil {
@@ -175,7 +115,7 @@ func TestUnavailable(t *testing.T) {
 	defer sub.Close()
 	receiveEvent(t, sub, 10*time.Second)
 
-	p.cut()
+	p.Cut()
 	if _, err := s.Append(ctx, "s", eventstore.Any, newEvents("t.more", 1)...); !errors.Is(err, eventstore.ErrUnavailable) {
 		t.Fatalf("append without a database: got %v, want ErrUnavailable", err)
 	}
