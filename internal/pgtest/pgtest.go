@@ -1,5 +1,6 @@
 // Package pgtest gives tests a fresh PostgreSQL database of their own, dropped when the
-// test ends, so that tests never share state and may run in parallel.
+// test ends, so that tests never share state and may run in parallel; and a proxy to the
+// server that can cut a client's connections or slow the server's answers.
 //
 // The server is the one named by TEST_DATABASE_URL, or postgres://postgres@127.0.0.1:5432/postgres
 // (trust authentication) when that is unset. A test that cannot reach it fails, except under
