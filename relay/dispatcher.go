@@ -260,6 +260,18 @@ func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 			msg.Ack()
 			continue
 		}
+		if from := msg.Metadata.Get(MetaInstallation); from != "" && from != d.store.installation.String() {
+			// Two installations share the transport: the message is another's, which its
+			// own dispatcher is to have. Handed back after a pause, not recorded here.
+			d.log.Error("relay: an outcome of another installation came through the transport; give each installation its own NATS topic (--nats-topic)",
+				"installation", from, "this_installation", d.store.installation.String(), "ticket", m.TicketID)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			msg.Nack()
+			continue
+		}
 		// The SQL transport hands each message with the transaction that consumes it. A
 		// message being recorded when ctx ends is recorded to the end, for enqueueGrace at
 		// most: cancelled, its statement would take the connection down with it, and the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -90,3 +91,65 @@ func (nopTransport) Subscribe(context.Context) (<-chan *message.Message, error) 
 	return make(chan *message.Message), nil
 }
 func (nopTransport) Close() error { return nil }
+
+// TestIntakeLeavesAnotherInstallationsOutcomes: a dispatcher hands back, unrecorded, an
+// outcome message published by another installation (two databases sharing one NATS
+// stream by mistake), and records its own.
+func TestIntakeLeavesAnotherInstallationsOutcomes(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	if s.Installation() == (uuid.UUID{}) {
+		t.Fatal("the store has no installation id")
+	}
+	ch := make(chan *message.Message)
+	d, err := NewDispatcher(s, chanTransport{ch}, DispatcherConfig{Egress: egress.Policy{Allow: egress.Loopback}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	foreign, own := testMessage("t-foreign", 10), testMessage("t-own", 11)
+	fm, om := foreign.watermill(uuid.New()), own.watermill(s.Installation())
+	for _, m := range []*message.Message{fm, om} {
+		select {
+		case ch <- m:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the dispatcher took no message")
+		}
+	}
+	for _, c := range []struct {
+		what string
+		done <-chan struct{}
+	}{{"the foreign message to be nacked", fm.Nacked()}, {"its own message to be acked", om.Acked()}} {
+		select {
+		case <-c.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("waited in vain for %s", c.what)
+		}
+	}
+	var foreignRows, ownRows int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE event_id = $1), count(*) FILTER (WHERE event_id = $2) FROM relay_messages`,
+		foreign.EventID, own.EventID).Scan(&foreignRows, &ownRows); err != nil {
+		t.Fatal(err)
+	}
+	if foreignRows != 0 || ownRows != 1 {
+		t.Fatalf("recorded the foreign outcome %d times and its own %d times; want 0 and 1", foreignRows, ownRows)
+	}
+}
+
+// chanTransport hands the dispatcher the messages sent on its channel.
+type chanTransport struct{ ch chan *message.Message }
+
+func (chanTransport) Publish(context.Context, pgx.Tx, ...*message.Message) error { return nil }
+func (t chanTransport) Subscribe(context.Context) (<-chan *message.Message, error) {
+	return t.ch, nil
+}
+func (chanTransport) Close() error { return nil }

@@ -76,12 +76,12 @@ func TestFailFollowsTheSchedule(t *testing.T) {
 func TestParseOutcomeMessage(t *testing.T) {
 	good := outcomeMessage{EventID: uuid.New(), TicketID: "t", System: "shop", ProcessKey: "p", Outcome: "approved",
 		Position: eventstore.MakePosition(7, 9), DecidedAt: time.Now().UTC(), Body: []byte(`{}`)}
-	back, err := parseOutcomeMessage(good.watermill())
+	back, err := parseOutcomeMessage(good.watermill(uuid.New()))
 	if err != nil || back.EventID != good.EventID || back.Position != good.Position || !back.DecidedAt.Equal(good.DecidedAt) {
 		t.Fatalf("round trip: %+v, %v", back, err)
 	}
 	for _, key := range []string{MetaEventID, MetaPosition, MetaDecidedAt, MetaTicketID} {
-		m := good.watermill()
+		m := good.watermill(uuid.New())
 		m.Metadata.Set(key, "")
 		if key == MetaPosition {
 			m.Metadata.Set(key, "x")

@@ -25,6 +25,9 @@ const (
 	MetaOutcome    = "outcome"
 	MetaPosition   = "position"
 	MetaDecidedAt  = "decided_at"
+	// MetaInstallation is the id of the installation that published the message
+	// (Store.Installation); a dispatcher leaves another installation's messages alone.
+	MetaInstallation = "installation"
 )
 
 // outcomeMessage is one final outcome on its way from the relay to the dispatcher.
@@ -58,8 +61,8 @@ func newOutcomeMessage(p Payload) (outcomeMessage, error) {
 	}, nil
 }
 
-// watermill returns the message as published on the topic.
-func (m outcomeMessage) watermill() *message.Message {
+// watermill returns the message as published on the topic by installation.
+func (m outcomeMessage) watermill(installation uuid.UUID) *message.Message {
 	msg := message.NewMessage(m.EventID.String(), m.Body)
 	msg.Metadata.Set(MetaSchema, strconv.Itoa(PayloadSchema))
 	msg.Metadata.Set(MetaEventID, m.EventID.String())
@@ -69,6 +72,7 @@ func (m outcomeMessage) watermill() *message.Message {
 	msg.Metadata.Set(MetaOutcome, m.Outcome)
 	msg.Metadata.Set(MetaPosition, m.Position.String())
 	msg.Metadata.Set(MetaDecidedAt, m.DecidedAt.UTC().Format(time.RFC3339Nano))
+	msg.Metadata.Set(MetaInstallation, installation.String())
 	return msg
 }
 

@@ -429,7 +429,7 @@ func (r *Relay) commit(ctx context.Context, cur, next eventstore.Position, b *ba
 				if err := rows.add(o); err != nil {
 					return err
 				}
-				msgs = append(msgs, o.watermill())
+				msgs = append(msgs, o.watermill(r.store.installation))
 			}
 			q.Queue(insertOutcomesSQL, rows.eventIDs, rows.ticketIDs, rows.systems, rows.processKeys, rows.outcomes,
 				rows.positions, rows.majors, rows.minors, rows.payloads, rows.decidedAt, now)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
@@ -67,6 +68,8 @@ type Store struct {
 	pool   *pgxpool.Pool
 	cfg    StoreConfig
 	sealer *sealer // nil without a key
+	// installation identifies the database the relay's tables are in (relay_installation).
+	installation uuid.UUID
 }
 
 // NewStore migrates the relay schema of the database pool is connected to and returns a
@@ -86,6 +89,9 @@ func NewStore(ctx context.Context, pool *pgxpool.Pool, cfg StoreConfig) (*Store,
 		return nil, err
 	}
 	s := &Store{pool: pool, cfg: cfg, sealer: sl}
+	if err := pool.QueryRow(ctx, `SELECT id FROM relay_installation`).Scan(&s.installation); err != nil {
+		return nil, fmt.Errorf("relay: installation: %w", err)
+	}
 	if n, err := s.sealStored(ctx); err != nil {
 		return nil, err
 	} else if n > 0 {
@@ -93,6 +99,10 @@ func NewStore(ctx context.Context, pool *pgxpool.Pool, cfg StoreConfig) (*Store,
 	}
 	return s, nil
 }
+
+// Installation returns the id of the installation, made with the relay's tables, that
+// every outcome message published through s carries.
+func (s *Store) Installation() uuid.UUID { return s.installation }
 
 // Migrate brings the relay schema up to date. It is idempotent and safe to run from
 // several processes at once (tern serialises migrations with an advisory lock).

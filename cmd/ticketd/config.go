@@ -37,6 +37,8 @@ type config struct {
 	// relayTransport is "sql" (Watermill over the same PostgreSQL) or "nats" (JetStream).
 	relayTransport string
 	natsURL        string
+	// natsTopic is the JetStream stream and subject of the nats transport.
+	natsTopic string
 	// webhookAllow opens networks webhook endpoints may reach that are otherwise refused
 	// (loopback, private, link-local).
 	webhookAllow []netip.Prefix
@@ -79,6 +81,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	shutdown := fs.String("shutdown-timeout", env("TICKETD_SHUTDOWN_TIMEOUT", "30s"), "grace period for in-flight work (TICKETD_SHUTDOWN_TIMEOUT)")
 	transport := fs.String("relay-transport", env("TICKETD_RELAY_TRANSPORT", "sql"), "outcome transport: sql (the same PostgreSQL) or nats (TICKETD_RELAY_TRANSPORT)")
 	natsURL := fs.String("nats-url", env("NATS_URL", relay.DefaultNATSURL), "NATS server for --relay-transport=nats (NATS_URL)")
+	natsTopic := fs.String("nats-topic", env("TICKETD_NATS_TOPIC", relay.DefaultTopic), "JetStream stream and subject of --relay-transport=nats; installations that share a NATS server each need their own (TICKETD_NATS_TOPIC)")
 	allow := fs.String("webhook-allow", env("TICKETD_WEBHOOK_ALLOW", ""), "comma-separated networks webhooks may reach although internal, e.g. 127.0.0.0/8 (TICKETD_WEBHOOK_ALLOW)")
 	schedule := fs.String("webhook-schedule", env("TICKETD_WEBHOOK_SCHEDULE", ""), "comma-separated delays before each webhook delivery attempt, the first counted from the outcome, the others from the previous failure; after the last attempt a delivery is dead-lettered (TICKETD_WEBHOOK_SCHEDULE); unset: "+scheduleString(relay.DefaultSchedule))
 	timeout := fs.String("webhook-timeout", env("TICKETD_WEBHOOK_TIMEOUT", ""), "bound on one webhook delivery attempt (TICKETD_WEBHOOK_TIMEOUT); unset: "+relay.DefaultTimeout.String())
@@ -121,7 +124,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	switch *transport {
 	case "sql", "nats":
-		c.relayTransport, c.natsURL = *transport, *natsURL
+		c.relayTransport, c.natsURL, c.natsTopic = *transport, *natsURL, *natsTopic
+		if err := (relay.NATSTransportConfig{Topic: c.natsTopic}).Validate(); err != nil {
+			return config{}, fmt.Errorf("NATS topic %q: must not contain '.', '*', '>' or spaces", c.natsTopic)
+		}
 	default:
 		return config{}, fmt.Errorf("relay transport %q: want sql or nats", *transport)
 	}

@@ -20,6 +20,9 @@
 //	                                    PostgreSQL) or nats (JetStream)
 //	--nats-url        NATS_URL          NATS server for the nats transport
 //	                                    (default nats://127.0.0.1:4222)
+//	--nats-topic      TICKETD_NATS_TOPIC  JetStream stream and subject of the nats
+//	                                    transport, one per installation (default
+//	                                    ticket-outcomes)
 //	--webhook-allow   TICKETD_WEBHOOK_ALLOW  networks webhooks may reach although
 //	                                    internal, e.g. 127.0.0.0/8 (default none)
 //	--read-lag-bound  TICKETD_READ_LAG_BOUND  how far the tickets read model may fall

@@ -401,7 +401,7 @@ func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events even
 	)
 	switch cfg.relayTransport {
 	case "nats":
-		t, err := relay.NewNATSTransport(ctx, relay.NATSTransportConfig{URL: cfg.natsURL, Logger: logger})
+		t, err := relay.NewNATSTransport(ctx, relay.NATSTransportConfig{URL: cfg.natsURL, Topic: cfg.natsTopic, Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("relay over NATS at %s: %w", cfg.natsURL, err)
 		}

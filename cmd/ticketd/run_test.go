@@ -172,8 +172,12 @@ func TestRun(t *testing.T) {
 
 func TestRelayConfig(t *testing.T) {
 	c, err := parseConfig([]string{"--relay-transport", "nats", "--webhook-allow", "127.0.0.0/8, ::1/128"}, func(string) string { return "" }, io.Discard)
-	if err != nil || c.relayTransport != "nats" || len(c.webhookAllow) != 2 || c.webhookAllow[0].String() != "127.0.0.0/8" {
+	if err != nil || c.relayTransport != "nats" || c.natsTopic != "ticket-outcomes" || len(c.webhookAllow) != 2 || c.webhookAllow[0].String() != "127.0.0.0/8" {
 		t.Fatalf("relay settings: %+v, %v", c, err)
+	}
+	if c, err := parseConfig(nil, func(k string) string { return map[string]string{"TICKETD_NATS_TOPIC": "outcomes-staging"}[k] }, io.Discard); err != nil ||
+		c.natsTopic != "outcomes-staging" {
+		t.Fatalf("NATS topic from the environment: %q, %v", c.natsTopic, err)
 	}
 	if len(c.webhookSchedule) != 0 || c.webhookTimeout != 0 || c.webhookRetention != 0 {
 		t.Fatalf("the relay's retry schedule, timeout and retention are its defaults unless given: %v, %s, %s", c.webhookSchedule, c.webhookTimeout, c.webhookRetention)
@@ -186,7 +190,7 @@ func TestRelayConfig(t *testing.T) {
 		t.Fatalf("webhook schedule, timeout and retention: %v, %s, %s, %v", c.webhookSchedule, c.webhookTimeout, c.webhookRetention, err)
 	}
 	for _, args := range [][]string{{"--relay-transport", "kafka"}, {"--webhook-allow", "localhost"},
-		{"--webhook-schedule", "10s,soon"}, {"--webhook-schedule", "-1s"}, {"--webhook-timeout", "0s"}, {"--webhook-retention", "90d"}} {
+		{"--webhook-schedule", "10s,soon"}, {"--nats-topic", "ticket.outcomes"}, {"--webhook-schedule", "-1s"}, {"--webhook-timeout", "0s"}, {"--webhook-retention", "90d"}} {
 		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); err == nil {
 			t.Fatalf("%v accepted", args)
 		}
