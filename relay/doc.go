@@ -34,9 +34,11 @@
 // One message per outcome travels on the topic (DefaultTopic); the dispatcher fans it out
 // to endpoints, so registering or disabling an endpoint never touches the log or the
 // transport. A message's UUID is the outcome event's id; its metadata names the ticket,
-// system, process, outcome, log position and decision time (Meta* keys); its payload is
-// the webhook body, a Payload in JSON (schema PayloadSchema), identical for every
-// endpoint and attempt:
+// system, process, outcome, log position and decision time (Meta* keys), and the
+// installation that published it (Store.Installation, made with the relay's tables): a
+// dispatcher hands another installation's messages back unrecorded, for two databases
+// that share a NATS stream by mistake; its payload is the webhook body, a Payload in JSON
+// (schema PayloadSchema), identical for every endpoint and attempt:
 //
 //	{"type": "ticket.approved", "timestamp": "...", "schema_version": 1,
 //	 "data": {"outcome": "approved", "ticket_id": "...", "system": "shop",
