@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -33,6 +34,9 @@ func (d *Dispatcher) report(t target, r result) {
 	}
 }
 
+// errStopped is the cause of an attempt cut by the dispatcher's stop.
+var errStopped = errors.New("the dispatcher stopped during the attempt")
+
 // attempt POSTs the delivery and decides what follows.
 func (d *Dispatcher) attempt(ctx context.Context, t target, c claimed) result {
 	start := time.Now()
@@ -41,7 +45,15 @@ func (d *Dispatcher) attempt(ctx context.Context, t target, c claimed) result {
 	for i, s := range t.secrets {
 		secrets[i] = s.Secret
 	}
-	actx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	// An attempt in flight when the dispatcher stops goes on for the stop's grace at most:
+	// an answer within it is recorded as any other, sparing the receiver a repeat.
+	live, cut := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cut(nil)
+	defer context.AfterFunc(ctx, func() {
+		grace := time.AfterFunc(d.cfg.StopGrace, func() { cut(errStopped) })
+		context.AfterFunc(live, func() { grace.Stop() })
+	})()
+	actx, cancel := context.WithTimeout(live, d.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, t.endpoint.URL, bytes.NewReader(c.body))
 	if err != nil {
@@ -55,8 +67,8 @@ func (d *Dispatcher) attempt(ctx context.Context, t target, c claimed) result {
 	resp, err := d.client.Do(req)
 	if err != nil {
 		r.latency = time.Since(start)
-		if ctx.Err() != nil {
-			r.err = "interrupted: the dispatcher stopped during the attempt"
+		if errors.Is(context.Cause(actx), errStopped) {
+			r.err = "interrupted: " + errStopped.Error()
 			r.next = d.store.now()
 			return r
 		}

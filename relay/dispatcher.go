@@ -30,6 +30,7 @@ const (
 	DefaultJitter        = 0.2
 	DefaultTimeout       = 15 * time.Second
 	DefaultLease         = time.Minute
+	DefaultStopGrace     = 5 * time.Second
 	DefaultConcurrency   = 8
 	DefaultPollInterval  = time.Second
 	DefaultMaxRetryAfter = 24 * time.Hour
@@ -53,6 +54,10 @@ type DispatcherConfig struct {
 	// dies mid-attempt (a crashed process) leaves the delivery to be retried once the
 	// lease expires. It must exceed Timeout. Default DefaultLease.
 	Lease time.Duration
+	// StopGrace is how long attempts in flight when Run's context ends may go on to their
+	// answers; those still running after it are cut and recorded as interrupted. Default
+	// DefaultStopGrace.
+	StopGrace time.Duration
 	// Concurrency is the number of attempts in flight per endpoint. Default
 	// DefaultConcurrency.
 	Concurrency int
@@ -86,6 +91,9 @@ func (c *DispatcherConfig) setDefaults() {
 	}
 	if c.Lease <= 0 {
 		c.Lease = max(DefaultLease, 2*c.Timeout)
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = DefaultStopGrace
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
@@ -178,8 +186,9 @@ func NewDispatcher(store *Store, transport Transport, cfg DispatcherConfig) (*Di
 	}, nil
 }
 
-// Run dispatches until ctx ends, then cancels the attempts in flight (recording them as
-// interrupted, to be repeated with the same webhook-id), waits for its workers and
+// Run dispatches until ctx ends, then lets the attempts in flight go on to their answers
+// for DispatcherConfig.StopGrace, cuts those still running (recording them as interrupted,
+// to be repeated with the same webhook-id), waits for its workers and
 // returns nil. It returns an error if the transport cannot be subscribed to or its
 // subscription ends before ctx. Run may be called once.
 func (d *Dispatcher) Run(ctx context.Context) error {

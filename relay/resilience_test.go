@@ -104,7 +104,9 @@ func TestRestartLosesNothing(t *testing.T) {
 		}
 		return http.StatusNoContent
 	})
-	run := h.start(h.sqlTransport(), fastDispatch())
+	cut := fastDispatch()
+	cut.StopGrace = 100 * time.Millisecond // shorter than the attempt's timeout: the stop cuts it
+	run := h.start(h.sqlTransport(), cut)
 	ids := h.outcomes(1, 1)
 	var interrupted string
 	select {
@@ -420,4 +422,41 @@ func TestElection(t *testing.T) {
 	if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM "watermill_ticket-outcomes"`).Scan(&n); err != nil || n != 10 {
 		t.Fatalf("%d messages published (%v), want 10", n, err)
 	}
+}
+
+// TestStopLetsAnAttemptFinish: an attempt in flight when the dispatcher stops, answered
+// within the grace, is recorded as delivered and not sent again after a restart.
+func TestStopLetsAnAttemptFinish(t *testing.T) {
+	h := newHarness(t)
+	rcv := newReceiver(t)
+	e := h.register(rcv, relay.NewEndpoint{})
+	entered := make(chan string, 1)
+	var first atomic.Bool
+	rcv.setRespond(func(r received, w http.ResponseWriter) int {
+		if first.CompareAndSwap(false, true) {
+			entered <- r.id
+			time.Sleep(500 * time.Millisecond)
+		}
+		return http.StatusNoContent
+	})
+	run := h.start(h.sqlTransport(), fastDispatch())
+	ids := h.outcomes(1, 1)
+	var slow string
+	select {
+	case slow = <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first attempt never arrived")
+	}
+	run.stop()
+	if n := h.countState(e.ID, relay.Delivered); n != 1 {
+		t.Fatalf("after the stop: %d deliveries delivered, want the one in flight", n)
+	}
+	ids = append(ids, h.outcomes(3, 3)...)
+	h.start(h.sqlTransport(), fastDispatch())
+	waitFor(t, 15*time.Second, "every outcome after the restart", func() bool { return len(rcv.distinct()) == len(ids) })
+	time.Sleep(300 * time.Millisecond)
+	if got := rcv.distinct(); len(got[slow]) != 1 {
+		t.Fatalf("the delivery answered during the stop arrived %d times, want once", len(got[slow]))
+	}
+	eachTicketOnce(t, rcv, ids)
 }
