@@ -37,23 +37,16 @@ func (d *Dispatcher) report(t target, r result) {
 // errStopped is the cause of an attempt cut by the dispatcher's stop.
 var errStopped = errors.New("the dispatcher stopped during the attempt")
 
-// attempt POSTs the delivery and decides what follows.
-func (d *Dispatcher) attempt(ctx context.Context, t target, c claimed) result {
+// attempt POSTs the delivery and decides what follows. It runs in d.attempts, which a
+// stop of the dispatcher ends only after its grace.
+func (d *Dispatcher) attempt(t target, c claimed) result {
 	start := time.Now()
 	r := result{endpointID: t.endpoint.ID, claimed: c, startedAt: start.UTC(), state: Pending, failures: c.failures}
 	secrets := make([]webhook.Secret, len(t.secrets))
 	for i, s := range t.secrets {
 		secrets[i] = s.Secret
 	}
-	// An attempt in flight when the dispatcher stops goes on for the stop's grace at most:
-	// an answer within it is recorded as any other, sparing the receiver a repeat.
-	live, cut := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cut(nil)
-	defer context.AfterFunc(ctx, func() {
-		grace := time.AfterFunc(d.cfg.StopGrace, func() { cut(errStopped) })
-		context.AfterFunc(live, func() { grace.Stop() })
-	})()
-	actx, cancel := context.WithTimeout(live, d.cfg.Timeout)
+	actx, cancel := context.WithTimeout(d.attempts, d.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, t.endpoint.URL, bytes.NewReader(c.body))
 	if err != nil {

@@ -157,6 +157,10 @@ type Dispatcher struct {
 	client    *http.Client
 	log       *slog.Logger
 	running   atomic.Bool
+	// attempts is the context of every attempt: it outlives Run's context by
+	// cfg.StopGrace, then ends with errStopped (see Run).
+	attempts    context.Context
+	cutAttempts context.CancelCauseFunc
 
 	mu      sync.Mutex
 	workers map[uuid.UUID]*worker // guarded by mu
@@ -178,8 +182,9 @@ func NewDispatcher(store *Store, transport Transport, cfg DispatcherConfig) (*Di
 		return nil, err
 	}
 	cfg.setDefaults()
+	attempts, cut := context.WithCancelCause(context.Background())
 	return &Dispatcher{
-		store: store, transport: transport, cfg: cfg,
+		store: store, transport: transport, cfg: cfg, attempts: attempts, cutAttempts: cut,
 		client:  cfg.Egress.Client(min(cfg.Timeout, 10*time.Second), cfg.Concurrency),
 		log:     cfg.Logger,
 		workers: make(map[uuid.UUID]*worker),
@@ -240,6 +245,10 @@ loop:
 		}
 	}
 	cancel()
+	// The attempts in flight go on to their answers for the grace; an answer within it is
+	// recorded as any other, sparing the receiver a repeat.
+	grace := time.AfterFunc(d.cfg.StopGrace, func() { d.cutAttempts(errStopped) })
+	defer grace.Stop()
 	<-ended
 	endSubscription()
 	d.wg.Wait()
@@ -449,7 +458,7 @@ func (d *Dispatcher) round(ctx context.Context, t target) (n int, disabled bool,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = d.attempt(ctx, t, c)
+			results[i] = d.attempt(t, c)
 		}()
 	}
 	wg.Wait()
