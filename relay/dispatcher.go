@@ -261,6 +261,7 @@ const enqueueGrace = 5 * time.Second
 
 // intake turns messages into deliveries until msgs closes or ctx ends.
 func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
+	own := d.store.installation.String()
 	for {
 		var msg *message.Message
 		select {
@@ -278,16 +279,12 @@ func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 			msg.Ack()
 			continue
 		}
-		if from := msg.Metadata.Get(MetaInstallation); from != "" && from != d.store.installation.String() {
+		if from := msg.Metadata.Get(MetaInstallation); from != "" && from != own {
 			// Two installations share the transport: the message is another's, which its
-			// own dispatcher is to have. Handed back after a pause, not recorded here.
+			// own dispatcher is to have, not recorded here.
 			d.log.Error("relay: an outcome of another installation came through the transport; give each installation its own NATS topic (--nats-topic)",
-				"installation", from, "this_installation", d.store.installation.String(), "ticket", m.TicketID)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			msg.Nack()
+				"installation", from, "this_installation", own, "ticket", m.TicketID)
+			handBack(ctx, msg)
 			continue
 		}
 		// The SQL transport hands each message with the transaction that consumes it. A
@@ -301,16 +298,22 @@ func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 		if err != nil {
 			if ctx.Err() == nil {
 				d.log.Error("relay: outcome not enqueued; the transport will redeliver it", "ticket", m.TicketID, "event_id", m.EventID, "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
 			}
-			msg.Nack()
+			handBack(ctx, msg)
 			continue
 		}
 		msg.Ack()
 	}
+}
+
+// handBack nacks msg, for the transport to hand over again, after a second or once ctx
+// ends: a message handed back at once could come back as fast, in a tight loop.
+func handBack(ctx context.Context, msg *message.Message) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+	}
+	msg.Nack()
 }
 
 // listen kicks the workers of the endpoints announced on dueChannel, reconnecting after
