@@ -52,10 +52,11 @@ func FreezeLocks(r *Runner) (thaw func()) {
 }
 
 // LiveWrites returns how many live batches of the projection named name were written in
-// one round trip and how many the slow way.
-func LiveWrites(r *Runner, name string) (atOnce, slowly int64) {
+// one round trip and how many the slow way, and how many of those were sent in one round
+// trip first and failed there.
+func LiveWrites(r *Runner, name string) (atOnce, slowly, refused int64) {
 	w := r.workers[name]
-	return w.atOnce.Load(), w.slowly.Load()
+	return w.atOnce.Load(), w.slowly.Load(), w.refused.Load()
 }
 
 // HandlersSQL is the query of a ticket's handlers ($1 ticket, $2 instant).

@@ -271,8 +271,9 @@ type worker struct {
 	// share one reader instead of each taking a pool connection.
 	scanning chan struct{}
 	// atOnce and slowly count the live batches written in one round trip and those
-	// written after the checkpoint was locked and read.
-	atOnce, slowly atomic.Int64
+	// written after the checkpoint was locked and read; refused counts the batches sent
+	// in one round trip that failed there and were written the slow way after all.
+	atOnce, slowly, refused atomic.Int64
 }
 
 func (w *worker) notifyLocked() {
@@ -613,6 +614,9 @@ func (w *worker) checkpointTail(pos eventstore.Position) func(bt *pgx.Batch, n i
 	}
 }
 
+// claimSQL locks a projection's checkpoint where it is expected (see projection_claim).
+const claimSQL = `SELECT public.projection_claim($1, $2)`
+
 // writeLiveAtOnce writes b in one round trip, on the strength of the checkpoint this
 // worker last stored. ok is false, with a nil error, when the batch failed, the claim on
 // the checkpoint refused among other reasons, and is to be written the slow way.
@@ -629,7 +633,7 @@ func (w *worker) writeLiveAtOnce(ctx context.Context, conn *pgx.Conn, b batch) (
 	// checkpoint's update after it moves back (checkpointTail): the projections share
 	// connections and these statements, and PostgreSQL plans a statement again whenever
 	// it runs under another search path than its cached plan's.
-	pre.Queue(`SELECT public.projection_claim($1, $2)`, w.name, expected.String())
+	pre.Queue(claimSQL, w.name, expected.String())
 	pre.Queue(writeSettingsSQL, w.schema)
 	pos = b.pos
 	if expected.After(pos) {
@@ -638,10 +642,12 @@ func (w *worker) writeLiveAtOnce(ctx context.Context, conn *pgx.Conn, b batch) (
 	if _, err := w.apply(ctx, tx, b.events, expected, false, pre, w.checkpointTail(pos)); err != nil {
 		// The slow way tells what failed: it reads the checkpoint again, so that events
 		// the batch may have committed before its answer was lost are not applied twice.
-		// A statement new to the connection also fails here, as pgx prepares it before
-		// the batch sets the search path; the slow way prepares it in the right schema.
+		// A batch with a statement new to the connection is not sent (errUnprepared).
 		if ctx.Err() != nil {
 			return pos, false, fmt.Errorf("projections: %s: %w", w.name, ctx.Err())
+		}
+		if !errors.Is(err, errUnprepared) {
+			w.refused.Add(1)
 		}
 		return pos, false, nil
 	}
@@ -668,11 +674,16 @@ func (w *worker) writeLiveLocked(ctx context.Context, conn *pgx.Conn, b batch) (
 	if stored.After(pos) {
 		pos = stored
 	}
-	if _, err := w.apply(ctx, tx, b.events, stored, false, nil, w.checkpointTail(pos)); err != nil {
+	rec := &recordingTx{Tx: tx}
+	if _, err := w.apply(ctx, rec, b.events, stored, false, nil, w.checkpointTail(pos)); err != nil {
 		return eventstore.Position{}, err
 	}
 	if err := w.committed(conn); err != nil {
 		return eventstore.Position{}, err
+	}
+	known := prepared(conn)
+	for _, sql := range rec.sql {
+		known[sql] = struct{}{}
 	}
 	return pos, nil
 }
@@ -693,8 +704,81 @@ func (t connTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comma
 	return t.c.Exec(ctx, sql, args...)
 }
 
+// SendBatch sends b unless it holds a statement new to the connection, one no live batch
+// has run on it (see prepared): pgx prepares such a statement in the same round trip
+// before the batch's first statement runs, so before the batch sets the search path to
+// the projection's schema, and the preparation would fail on the projection's tables.
+// Such a batch fails with errUnprepared, unsent; the slow way prepares its statements in
+// the right schema.
 func (t connTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	known := prepared(t.c)
+	for _, q := range b.QueuedQueries {
+		if _, ok := known[q.SQL]; !ok && !schemaFree[q.SQL] {
+			return unsent{fmt.Errorf("%w: %.60q", errUnprepared, q.SQL)}
+		}
+	}
 	return t.c.SendBatch(ctx, b)
+}
+
+// errUnprepared is the failure of a live batch written at once that holds a statement
+// new to its connection (see connTx.SendBatch).
+var errUnprepared = errors.New("a statement new to the connection")
+
+// schemaFree holds the statements of a live batch written at once that name no table of
+// the projection's schema, and that pgx can prepare under any search path.
+var schemaFree = map[string]bool{
+	`BEGIN`: true, liveTimeoutSQL: true, claimSQL: true, writeSettingsSQL: true,
+	sharedPathSQL: true, updateCheckpointSQL: true, `COMMIT`: true,
+}
+
+// preparedKey is the key, in a connection's custom data, of the statements of the live
+// batches written on it.
+const preparedKey = "projections.prepared"
+
+// prepared returns the set of the statements the live batches have run on conn, in their
+// projections' schemas: those pgx holds prepared there. A connection is used by one
+// goroutine at a time, and so is the set.
+func prepared(conn *pgx.Conn) map[string]struct{} {
+	data := conn.PgConn().CustomData()
+	set, _ := data[preparedKey].(map[string]struct{})
+	if set == nil {
+		set = map[string]struct{}{}
+		data[preparedKey] = set
+	}
+	return set
+}
+
+// unsent is the result of a batch that was not sent: every statement fails with err.
+type unsent struct{ err error }
+
+func (u unsent) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, u.err }
+func (u unsent) Query() (pgx.Rows, error)         { return nil, u.err }
+func (u unsent) QueryRow() pgx.Row                { return errRow{u.err} }
+func (u unsent) Close() error                     { return u.err }
+func (u unsent) Tx() pgx.Tx                       { return nil }
+
+// errRow is a row whose Scan fails with err.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// recordingTx is the transaction of a live batch written the slow way: it notes the
+// statements the batch sends, which are prepared in the projection's schema as they run.
+type recordingTx struct {
+	pgx.Tx
+	sql []string
+}
+
+func (t *recordingTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	t.sql = append(t.sql, sql)
+	return t.Tx.Exec(ctx, sql, args...)
+}
+
+func (t *recordingTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	for _, q := range b.QueuedQueries {
+		t.sql = append(t.sql, q.SQL)
+	}
+	return t.Tx.SendBatch(ctx, b)
 }
 
 func (t connTx) Conn() *pgx.Conn { return t.c }

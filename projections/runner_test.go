@@ -410,7 +410,7 @@ func TestLiveBatchesAtOnce(t *testing.T) {
 	names := []string{projections.TicketsName, journalName}
 	allAtOnce := func() bool {
 		for _, name := range names {
-			if atOnce, _ := projections.LiveWrites(r, name); atOnce == 0 {
+			if atOnce, _, _ := projections.LiveWrites(r, name); atOnce == 0 {
 				return false
 			}
 		}
@@ -427,10 +427,16 @@ func TestLiveBatchesAtOnce(t *testing.T) {
 	}
 	checkAgainstLog(t, e, ids)
 	for _, name := range names {
-		atOnce, slowly := projections.LiveWrites(r, name)
-		t.Logf("%s: %d at once, %d slowly", name, atOnce, slowly)
+		atOnce, slowly, refused := projections.LiveWrites(r, name)
+		t.Logf("%s: %d at once, %d slowly (%d after failing at once)", name, atOnce, slowly, refused)
 		if atOnce == 0 {
 			t.Errorf("%s: no live batch was written in one round trip (%d the slow way)", name, slowly)
+		}
+		// A batch fails at once only when another process moved the checkpoint: one with a
+		// statement new to its connection goes the slow way unsent, and the first batch of
+		// the new projection claims the checkpoint never written.
+		if refused != 0 {
+			t.Errorf("%s: %d live batches failed in one round trip and went the slow way", name, refused)
 		}
 	}
 }
@@ -462,8 +468,18 @@ func TestClaim(t *testing.T) {
 	if err := claim(projections.TicketsName, stored); err != nil {
 		t.Fatalf("claim at the stored position %s: %v", stored, err)
 	}
+	// A checkpoint never written is at the start of the log, however it is written out.
+	if _, err := e.pool.Exec(ctx, `INSERT INTO projection_checkpoints (name) VALUES ('fresh')`); err != nil {
+		t.Fatal(err)
+	}
+	for _, start := range []string{"", eventstore.Start.String()} {
+		if err := claim("fresh", start); err != nil {
+			t.Errorf("claim a checkpoint never written at %q: %v", start, err)
+		}
+	}
 	for _, c := range []struct{ name, expected string }{
 		{projections.TicketsName, ""}, {projections.TicketsName, stored + "0"}, {"no-such-projection", ""},
+		{"fresh", stored},
 	} {
 		var pgErr *pgconn.PgError
 		if err := claim(c.name, c.expected); !errors.As(err, &pgErr) || pgErr.Code != "TLCP1" {
