@@ -243,15 +243,7 @@ func (g *groups) run(group []*queuedAppend) {
 	for _, q := range group {
 		n += len(q.events)
 	}
-	streams, expected, versions := make([]string, 0, n), make([]int64, 0, n), make([]int64, 0, n)
-	c := newEventColumns(n)
-	for _, q := range group {
-		for i := range q.events {
-			streams, expected, versions = append(streams, q.stream), append(expected, q.expected), append(versions, q.expected+int64(i)+1)
-		}
-		c.add(q.events)
-	}
-	written, err := g.insert(streams, expected, versions, c.ids, c.types, c.data, c.metadata)
+	written, err := g.insertGroup(group, n)
 	g.statements.Add(1)
 	for _, q := range group {
 		res, ok := written[q.stream]
@@ -265,32 +257,4 @@ func (g *groups) run(group []*queuedAppend) {
 		g.written.Add(int64(len(written)))
 		g.s.announce()
 	}
-}
-
-// insert runs groupSQL and returns the version and position of the last event written in
-// each stream.
-func (g *groups) insert(args ...any) (map[string]eventstore.AppendResult, error) {
-	rows, err := g.s.pool.Query(g.s.ctx, groupSQL, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	written := map[string]eventstore.AppendResult{}
-	var (
-		stream, xid string
-		pos, ver    int64
-	)
-	for rows.Next() {
-		if err := rows.Scan(&stream, &xid, &pos, &ver); err != nil {
-			return nil, err
-		}
-		p, err := makePosition(xid, pos)
-		if err != nil {
-			return nil, err
-		}
-		if r, ok := written[stream]; !ok || uint64(ver) > r.Version {
-			written[stream] = eventstore.AppendResult{Version: uint64(ver), Position: p}
-		}
-	}
-	return written, rows.Err()
 }

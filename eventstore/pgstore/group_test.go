@@ -1,9 +1,11 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,6 +130,73 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatalf("the log holds %s version %d after version %d", e.Stream, e.Version, seen[e.Stream])
 		}
 		seen[e.Stream] = e.Version
+	}
+}
+
+// TestGroupKeepsEveryField: the events of appends written by one group statement read
+// back exactly as given: IDs, types, data of any bytes and sizes, metadata absent or
+// present, versions after each append's expected version.
+func TestGroupKeepsEveryField(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t, Config{AppendGroups: 1, AppendLinger: 50 * time.Millisecond})
+	ctx := testContext(t)
+	mustAppend(t, s, "before", eventstore.NoStream, newEvents("t.a", 3)...)
+	type call struct {
+		stream   string
+		expected eventstore.ExpectedVersion
+		events   []eventstore.EventData
+		err      error
+	}
+	calls := []*call{{stream: "before", expected: eventstore.Exact(3)}}
+	for i := range 20 {
+		calls = append(calls, &call{stream: fmt.Sprintf("fields-%02d", i), expected: eventstore.NoStream})
+	}
+	for i, c := range calls {
+		for j := range 1 + i%4 {
+			e := eventstore.EventData{ID: uuid.New(), Type: fmt.Sprintf("t.kind-%d", j),
+				Data: fmt.Appendf(nil, `{"i":%d,"j":%d,"s":%q}`, i, j, strings.Repeat("数据", i*j*40))}
+			if (i+j)%3 != 0 {
+				e.Metadata = fmt.Appendf(nil, `{"actor":"a-%d","bytes":"\u0000\u00ff"}`, i)
+			}
+			c.events = append(c.events, e)
+		}
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Go(func() {
+			<-start
+			_, c.err = s.Append(ctx, c.stream, c.expected, c.events...)
+		})
+	}
+	close(start)
+	wg.Wait()
+	if st, w := s.GroupStats(); st == 0 || w < 10 {
+		t.Fatalf("%d group statements wrote %d appends; want the appends made together grouped", st, w)
+	}
+	for _, c := range calls {
+		if c.err != nil {
+			t.Fatalf("%s: %v", c.stream, c.err)
+		}
+		got, err := s.ReadStream(ctx, c.stream, eventstore.ReadStreamOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := 0
+		if c.stream == "before" {
+			first = 3
+		}
+		if len(got) != first+len(c.events) {
+			t.Fatalf("%s: %d events, want %d", c.stream, len(got), first+len(c.events))
+		}
+		for i, want := range c.events {
+			e := got[first+i]
+			if e.Version != uint64(first+i+1) || e.ID != want.ID || e.Type != want.Type || !bytes.Equal(e.Data, want.Data) ||
+				!bytes.Equal(e.Metadata, want.Metadata) || (e.Metadata == nil) != (want.Metadata == nil) {
+				t.Errorf("%s: event %d read back as version %d %s %s %q %q; want version %d %s %s %q %q", c.stream, i,
+					e.Version, e.ID, e.Type, e.Data, e.Metadata, first+i+1, want.ID, want.Type, want.Data, want.Metadata)
+			}
+		}
 	}
 }
 
