@@ -33,7 +33,9 @@ type Store interface {
 	// delivering the events that pass filter in log order: first those already stored
 	// (catch-up), then a CaughtUp message, then new events as they are committed (live).
 	// Checkpoint messages report progress through long stretches of filtered-out events.
-	// The subscription ends when ctx is done, when Close is called, or on a failure.
+	// The subscription ends when ctx is done, when Close is called, or on a failure. The
+	// Data and Metadata of the events delivered may be shared with the other subscriptions
+	// of the store: read them, never modify them.
 	Subscribe(ctx context.Context, from Position, filter Filter) (Subscription, error)
 
 	// Tombstone deletes stream for good if its version satisfies expected: it can never be

@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -181,11 +180,9 @@ func (sub *subscription) follow(ctx context.Context) error {
 				pending++
 				continue
 			}
+			// The window's rows are shared by every subscription, their bytes too: the
+			// subscribers read them and never modify them (see eventstore.Store).
 			e := r.event
-			if fromFeed {
-				// The window's rows are shared by every subscription.
-				e.Data, e.Metadata = bytes.Clone(e.Data), bytes.Clone(e.Metadata)
-			}
 			if !sub.send(ctx, eventstore.Message{Kind: eventstore.EventMessage, Event: &e, Position: cursor}) {
 				return nil
 			}
