@@ -1,14 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // pacedMetric is ticketd's histogram of the commands whose answers waited for a read model
@@ -43,44 +43,25 @@ func scrapePaced(ctx context.Context, c *client) (paced, error) {
 	return parsePaced(res.Body)
 }
 
-// parsePaced sums the _count and _sum series of pacedMetric in a Prometheus text
-// exposition.
+// parsePaced sums the sample counts and sums of the pacedMetric histogram over its label
+// sets in a Prometheus text exposition (expfmt's parser, which refuses a malformed one).
 func parsePaced(r io.Reader) (paced, error) {
-	var p paced
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, pacedMetric)
-		if !ok {
-			continue
-		}
-		var into *float64
-		switch {
-		case strings.HasPrefix(rest, "_count{"), strings.HasPrefix(rest, "_count "):
-			into = &p.count
-		case strings.HasPrefix(rest, "_sum{"), strings.HasPrefix(rest, "_sum "):
-			into = &p.seconds
-		default:
-			continue
-		}
-		if i := strings.LastIndexByte(rest, '}'); i >= 0 {
-			rest = rest[i+1:]
-		} else if i := strings.IndexByte(rest, ' '); i >= 0 {
-			rest = rest[i:]
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			return paced{}, fmt.Errorf("/metrics: no value in %q", line)
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			return paced{}, fmt.Errorf("/metrics: %q: %w", line, err)
-		}
-		*into += v
-	}
-	if err := sc.Err(); err != nil {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
 		return paced{}, fmt.Errorf("/metrics: %w", err)
+	}
+	var p paced
+	for _, m := range families[pacedMetric].GetMetric() {
+		p.count += float64(m.GetHistogram().GetSampleCount())
+		p.seconds += m.GetHistogram().GetSampleSum()
+	}
+	// Without its TYPE line, the histogram's series are read as untyped metrics of their own.
+	for _, m := range families[pacedMetric+"_count"].GetMetric() {
+		p.count += m.GetUntyped().GetValue()
+	}
+	for _, m := range families[pacedMetric+"_sum"].GetMetric() {
+		p.seconds += m.GetUntyped().GetValue()
 	}
 	return p, nil
 }
