@@ -259,6 +259,10 @@ loop:
 // is stopping.
 const enqueueGrace = 5 * time.Second
 
+// claimGrace bounds a round's claim, and the release of deliveries claimed once the
+// dispatcher is stopping, which run to the end rather than be cancelled (see round).
+const claimGrace = 10 * time.Second
+
 // intake turns messages into deliveries until msgs closes or ctx ends.
 func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 	own := d.store.installation.String()
@@ -444,14 +448,14 @@ func (d *Dispatcher) round(ctx context.Context, t target) (n int, disabled bool,
 	// without its answer, leaving its deliveries leased and unattempted until the lease
 	// ends, a minute after a restart. Claimed when ctx has ended, they are given back.
 	now := d.store.now()
-	cctx, cancelClaim := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	cctx, cancelClaim := context.WithTimeout(context.WithoutCancel(ctx), claimGrace)
 	cs, err := d.store.claim(cctx, t.endpoint.ID, now, now.Add(d.cfg.Lease), d.cfg.Concurrency)
 	cancelClaim()
 	if err != nil || len(cs) == 0 {
 		return 0, false, err
 	}
 	if ctx.Err() != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimGrace)
 		defer cancel()
 		return 0, false, d.store.release(rctx, cs)
 	}
