@@ -451,14 +451,19 @@ func (w *worker) follow(ctx context.Context) (progressed bool, err error) {
 	}
 	defer sub.Close()
 	pos, caughtUp := cp, false
+	// The events of a batch are gathered into the array of the last one: nothing keeps
+	// them once the batch is written.
+	var events []eventstore.RecordedEvent
 	for {
-		b, open := collect(ctx, sub.Messages(), pos, w.r.cfg.BatchSize, w.r.cfg.Linger, caughtUp)
+		b, open := collect(ctx, sub.Messages(), pos, w.r.cfg.BatchSize, w.r.cfg.Linger, caughtUp, events)
 		caughtUp = caughtUp || b.caughtUp
 		if len(b.events) > 0 || b.pos.After(pos) || b.caughtUp {
 			stored, err := w.writeLive(ctx, b)
 			if err != nil {
 				return progressed, err
 			}
+			clear(b.events)
+			events = b.events[:0]
 			progressed = true
 			pos = b.pos
 			w.advanced(stored, caughtUp)
@@ -500,12 +505,13 @@ func (b *batch) add(m eventstore.Message) {
 	b.pos = m.Position
 }
 
-// collect waits for the next message, then gathers those ready, up to max events; before
-// the subscription caught up it waits up to linger for each next one. It stops after a
-// CaughtUp message so that it is written at once. open is false when the subscription
-// ended or ctx is done.
-func collect(ctx context.Context, msgs <-chan eventstore.Message, from eventstore.Position, max int, linger time.Duration, caughtUp bool) (b batch, open bool) {
-	b.pos = from
+// collect waits for the next message, then gathers those ready, up to max events, into
+// the array of into (emptied first) if it has one; before the subscription caught up it
+// waits up to linger for each next one. It stops after a CaughtUp message so that it is
+// written at once. open is false when the subscription ended or ctx is done.
+func collect(ctx context.Context, msgs <-chan eventstore.Message, from eventstore.Position, max int, linger time.Duration, caughtUp bool,
+	into []eventstore.RecordedEvent) (b batch, open bool) {
+	b.pos, b.events = from, into[:0]
 	select {
 	case <-ctx.Done():
 		return b, false
@@ -867,10 +873,17 @@ func (w *worker) setUpWrite(ctx context.Context, tx pgx.Tx, schema string) error
 // pgx.Tx, and no pre.
 func (w *worker) apply(ctx context.Context, tx writeTx, events []eventstore.RecordedEvent, floor eventstore.Position,
 	replay bool, pre *prelude, tail func(b *pgx.Batch, applied int, last *eventstore.RecordedEvent)) (int, error) {
-	var todo []eventstore.RecordedEvent
+	todo := events
 	for i := range events {
-		if events[i].Position.After(floor) {
-			todo = append(todo, events[i])
+		if !events[i].Position.After(floor) {
+			// Some are at or before floor (written already): keep the others only.
+			todo = nil
+			for j := range events {
+				if events[j].Position.After(floor) {
+					todo = append(todo, events[j])
+				}
+			}
+			break
 		}
 	}
 	var last *eventstore.RecordedEvent
