@@ -122,10 +122,11 @@ func buildPayload(events []eventstore.RecordedEvent) (Payload, error) {
 		return Payload{}, fmt.Errorf("%w: %s version %d is a %s, not an outcome", errUnrelayable, last.Stream, last.Version, last.Type)
 	}
 	var (
-		v     envelope.Verifier
-		st    = ticket.Initial()
-		trail []TrailEntry
-		final envelope.Sealed
+		v            envelope.Verifier
+		st           = ticket.Initial()
+		trail        []TrailEntry
+		final        envelope.Sealed
+		outcomeEvent ticket.Event // the last event, decoded
 	)
 	for _, re := range events {
 		sealed, err := v.Next(envelope.Link{Version: re.Version, Type: re.Type, Data: re.Data, Metadata: re.Metadata})
@@ -140,7 +141,7 @@ func buildPayload(events []eventstore.RecordedEvent) (Payload, error) {
 		if entry, ok := trailEntry(e, sealed.Metadata); ok {
 			trail = append(trail, entry)
 		}
-		final = sealed
+		final, outcomeEvent = sealed, e
 	}
 	data := OutcomeData{
 		Outcome: outcome, TicketID: st.ID, System: st.System,
@@ -156,7 +157,6 @@ func buildPayload(events []eventstore.RecordedEvent) (Payload, error) {
 	if data.Trail == nil {
 		data.Trail = []TrailEntry{}
 	}
-	outcomeEvent, _ := ticket.Decode(last.Type, last.Data)
 	switch e := outcomeEvent.(type) {
 	case *ticket.Rejected:
 		data.Node = e.Node
