@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -93,6 +94,10 @@ type SQLTransport struct {
 	pool   *pgxpool.Pool
 	schema outboxSchema
 	sub    *wsql.Subscriber
+
+	mu     sync.Mutex
+	closed chan struct{}  // closed by Close; guarded by mu
+	ending sync.WaitGroup // the subscriptions' ends (Subscribe)
 }
 
 var _ Transport = (*SQLTransport)(nil)
@@ -127,7 +132,7 @@ func NewSQLTransport(ctx context.Context, pool *pgxpool.Pool, cfg SQLTransportCo
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("relay: SQL transport: %w", err)
 	}
-	return &SQLTransport{cfg: cfg, pool: pool, schema: schema, sub: sub}, nil
+	return &SQLTransport{cfg: cfg, pool: pool, schema: schema, sub: sub, closed: make(chan struct{})}, nil
 }
 
 // Publish inserts msgs into the topic's table within tx.
@@ -148,12 +153,45 @@ func (t *SQLTransport) Publish(ctx context.Context, tx pgx.Tx, msgs ...*message.
 	return nil
 }
 
-// Subscribe follows the topic as a member of the consumer group.
+// subscriptionEndGrace bounds the end of a subscription (Subscribe): the commit of the
+// batch being consumed.
+const subscriptionEndGrace = 10 * time.Second
+
+// Subscribe follows the topic as a member of the consumer group. When ctx ends, the
+// subscription ends as Close ends it: a message handed over and not yet acknowledged is
+// taken back, and the batch's transaction records the acknowledgements of the messages
+// before it and commits. Watermill's subscriber, were its context to end instead, would be
+// cut off in the middle of a statement, its connection closed with the transaction: the
+// batch's acknowledgements would be lost, its messages consumed again after the restart,
+// and the failed commit logged as an error. A transport serves one subscription: once
+// that has ended, the transport is closed.
 func (t *SQLTransport) Subscribe(ctx context.Context) (<-chan *message.Message, error) {
-	ch, err := t.sub.Subscribe(ctx, t.cfg.Topic)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	select {
+	case <-t.closed:
+		return nil, errors.New("relay: SQL transport: subscribe: the transport is closed")
+	default:
+	}
+	live, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ch, err := t.sub.Subscribe(live, t.cfg.Topic)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("relay: SQL transport: subscribe: %w", err)
 	}
+	t.ending.Add(1)
+	go func() {
+		defer t.ending.Done()
+		defer cancel()
+		select {
+		case <-ctx.Done():
+		case <-t.closed:
+		}
+		// A batch that cannot commit in time (the database gone) is cut off after all.
+		cut := time.AfterFunc(subscriptionEndGrace, cancel)
+		defer cut.Stop()
+		t.sub.Close() // returns once the batch being consumed has committed
+	}()
 	return ch, nil
 }
 
@@ -266,7 +304,17 @@ func (t *SQLTransport) RunPruner(ctx context.Context, interval time.Duration) er
 	}
 }
 
-// Close stops the subscriptions; the pool stays open.
+// Close ends the subscription as the end of Subscribe's context does, and returns once
+// the batch being consumed has committed; the pool stays open.
 func (t *SQLTransport) Close() error {
-	return t.sub.Close()
+	t.mu.Lock()
+	select {
+	case <-t.closed:
+	default:
+		close(t.closed)
+	}
+	t.mu.Unlock()
+	err := t.sub.Close()
+	t.ending.Wait()
+	return err
 }

@@ -2,10 +2,12 @@ package relay_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/ticketledger/ticketledger/relay"
@@ -286,4 +288,105 @@ func TestDispatcherStopsBetweenMessages(t *testing.T) {
 		return recorded() == 30 && h.countState(e.ID, relay.Delivered) == 30
 	})
 	eachTicketOnce(t, rcv, ids)
+}
+
+// TestSQLSubscriptionEndsWithItsBatchCommitted: a subscription whose context ends while a
+// message is out, unacknowledged (a dispatcher stopping), commits the acknowledgements of
+// the batch's earlier messages and logs no error; the next subscriber of the group gets
+// the unacknowledged message, not those before it.
+func TestSQLSubscriptionEndsWithItsBatchCommitted(t *testing.T) {
+	pool := newHarness(t).pool
+	ctx := context.Background()
+	var logged lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tr, err := relay.NewSQLTransport(ctx, pool, relay.SQLTransportConfig{PollInterval: 20 * time.Millisecond, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []*message.Message
+	for _, body := range []string{"a", "b", "c"} {
+		msgs = append(msgs, message.NewMessage(watermill.NewUUID(), []byte(body)))
+	}
+	if err := tr.Publish(ctx, tx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	receive := func(ch <-chan *message.Message) *message.Message {
+		t.Helper()
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				t.Fatal("the subscription ended early")
+			}
+			return m
+		case <-time.After(10 * time.Second):
+			t.Fatal("no message within 10 s")
+		}
+		return nil
+	}
+
+	subCtx, stop := context.WithCancel(ctx)
+	ch, err := tr.Subscribe(subCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"a", "b"} {
+		m := receive(ch)
+		if string(m.Payload) != want {
+			t.Fatalf("got %q, want %q", m.Payload, want)
+		}
+		// The acknowledgement is recorded in the batch's transaction, as the intake does.
+		if _, ok := wsql.TxFromContext(m.Context()); !ok {
+			t.Fatal("the message comes without its transaction")
+		}
+		m.Ack()
+	}
+	if m := receive(ch); string(m.Payload) != "c" {
+		t.Fatalf("got %q, want c", m.Payload)
+	}
+	stop() // "c" is never acknowledged
+	for deadline := time.After(10 * time.Second); ; {
+		select {
+		case _, ok := <-ch:
+			if ok {
+				continue
+			}
+		case <-deadline:
+			t.Fatal("the subscription did not end within 10 s of its context")
+		}
+		break
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := logged.String(); s != "" {
+		t.Fatalf("the subscription's end logged:\n%s", s)
+	}
+
+	next, err := relay.NewSQLTransport(ctx, pool, relay.SQLTransportConfig{PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	ch2, err := next.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := receive(ch2); string(m.Payload) != "c" {
+		t.Fatalf("the next subscriber got %q first, want c (a and b were acknowledged)", m.Payload)
+	} else {
+		m.Ack()
+	}
+	select {
+	case m := <-ch2:
+		t.Fatalf("the next subscriber got %q too", m.Payload)
+	case <-time.After(300 * time.Millisecond):
+	}
 }
