@@ -39,7 +39,8 @@
 //	ticketctl projection rebuild NAME          rebuild a read model into fresh tables and swap
 //	                                           them in, with a progress bar on stderr
 //	ticketctl audit verify TICKET_ID           verify the hash chain of one ticket's stream
-//	ticketctl audit verify --all               verify every ticket stream of the log, with a
+//	ticketctl audit verify --all               verify every ticket stream of the log as it
+//	                                           stands when the command starts, with a
 //	                                           progress bar and a summary
 //	ticketctl audit export TICKET_ID [-o FILE] the ticket's history as JSON lines, one event a
 //	                                           line: type, version, position, data, metadata,
