@@ -108,8 +108,8 @@ func webhookRegister(ctx context.Context, o *options, args []string) error {
 	if o.json {
 		return printJSON(o.stdout, raw)
 	}
-	fmt.Fprintf(o.stderr, "registered endpoint %s: %s outcomes %s of processes %s go to %s\n"+
-		"its signing secret is shown this once:\n", e.ID, e.System, list(e.Outcomes), list(e.Processes), e.URL)
+	fmt.Fprintf(o.stderr, "registered endpoint %s: the outcomes of system %s (outcomes: %s; processes: %s) go to %s\n"+
+		"its signing secret is shown this once:\n", e.ID, e.System, orAll(e.Outcomes), orAll(e.Processes), e.URL)
 	fmt.Fprintln(o.stdout, e.Secret)
 	return nil
 }
@@ -402,4 +402,12 @@ func webhookRedeliverDead(ctx context.Context, o *options, args []string) error 
 	}
 	fmt.Fprintf(o.stdout, "redelivering %d dead deliveries of endpoint %s\n", out.Redelivered, pos[0])
 	return nil
+}
+
+// orAll lists an endpoint's filter, "all" when it has none.
+func orAll(s []string) string {
+	if len(s) == 0 {
+		return "all"
+	}
+	return strings.Join(s, ", ")
 }

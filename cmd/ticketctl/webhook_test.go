@@ -105,7 +105,7 @@ func TestWebhooks(t *testing.T) {
 
 	ctl(t, env, "webhook", "register", "--system", "shop").want(t, 2, "--system and --url are required")
 	reg := ctl(t, env, "webhook", "register", "--system", "shop", "--url", rc.srv.URL+"/hooks", "--outcome", "approved", "--process", "refund").
-		want(t, 0, "registered endpoint", "shown this once", "whsec_")
+		want(t, 0, "registered endpoint", "the outcomes of system shop (outcomes: approved; processes: refund) go to "+rc.srv.URL+"/hooks", "shown this once", "whsec_")
 	rc.setSecret(t, reg.stdout)
 	endpoint := strings.Fields(strings.TrimPrefix(reg.stderr, "registered endpoint "))[0]
 	endpoint = strings.TrimSuffix(endpoint, ":")
