@@ -55,6 +55,7 @@ const (
 	codeContention    = "contention"
 	codeTampered      = "tampered-history"
 	codeEventTooLarge = "change-too-large"
+	codeClientClosed  = "client-closed-request"
 )
 
 // problemOf maps an error to its problem: the one place where errors become HTTP
@@ -195,9 +196,19 @@ func fromOpenAPI(err error) *validationError {
 	return v
 }
 
-// writeProblem answers with the problem of err, logging internal errors once.
+// statusClientClosed is the status recorded for a request that its client gave up on
+// before the answer (nginx's 499): nothing failed in the server, and nobody reads it.
+const statusClientClosed = 499
+
+// writeProblem answers with the problem of err, logging internal errors once. A request
+// ended because its client went away is not one.
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	p, internal := problemOf(err)
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		p, internal = newProblem(statusClientClosed, codeClientClosed, "the client closed the request before its answer"), false
+		p.Title = "Client Closed Request"
+		s.logger.DebugContext(r.Context(), "request abandoned by its client", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
 	p.Instance = r.URL.Path
 	p.Request = requestID(r.Context())
 	if internal {
