@@ -7,7 +7,8 @@
 // nothing. Callers authenticate with a bearer token (commands.PrincipalIndex); a delegate
 // names the principal they act for in X-On-Behalf-Of; an Idempotency-Key header makes a
 // command's id deterministic (UUIDv5 of caller and key), so a retry never doubles an
-// event. Every command response carries the log position of its events, and every query
+// event; the key stands for the request it first came with, and another request with it
+// is refused (422 idempotency-key-reused). Every command response carries the log position of its events, and every query
 // accepts min_position and waits, bounded, until its read model has passed it.
 //
 // Every error is an RFC 9457 problem+json document (see problemOf, the one place where

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -200,7 +201,34 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route *routers.Ro
 	if route.Operation.RequestBody != nil {
 		r.Body = io.NopCloser(bytes.NewReader(bodyOf(r.Context())))
 	}
+	if key := r.Header.Get("Idempotency-Key"); key != "" && honoursIdempotencyKey(route) {
+		if err := s.cfg.Commands.ClaimIdempotencyKey(r.Context(), CommandID(callerOf(r.Context()).ID, key), fingerprint(r)); err != nil {
+			return err
+		}
+	}
 	return h(w, r)
+}
+
+// honoursIdempotencyKey reports whether route's operation takes an Idempotency-Key, itself
+// or through its path.
+func honoursIdempotencyKey(route *routers.Route) bool {
+	if route.Operation.Parameters.GetByInAndName("header", "Idempotency-Key") != nil {
+		return true
+	}
+	return route.PathItem != nil && route.PathItem.Parameters.GetByInAndName("header", "Idempotency-Key") != nil
+}
+
+// fingerprint digests what a command request asks: its method, path, the principal it
+// acts for and its body. An Idempotency-Key stands for one fingerprint (see
+// commands.Service.ClaimIdempotencyKey).
+func fingerprint(r *http.Request) string {
+	h := sha256.New()
+	for _, part := range []string{r.Method, r.URL.Path, r.Header.Get("X-On-Behalf-Of")} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	h.Write(bodyOf(r.Context()))
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // readBody reads a limited body and checks its media type against the operation's, and
