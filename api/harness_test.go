@@ -76,7 +76,7 @@ func start(t testing.TB, store eventstore.Store, dbURL string, configure ...func
 	ctx, cancel := context.WithCancel(context.Background())
 	index := commands.NewPrincipalIndex(store, nil)
 	defs := commands.NewProcessDefinitions(store, index.Directory).Following(index.ProcessStreamVersion)
-	svc := commands.New(store, defs)
+	svc := commands.New(store, defs, commands.WithPrincipals(index.Get))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = index.Run(ctx) }()
 	cfg := api.Config{Commands: svc, Definitions: defs, Principals: index, WaitTimeout: 10 * time.Second, MaxBodyBytes: 64 << 10}

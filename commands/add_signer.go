@@ -19,6 +19,9 @@ type AddSigner struct {
 
 // AddSigner inserts a one-signer node into the ticket's route.
 func (s *Service) AddSigner(ctx context.Context, c AddSigner) (TicketResult, error) {
+	if err := s.checkAssignee(c.Signer, "signer"); err != nil {
+		return TicketResult{}, err
+	}
 	return s.onTicket(ctx, c.TicketID, c.Request, func(_ ticket.State, a ticket.Actor, m Meta) (ticket.Command, error) {
 		return ticket.AddSigner{TaskID: c.TaskID, Signer: c.Signer, Where: c.Where, Comment: c.Comment, By: a, At: m.Time}, nil
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ticketledger/ticketledger/domain"
 	"github.com/ticketledger/ticketledger/domain/delegation"
+	"github.com/ticketledger/ticketledger/domain/principal"
 	"github.com/ticketledger/ticketledger/domain/ticket"
 	"github.com/ticketledger/ticketledger/eventstore"
 )
@@ -67,6 +68,8 @@ type Service struct {
 	urgeInterval time.Duration
 	// tickets caches the states of the tickets most recently handled.
 	tickets *StateCache[ticket.State]
+	// lookup finds a principal; nil takes any name (see WithPrincipals).
+	lookup func(id string) (principal.State, bool)
 }
 
 // Definitions gives the process versions tickets are pinned to, with their handlers
@@ -95,6 +98,32 @@ func WithUrgeInterval(d time.Duration) Option { return func(s *Service) { s.urge
 // of a command carried out through another process is recognised from that report.
 func WithStateCache(size int) Option {
 	return func(s *Service) { s.tickets = NewStateCache[ticket.State](size) }
+}
+
+// WithPrincipals has the service look principals up with get (PrincipalIndex.Get), so that
+// a task is transferred, or a signer added, only to a user who exists and is enabled:
+// a task handed to anyone else would wait for a decision nobody can make. Without it any
+// name is taken.
+func WithPrincipals(get func(id string) (principal.State, bool)) Option {
+	return func(s *Service) { s.lookup = get }
+}
+
+// checkAssignee checks, with WithPrincipals, that id, named in field, is an enabled user;
+// an empty id is left to the domain (it is required there).
+func (s *Service) checkAssignee(id, field string) error {
+	if s.lookup == nil || id == "" {
+		return nil
+	}
+	p, ok := s.lookup(id)
+	switch {
+	case !ok || !p.Exists():
+		return domain.FieldError("unknown-user", field, "no user %s", id)
+	case p.Kind != principal.User:
+		return domain.FieldError("not-a-user", field, "%s is a %s principal, not a user", id, p.Kind)
+	case p.Disabled:
+		return domain.FieldError("disabled-user", field, "%s is disabled", id)
+	}
+	return nil
 }
 
 // New returns a Service appending to store and reading process definitions from defs.

@@ -157,7 +157,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	index := commands.NewPrincipalIndex(follow, logger)
 	defs := commands.NewProcessDefinitions(follow, index.Directory).Following(index.ProcessStreamVersion)
-	svc := commands.New(store, defs, svcOpts...)
+	svc := commands.New(store, defs, append(svcOpts, commands.WithPrincipals(index.Get))...)
 
 	// The API's queries of the read models have a pool of their own, so that a query, a
 	// read-your-writes one especially, does not queue behind the commands for a connection.

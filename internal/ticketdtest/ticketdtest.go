@@ -84,7 +84,7 @@ func Start(tb testing.TB, opts Options) *Server {
 
 	index := commands.NewPrincipalIndex(srv.Store, nil)
 	defs := commands.NewProcessDefinitions(srv.Store, index.Directory).Following(index.ProcessStreamVersion)
-	svc := commands.New(srv.Store, defs)
+	svc := commands.New(srv.Store, defs, commands.WithPrincipals(index.Get))
 	auditLog := audit.New(srv.Store)
 	rs := &api.ReadSide{Tickets: projections.NewTickets(pool), Workbench: projections.NewWorkbench(pool),
 		Timeline: projections.NewTimeline(auditLog), Statistics: projections.NewStatistics(pool),
