@@ -38,6 +38,9 @@ func (s *Service) GrantDelegation(ctx context.Context, c GrantDelegation) (Resul
 	if c.Principal == "" {
 		return Result[delegation.State]{}, domain.FieldError("required", "principal", "name the principal who delegates")
 	}
+	if err := s.checkAssignee(c.Delegate, "delegate"); err != nil {
+		return Result[delegation.State]{}, err
+	}
 	id := c.GrantID
 	if id == "" {
 		id = m.CommandID.String()

@@ -101,9 +101,10 @@ func WithStateCache(size int) Option {
 }
 
 // WithPrincipals has the service look principals up with get (PrincipalIndex.Get), so that
-// a task is transferred, or a signer added, only to a user who exists and is enabled:
-// a task handed to anyone else would wait for a decision nobody can make. Without it any
-// name is taken.
+// a task is transferred, a signer added, a delegation granted and a ticket copied only to
+// users who exist and are enabled: a task handed to anyone else would wait for a decision
+// nobody can make, and a grant or a copy to a mistyped name would go nowhere, silently.
+// Without it any name is taken.
 func WithPrincipals(get func(id string) (principal.State, bool)) Option {
 	return func(s *Service) { s.lookup = get }
 }
@@ -122,6 +123,16 @@ func (s *Service) checkAssignee(id, field string) error {
 		return domain.FieldError("not-a-user", field, "%s is a %s principal, not a user", id, p.Kind)
 	case p.Disabled:
 		return domain.FieldError("disabled-user", field, "%s is disabled", id)
+	}
+	return nil
+}
+
+// checkUsers checks each of ids as checkAssignee does, naming field[i].
+func (s *Service) checkUsers(ids []string, field string) error {
+	for i, id := range ids {
+		if err := s.checkAssignee(id, fmt.Sprintf("%s[%d]", field, i)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

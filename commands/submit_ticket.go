@@ -44,6 +44,9 @@ func (s *Service) SubmitTicket(ctx context.Context, c SubmitTicket) (TicketResul
 	if c.Process == "" {
 		return TicketResult{}, domain.FieldError("required", "process", "name the process")
 	}
+	if err := s.checkUsers(c.CC, "cc"); err != nil {
+		return TicketResult{}, err
+	}
 	var def ticket.Definition
 	if c.Version > 0 {
 		def, err = s.definitions.Version(ctx, c.Process, c.Version)
