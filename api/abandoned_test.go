@@ -43,11 +43,7 @@ func TestAbandonedRequestIsNoServerError(t *testing.T) {
 	store, dbURL := storeKinds[0].open(t)
 	errs := &errorRecords{}
 	s := start(t, store, dbURL, func(c *api.Config) { c.Logger = slog.New(errs) })
-	s.publishExamples()
-	shop := s.principal("svc-shop", "service", "shop", "system")
-	s.principal("xiaoli", "user", "", "customer-service", "approver")
-	s.principal("fang", "user", "", "finance", "approver")
-	s.principal("chen", "user", "", "cashier", "approver")
+	shop, _, _, _ := s.refundCast()
 	sub := s.must(s.call("POST", "/v1/tickets", shop, map[string]any{"process": "refund", "business_key": "K1",
 		"submitter": map[string]any{"id": "c1"}, "fields": refundFields("198.00", "alipay")}), http.StatusCreated, "submit")
 

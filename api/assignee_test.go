@@ -12,11 +12,7 @@ import (
 // to a mistyped name would go nowhere. They used to be accepted.
 func TestTransferAndSignerNameAnEnabledUser(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *stack) {
-		s.publishExamples()
-		shop := s.principal("svc-shop", "service", "shop", "system")
-		xiaoli := s.principal("xiaoli", "user", "", "customer-service", "approver")
-		s.principal("fang", "user", "", "finance", "approver")
-		s.principal("chen", "user", "", "cashier", "approver")
+		shop, xiaoli, _, _ := s.refundCast()
 		s.principal("wang", "user", "", "approver")
 		sub := s.must(s.call("POST", "/v1/tickets", shop, map[string]any{"process": "refund", "business_key": "SO-1",
 			"submitter": map[string]any{"id": "c1"}, "fields": refundFields("198.00", "alipay")}), http.StatusCreated, "submit")

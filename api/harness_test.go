@@ -202,3 +202,13 @@ func (s *stack) principal(id, kind, system string, roles ...string) string {
 	s.tokens[id] = tok.str("token")
 	return tok.str("token")
 }
+
+// refundCast publishes the example processes and creates the refund's cast: the shop's
+// service principal and its three approvers. It returns their tokens.
+func (s *stack) refundCast() (shop, xiaoli, fang, chen string) {
+	s.publishExamples()
+	return s.principal("svc-shop", "service", "shop", "system"),
+		s.principal("xiaoli", "user", "", "customer-service", "approver"),
+		s.principal("fang", "user", "", "finance", "approver"),
+		s.principal("chen", "user", "", "cashier", "approver")
+}

@@ -14,11 +14,7 @@ import (
 // a second ticket whose events carried the first's ids.
 func TestIdempotencyKeyStandsForOneRequest(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *stack) {
-		s.publishExamples()
-		shop := s.principal("svc-shop", "service", "shop", "system")
-		s.principal("xiaoli", "user", "", "customer-service", "approver")
-		s.principal("fang", "user", "", "finance", "approver")
-		s.principal("chen", "user", "", "cashier", "approver")
+		shop, _, _, _ := s.refundCast()
 		sub := func(key string) map[string]any {
 			return map[string]any{"process": "refund", "business_key": key, "submitter": map[string]any{"id": "c1"}, "fields": refundFields("198.00", "alipay")}
 		}
