@@ -19,7 +19,7 @@ type AddSigner struct {
 
 // AddSigner inserts a one-signer node into the ticket's route.
 func (s *Service) AddSigner(ctx context.Context, c AddSigner) (TicketResult, error) {
-	if err := s.checkAssignee(c.Signer, "signer"); err != nil {
+	if err := s.checkUser(c.Signer, "signer"); err != nil {
 		return TicketResult{}, err
 	}
 	return s.onTicket(ctx, c.TicketID, c.Request, func(_ ticket.State, a ticket.Actor, m Meta) (ticket.Command, error) {

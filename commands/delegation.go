@@ -38,7 +38,7 @@ func (s *Service) GrantDelegation(ctx context.Context, c GrantDelegation) (Resul
 	if c.Principal == "" {
 		return Result[delegation.State]{}, domain.FieldError("required", "principal", "name the principal who delegates")
 	}
-	if err := s.checkAssignee(c.Delegate, "delegate"); err != nil {
+	if err := s.checkUser(c.Delegate, "delegate"); err != nil {
 		return Result[delegation.State]{}, err
 	}
 	id := c.GrantID

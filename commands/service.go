@@ -109,9 +109,10 @@ func WithPrincipals(get func(id string) (principal.State, bool)) Option {
 	return func(s *Service) { s.lookup = get }
 }
 
-// checkAssignee checks, with WithPrincipals, that id, named in field, is an enabled user;
-// an empty id is left to the domain (it is required there).
-func (s *Service) checkAssignee(id, field string) error {
+// checkUser checks, with WithPrincipals, that id, named in field, is an enabled user (a
+// task's new holder, a signer, a delegate, a copied user); an empty id is left to the
+// domain (it is required there).
+func (s *Service) checkUser(id, field string) error {
 	if s.lookup == nil || id == "" {
 		return nil
 	}
@@ -127,10 +128,10 @@ func (s *Service) checkAssignee(id, field string) error {
 	return nil
 }
 
-// checkUsers checks each of ids as checkAssignee does, naming field[i].
+// checkUsers checks each of ids as checkUser does, naming field[i].
 func (s *Service) checkUsers(ids []string, field string) error {
 	for i, id := range ids {
-		if err := s.checkAssignee(id, fmt.Sprintf("%s[%d]", field, i)); err != nil {
+		if err := s.checkUser(id, fmt.Sprintf("%s[%d]", field, i)); err != nil {
 			return err
 		}
 	}

@@ -17,7 +17,7 @@ type TransferTask struct {
 
 // TransferTask moves the task to To, who then decides in the caller's place.
 func (s *Service) TransferTask(ctx context.Context, c TransferTask) (TicketResult, error) {
-	if err := s.checkAssignee(c.To, "to"); err != nil {
+	if err := s.checkUser(c.To, "to"); err != nil {
 		return TicketResult{}, err
 	}
 	return s.onTicket(ctx, c.TicketID, c.Request, func(_ ticket.State, a ticket.Actor, m Meta) (ticket.Command, error) {

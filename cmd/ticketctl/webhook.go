@@ -404,10 +404,10 @@ func webhookRedeliverDead(ctx context.Context, o *options, args []string) error 
 	return nil
 }
 
-// orAll lists an endpoint's filter, "all" when it has none.
+// orAll lists an endpoint's filter as list does, "all" when it has none.
 func orAll(s []string) string {
 	if len(s) == 0 {
 		return "all"
 	}
-	return strings.Join(s, ", ")
+	return list(s)
 }
