@@ -27,6 +27,7 @@ func (s *Server) readRoutes() error {
 		{"GET", "/v1/tickets/{ticket_id}/timeline", anyone, s.timeline},
 		{"GET", "/v1/tickets/{ticket_id}/history", auditors, s.history},
 		{"GET", "/v1/principals/{principal_id}/history", auditors, s.principalHistory},
+		{"POST", "/v1/principals/{principal_id}/handover", admins, s.handover},
 		{"GET", "/v1/tickets/{ticket_id}/state", auditors, s.stateAt},
 		{"GET", "/v1/workbench", anyone, s.workbenchCounts},
 		{"GET", "/v1/workbench/{list}", anyone, s.workbench},

@@ -128,6 +128,15 @@ func (s *Service) checkUser(id, field string) error {
 	return nil
 }
 
+// CheckUser refuses an id that names no enabled user as checkUser does, for a request that
+// names one user for several commands (a handover) before it issues any.
+func (s *Service) CheckUser(id, field string) error {
+	if id == "" {
+		return domain.FieldError("required", field, "name a user")
+	}
+	return s.checkUser(id, field)
+}
+
 // checkUsers checks each of ids as checkUser does, naming field[i].
 func (s *Service) checkUsers(ids []string, field string) error {
 	for i, id := range ids {

@@ -108,10 +108,13 @@ func describe(e ticket.Event) Entry {
 		en.Actor, en.Comment = e.By, e.Reason
 	case *ticket.TaskTransfer:
 		en.Actor, en.Node, en.Comment = e.By, e.Node, e.Comment
-		if e.By != e.Assignee {
+		if e.By != e.Assignee && !e.Reassigned {
 			en.OnBehalfOf = e.Assignee
 		}
 		d["task_id"], d["new_task"], d["assignee"], d["to"] = e.TaskID, e.NewTask, e.Assignee, e.To
+		if e.Reassigned {
+			d["reassigned"] = true
+		}
 	case *ticket.SignerAdded:
 		en.Actor, en.Node, en.Comment = e.By, e.Node, e.Comment
 		d["signer"], d["where"], d["new_node"] = e.Signer, e.Where, e.New.Key

@@ -120,7 +120,9 @@ type Withdraw struct {
 	At     time.Time
 }
 
-// Transfer hands the actor's pending task to another user (转交).
+// Transfer hands the actor's pending task to another user (转交). An admin may also
+// reassign a pending task someone else holds, named by TaskID: the way work is taken from
+// a handler who has left or cannot act (离职交接).
 type Transfer struct {
 	TaskID  string
 	To      string

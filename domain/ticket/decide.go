@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -490,7 +491,7 @@ func (b *builder) withdraw(c Withdraw) error {
 }
 
 func (b *builder) transfer(c Transfer) error {
-	t, principal, err := b.task(c.By, c.TaskID, c.At)
+	t, principal, reassign, err := b.transferredTask(c)
 	if err != nil {
 		return err
 	}
@@ -507,8 +508,42 @@ func (b *builder) transfer(c Transfer) error {
 	}
 	n, _ := b.s.CurrentNode()
 	b.emit(&TaskTransfer{Node: n.Key, TaskID: t.ID, NewTask: taskID(b.s.Activation, len(b.s.Tasks)),
-		Assignee: t.Assignee, By: c.By.ID, To: c.To, Comment: c.Comment, At: c.At})
+		Assignee: t.Assignee, By: c.By.ID, To: c.To, Comment: c.Comment, Reassigned: reassign, At: c.At})
 	return nil
+}
+
+// transferredTask finds the task a transfer hands on and whose it is: the actor's own (or
+// their principal's, for a delegate), or, for an admin acting as themselves, any pending
+// task of the active node named by its id (reassign). An admin who names no task and
+// holds none, or names one the node does not have, is told which tasks they could name.
+func (b *builder) transferredTask(c Transfer) (t Task, principal string, reassign bool, err error) {
+	if c.By.Admin && (c.By.OnBehalfOf == "" || c.By.OnBehalfOf == c.By.ID) && b.mustBeOpen() == nil {
+		if n, ok := b.s.CurrentNode(); ok {
+			var held []string
+			known := false
+			for _, t := range b.s.Tasks {
+				known = known || t.ID == c.TaskID
+				if t.Status != TaskPending || t.Assignee == c.By.ID {
+					continue
+				}
+				if t.ID == c.TaskID {
+					return t, t.Assignee, true, nil
+				}
+				held = append(held, t.ID+" ("+t.Assignee+")")
+			}
+			mine := slices.Contains(b.s.PendingHandlers(), c.By.ID)
+			switch {
+			case c.TaskID == "" && !mine && len(held) > 0:
+				return Task{}, "", false, domain.FieldError("required", "task_id",
+					"%s holds no task at node %s; to reassign one as an admin, name it: %s", c.By.ID, n.Key, strings.Join(held, ", "))
+			case c.TaskID != "" && !known && len(held) > 0:
+				return Task{}, "", false, domain.FieldError("no-such-task", "task_id",
+					"node %s has no task %s; its pending tasks: %s", n.Key, c.TaskID, strings.Join(held, ", "))
+			}
+		}
+	}
+	t, principal, err = b.task(c.By, c.TaskID, c.At)
+	return t, principal, false, err
 }
 
 func (b *builder) addSigner(c AddSigner) error {

@@ -327,6 +327,36 @@ func TestTransferAndAddSigner(t *testing.T) {
 		{name: "transfer with a comment too long", given: []Command{submitCmd(100)},
 			when: Transfer{By: user("ann"), To: "zoe", Comment: strings.Repeat("x", MaxCommentLength+1), At: at(1)}, wantKind: domain.Invalid, wantCode: "too-long"},
 		{name: "transfer by a stranger", given: []Command{submitCmd(100)}, when: Transfer{By: user("eve"), To: "zoe", At: at(1)}, wantKind: domain.Forbidden, wantCode: "not-a-handler"},
+		{name: "an admin reassigns a task they do not hold", given: []Command{submitCmd(100)},
+			when: Transfer{By: root, TaskID: "1.1", To: "zoe", Comment: "ann has left", At: at(1)}, then: []string{TypeTaskTransferred},
+			check: func(t *testing.T, s State, evs []Event) {
+				e := evs[0].(*TaskTransfer)
+				if !e.Reassigned || e.By != "root" || e.Assignee != "ann" || e.To != "zoe" {
+					t.Fatalf("event %+v", e)
+				}
+				if !slices.Equal(s.PendingHandlers(), []string{"bob", "zoe"}) || s.Tasks[0].Status != TaskTransferred || s.Tasks[0].OnBehalfOf != "ann" {
+					t.Fatalf("pending %v tasks %+v", s.PendingHandlers(), s.Tasks)
+				}
+			}},
+		{name: "the reassigned task is decided by its new holder", given: []Command{submitCmd(100), Transfer{By: root, TaskID: "1.1", To: "zoe", At: at(1)}},
+			when: Approve{By: user("zoe"), At: at(2)}, then: []string{TypeTaskApproved, TypeNodeCompleted, TypeNodeActivated}},
+		{name: "an admin names no task to reassign", given: []Command{submitCmd(100)}, when: Transfer{By: root, To: "zoe", At: at(1)},
+			wantKind: domain.Invalid, wantCode: "required"},
+		{name: "an admin names a task the node does not have", given: []Command{submitCmd(100)}, when: Transfer{By: root, TaskID: "9.9", To: "zoe", At: at(1)},
+			wantKind: domain.Invalid, wantCode: "no-such-task"},
+		{name: "an admin names a task of an earlier node", given: []Command{submitCmd(100), Approve{By: user("ann"), At: at(1)}},
+			when: Transfer{By: root, TaskID: "1.1", To: "zoe", At: at(2)}, wantKind: domain.Invalid, wantCode: "no-such-task"},
+		{name: "an admin reassigns a task already decided at the node", given: []Command{submitCmd(5000), Approve{By: user("ann"), At: at(1)},
+			Approve{By: user("fay"), At: at(2)}},
+			when: Transfer{By: root, TaskID: "2.1", To: "zoe", At: at(3)}, wantKind: domain.Conflict, wantCode: "task-closed"},
+		{name: "an admin reassigns a task to its holder", given: []Command{submitCmd(100)}, when: Transfer{By: root, TaskID: "1.1", To: "ann", At: at(1)},
+			wantKind: domain.Invalid, wantCode: "self-transfer"},
+		{name: "an admin reassigns to a fellow handler", given: []Command{submitCmd(100)}, when: Transfer{By: root, TaskID: "1.1", To: "bob", At: at(1)},
+			wantKind: domain.Invalid, wantCode: "already-handler"},
+		{name: "an admin reassigns on a closed ticket", given: []Command{submitCmd(100), Withdraw{By: shop, At: at(1)}},
+			when: Transfer{By: root, TaskID: "1.1", To: "zoe", At: at(2)}, wantKind: domain.Conflict, wantCode: "ticket-closed"},
+		{name: "a delegate who is an admin still acts only for their principal", given: []Command{submitCmd(100)},
+			when: Transfer{By: Actor{ID: "root", Admin: true, OnBehalfOf: "eve"}, TaskID: "1.1", To: "zoe", At: at(1)}, wantKind: domain.Forbidden, wantCode: "no-delegation"},
 		{name: "add a signer after", given: []Command{submitCmd(100)}, when: AddSigner{By: user("ann"), Signer: "lawyer", Where: After, At: at(1)},
 			then: []string{TypeSignerAdded},
 			check: func(t *testing.T, s State, _ []Event) {

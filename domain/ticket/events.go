@@ -98,16 +98,18 @@ type Withdrawn struct {
 	At     time.Time `json:"at"`
 }
 
-// TaskTransfer hands a pending task to another user (转交).
+// TaskTransfer hands a pending task to another user (转交). By is the assignee, their
+// delegate, or, with Reassigned, an admin who took the task from its assignee.
 type TaskTransfer struct {
-	Node     string    `json:"node"`
-	TaskID   string    `json:"task_id"`
-	NewTask  string    `json:"new_task"`
-	Assignee string    `json:"assignee"`
-	By       string    `json:"by"`
-	To       string    `json:"to"`
-	Comment  string    `json:"comment,omitempty"`
-	At       time.Time `json:"at"`
+	Node       string    `json:"node"`
+	TaskID     string    `json:"task_id"`
+	NewTask    string    `json:"new_task"`
+	Assignee   string    `json:"assignee"`
+	By         string    `json:"by"`
+	To         string    `json:"to"`
+	Comment    string    `json:"comment,omitempty"`
+	Reassigned bool      `json:"reassigned,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // SignerAdded inserts a node with one signer before or after the active node (加签).

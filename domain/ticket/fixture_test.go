@@ -68,6 +68,9 @@ func user(id string) Actor { return Actor{ID: id} }
 
 var shop = Actor{ID: "svc-shop", System: "shop"}
 
+// root holds the admin role.
+var root = Actor{ID: "root", Admin: true}
+
 func delegate(id, forWhom string, grants ...delegation.Grant) Actor {
 	return Actor{ID: id, OnBehalfOf: forWhom, Grants: delegation.State{Grants: grants}}
 }

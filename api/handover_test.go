@@ -1,0 +1,99 @@
+package api_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestHandoverMovesADepartedApproversTasks: an approver leaves with tasks pending. Before,
+// nobody could move them: the admin was refused as no handler of the node, and the tickets
+// waited for a decision that would never come. Now the admin reassigns one task by its id,
+// or hands over all the tasks the approver holds; the tasks they see only as someone's
+// delegate stay where they are, and the log records the admin's reassignment.
+func TestHandoverMovesADepartedApproversTasks(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *stack) {
+		shop, xiaoli, fang, _ := s.refundCast()
+		wang := s.principal("wang", "user", "", "approver")
+		ids := make([]string, 4)
+		for i := range ids {
+			sub := s.must(s.call("POST", "/v1/tickets", shop, map[string]any{"process": "refund", "business_key": "SO-" + string(rune('1'+i)),
+				"submitter": map[string]any{"id": "c1"}, "fields": refundFields("198.00", "alipay")}), http.StatusCreated, "submit")
+			ids[i] = sub.str("ticket_id")
+		}
+		// The first ticket moves on to fang, who lets xiaoli act for her: xiaoli's pending
+		// list shows it, as fang's delegate.
+		s.must(s.call("POST", "/v1/tickets/"+ids[0]+"/approve", xiaoli, map[string]any{}), http.StatusOK, "approve at business")
+		s.must(s.call("POST", "/v1/delegations", fang, map[string]any{"delegate": "xiaoli"}), http.StatusCreated, "fang's grant")
+		s.must(s.call("POST", "/v1/principals/xiaoli/disable", s.admin, map[string]any{"reason": "left the company"}), http.StatusOK, "disable xiaoli")
+
+		noTask := s.call("POST", "/v1/tickets/"+ids[1]+"/transfer", s.admin, map[string]any{"to": "wang"})
+		if noTask.status != http.StatusUnprocessableEntity || noTask.str("code") != "required" || !strings.Contains(noTask.str("detail"), "(xiaoli)") {
+			t.Fatalf("an admin's transfer naming no task: %d %s", noTask.status, noTask.raw)
+		}
+		one := s.must(s.call("POST", "/v1/tickets/"+ids[1]+"/transfer", s.admin, map[string]any{"to": "wang", "task_id": "1.1", "comment": "xiaoli has left"}),
+			http.StatusOK, "an admin reassigns one task")
+		if p, _ := one.body["pending"].([]any); len(p) != 1 || p[0] != "wang" {
+			t.Fatalf("after the reassignment, pending %v", one.body["pending"])
+		}
+
+		for _, c := range []struct {
+			name, token string
+			body        map[string]any
+			status      int
+			code        string
+		}{
+			{"by an approver", fang, map[string]any{"to": "wang"}, http.StatusForbidden, "missing-role"},
+			{"to nobody", s.admin, map[string]any{"to": "nobody"}, http.StatusUnprocessableEntity, "unknown-user"},
+			{"to the holder", s.admin, map[string]any{"to": "xiaoli"}, http.StatusUnprocessableEntity, "disabled-user"},
+			{"to no one named", s.admin, map[string]any{}, http.StatusUnprocessableEntity, "invalid-request"},
+		} {
+			if r := s.call("POST", "/v1/principals/xiaoli/handover", c.token, c.body); r.status != c.status || r.str("code") != c.code {
+				t.Errorf("a handover %s: %d %s", c.name, r.status, r.raw)
+			}
+		}
+
+		h := s.must(s.call("POST", "/v1/principals/xiaoli/handover?min_position="+one.str("position"), s.admin,
+			map[string]any{"to": "wang", "comment": "xiaoli has left"}),
+			http.StatusOK, "handover")
+		var moved []string
+		for _, it := range h.body["results"].([]any) {
+			item := it.(map[string]any)
+			if item["status"] != float64(http.StatusOK) {
+				t.Errorf("handover item %v", item)
+			}
+			moved = append(moved, item["ticket_id"].(string))
+		}
+		slices.Sort(moved)
+		want := []string{ids[2], ids[3]}
+		slices.Sort(want)
+		if !slices.Equal(moved, want) || h.body["transferred"] != float64(2) || h.body["more"] != false {
+			t.Fatalf("handover moved %v, want %v (the tickets still at xiaoli's node): %s", moved, want, h.raw)
+		}
+		again := s.must(s.call("POST", "/v1/principals/xiaoli/handover?min_position="+h.str("position"), s.admin, map[string]any{"to": "wang"}),
+			http.StatusOK, "handover again")
+		if again.body["transferred"] != float64(0) || len(again.body["results"].([]any)) != 0 {
+			t.Fatalf("a second handover: %s", again.raw)
+		}
+
+		pending := s.must(s.call("GET", "/v1/workbench/pending?min_position="+h.str("position"), wang, nil), http.StatusOK, "wang's pending")
+		if n := len(pending.body["items"].([]any)); n != 3 {
+			t.Fatalf("wang has %d pending tasks, want 3: %s", n, pending.raw)
+		}
+		s.must(s.call("POST", "/v1/tickets/"+ids[2]+"/approve", wang, map[string]any{}), http.StatusOK, "wang approves a handed-over task")
+		finance := s.must(s.call("GET", "/v1/tickets/"+ids[0], s.admin, nil), http.StatusOK, "the ticket at fang's node")
+		if !strings.Contains(string(finance.raw), `"fang"`) || strings.Contains(string(finance.raw), `"wang"`) {
+			t.Fatalf("fang's task, seen by xiaoli as her delegate, moved: %s", finance.raw)
+		}
+
+		tl := s.must(s.call("GET", "/v1/tickets/"+ids[3]+"/timeline?min_position="+h.str("position"), s.admin, nil), http.StatusOK, "timeline")
+		entries := tl.body["entries"].([]any)
+		last := entries[len(entries)-1].(map[string]any)
+		d, _ := last["detail"].(map[string]any)
+		if last["type"] != "ticket.task-transferred" || last["actor"] != "admin" || last["on_behalf_of"] != "" || d["reassigned"] != true ||
+			d["assignee"] != "xiaoli" || d["to"] != "wang" || last["comment"] != "xiaoli has left" {
+			t.Fatalf("the reassignment as the timeline shows it: %v", last)
+		}
+	})
+}
