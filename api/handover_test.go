@@ -97,3 +97,27 @@ func TestHandoverMovesADepartedApproversTasks(t *testing.T) {
 		}
 	})
 }
+
+// TestNoEnabledHandlerIsAConflict: with the only customer-service user disabled, a valid
+// refund cannot be routed. The shop used to get 422 invalid-fields at "nodes[0].handlers",
+// as if its fields were wrong; it now gets 409 no-handlers naming the node and its role,
+// and the same submission succeeds once the role has an enabled member.
+func TestNoEnabledHandlerIsAConflict(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *stack) {
+		shop, _, _, _ := s.refundCast()
+		s.principal("wang", "user", "", "approver")
+		s.must(s.call("POST", "/v1/principals/xiaoli/disable", s.admin, map[string]any{}), http.StatusOK, "disable xiaoli")
+		body := map[string]any{"process": "refund", "business_key": "SO-1", "submitter": map[string]any{"id": "c1"},
+			"fields": refundFields("198.00", "alipay")}
+		r := s.call("POST", "/v1/tickets", shop, body)
+		if r.status != http.StatusConflict || r.str("code") != "no-handlers" ||
+			!strings.Contains(r.str("detail"), "node business (Business review) has no enabled user among role customer-service") {
+			t.Fatalf("a submission nobody could handle: %d %s", r.status, r.raw)
+		}
+		s.must(s.call("PUT", "/v1/principals/wang/roles/customer-service", s.admin, nil), http.StatusOK, "wang joins customer service")
+		sub := s.must(s.call("POST", "/v1/tickets", shop, body), http.StatusCreated, "the same submission")
+		if p, _ := sub.body["pending"].([]any); len(p) != 1 || p[0] != "wang" {
+			t.Fatalf("routed to %v, want wang", sub.body["pending"])
+		}
+	})
+}

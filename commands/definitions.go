@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -240,6 +241,9 @@ func (b bound) Route(f ticket.Fields, s ticket.Submitter) ([]ticket.Node, error)
 	}
 	sub := b.dir.Submitter(s.ID)
 	plan, err := b.def.Route(process.RouteInput{Values: values, Submitter: sub, Chosen: s.Picked}, b.dir)
+	if process.Unroutable(err) {
+		return nil, unroutable(b, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -257,4 +261,19 @@ func (b bound) Route(f ticket.Fields, s ticket.Submitter) ([]ticket.Node, error)
 		})
 	}
 	return route, nil
+}
+
+// unroutable is the error of a valid ticket that no one could handle: a node's roles or
+// groups hold no enabled user. It is a conflict with the directory as it stands, not a
+// fault of the ticket: the same submission succeeds once an admin gives the node an
+// enabled handler.
+func unroutable(def bound, err error) error {
+	ps := process.AsProblems(err)
+	nodes := make([]string, len(ps))
+	for i, p := range ps {
+		nodes[i] = strings.TrimPrefix(p.Message, "resolve to nobody: ")
+	}
+	return &domain.Error{Kind: domain.Conflict, Code: "no-handlers", Cause: err,
+		Message: fmt.Sprintf("process %s version %d cannot route this ticket: %s; an admin must give an enabled user the role or group the node names",
+			def.Key(), def.Version(), strings.Join(nodes, "; "))}
 }

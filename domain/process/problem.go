@@ -18,6 +18,24 @@ var ErrInvalid = errors.New("invalid")
 type Problem struct {
 	Path    string `json:"path"`
 	Message string `json:"message"`
+	// Unroutable marks a problem of the organisation rather than of the input: an
+	// applicable node whose handlers resolve to nobody (Route).
+	Unroutable bool `json:"-"`
+}
+
+// Unroutable reports whether err is a Problems error all of whose problems are
+// Unroutable: the input is valid, but the directory holds nobody to handle a node.
+func Unroutable(err error) bool {
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) == 0 {
+		return false
+	}
+	for _, p := range ps {
+		if !p.Unroutable {
+			return false
+		}
+	}
+	return true
 }
 
 // Error returns "path: message", or the message alone when Path is empty.
@@ -74,11 +92,15 @@ type report struct {
 }
 
 func (r *report) add(path, format string, args ...any) {
+	r.addProblem(Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (r *report) addProblem(p Problem) {
 	if len(r.problems) >= MaxProblems {
 		r.dropped++
 		return
 	}
-	r.problems = append(r.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	r.problems = append(r.problems, p)
 }
 
 func (r *report) err() error {

@@ -3,6 +3,7 @@ package process
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -164,7 +165,12 @@ func (d *Definition) planNode(i int, in RouteInput, dir Directory, r *report) No
 			p.Skipped = SkipNoHandler
 			return p
 		}
-		r.add(join(path, "handlers"), "resolve to nobody")
+		// Handlers taken from a field resolve to nobody when the input left it empty: the
+		// input's fault. Roles and groups resolve to nobody when the directory holds no
+		// enabled member: the organisation's.
+		fromInput := slices.ContainsFunc(n.Handlers, func(h Handler) bool { return h.Kind == HandlerField })
+		r.addProblem(Problem{Path: join(path, "handlers"), Unroutable: !fromInput,
+			Message: fmt.Sprintf("resolve to nobody: node %s (%s) has no enabled user among %s", n.Key, n.Name, describeHandlers(n.Handlers))})
 		return p
 	}
 	p.Applies = true
@@ -254,4 +260,20 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// describeHandlers names a node's handler sources for people: "role finance, user chen".
+func describeHandlers(hs []Handler) string {
+	parts := make([]string, 0, len(hs))
+	for _, h := range hs {
+		switch h.Kind {
+		case HandlerSubmitter:
+			parts = append(parts, "the submitter")
+		case HandlerChosen:
+			parts = append(parts, "the submitter's picks")
+		default:
+			parts = append(parts, string(h.Kind)+" "+h.Value)
+		}
+	}
+	return strings.Join(parts, ", ")
 }

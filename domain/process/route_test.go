@@ -1,6 +1,7 @@
 package process
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -401,5 +402,42 @@ func TestMoneyOperatorErrors(t *testing.T) {
 	}
 	if _, err := conditionDate(""); err == nil {
 		t.Error(`date("") accepted`)
+	}
+}
+
+// TestUnroutable: a node whose roles and groups hold nobody is the organisation's problem
+// (Unroutable), named with its sources; a node whose field the input left empty is the
+// input's.
+func TestUnroutable(t *testing.T) {
+	t.Parallel()
+	def := mustParse(t, `
+key: unroutable
+name: Unroutable
+system: test
+fields:
+  owner: {type: user}
+nodes:
+  - key: review
+    name: Review
+    handlers: [{role: finance}, {group: leads}]
+  - key: owner
+    name: Owner
+    handlers: [{field: owner}]
+`)
+	_, err := def.Route(RouteInput{Values: Values{"owner": "o1"}, Submitter: Submitter{ID: "s1"}}, nil)
+	if !Unroutable(err) {
+		t.Fatalf("an empty directory: Unroutable(%v) = false", err)
+	}
+	wantProblems(t, err, []string{"nodes[0].handlers: resolve to nobody: node review (Review) has no enabled user among role finance, group leads"})
+	_, err = def.Route(RouteInput{Values: Values{}, Submitter: Submitter{ID: "s1"}}, StaticDirectory{Roles: map[string][]string{"finance": {"f1"}}})
+	if err == nil || Unroutable(err) {
+		t.Fatalf("an owner field left empty: Unroutable(%v) = true", err)
+	}
+	_, err = def.Route(RouteInput{Values: Values{}, Submitter: Submitter{ID: "s1"}}, nil)
+	if err == nil || Unroutable(err) || len(AsProblems(err)) != 2 {
+		t.Fatalf("both: Unroutable(%v) = true", err)
+	}
+	if Unroutable(nil) || Unroutable(errors.New("x")) {
+		t.Fatal("Unroutable of no problems")
 	}
 }
