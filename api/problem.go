@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -43,19 +46,20 @@ type FieldError struct {
 
 // Codes of the errors the HTTP layer itself raises, as domain.Error codes.
 const (
-	codeMalformed     = "malformed-json"
-	codeMediaType     = "unsupported-media-type"
-	codeTooLarge      = "body-too-large"
-	codeBadParameter  = "invalid-parameter"
-	codeInvalid       = "invalid-request"
-	codeNoRoute       = "no-such-route"
-	codeMethod        = "method-not-allowed"
-	codeInternal      = "internal"
-	codeUnavailable   = "unavailable"
-	codeContention    = "contention"
-	codeTampered      = "tampered-history"
-	codeEventTooLarge = "change-too-large"
-	codeClientClosed  = "client-closed-request"
+	codeMalformed        = "malformed-json"
+	codeMediaType        = "unsupported-media-type"
+	codeTooLarge         = "body-too-large"
+	codeBadParameter     = "invalid-parameter"
+	codeInvalid          = "invalid-request"
+	codeNoRoute          = "no-such-route"
+	codeMethod           = "method-not-allowed"
+	codeInternal         = "internal"
+	codeUnavailable      = "unavailable"
+	codeContention       = "contention"
+	codeTampered         = "tampered-history"
+	codeEventTooLarge    = "change-too-large"
+	codeClientClosed     = "client-closed-request"
+	codeProjectionBehind = "projection-behind"
 )
 
 // problemOf maps an error to its problem: the one place where errors become HTTP
@@ -93,7 +97,7 @@ func problemOf(err error) (Problem, bool) {
 	case errors.Is(err, eventstore.ErrEventTooLarge):
 		return newProblem(http.StatusRequestEntityTooLarge, codeEventTooLarge, "the change is too large to record"), false
 	case errors.Is(err, projections.ErrWaitTimeout):
-		return newProblem(http.StatusServiceUnavailable, "projection-behind", "the read model has not reached min_position yet; try again"), false
+		return newProblem(http.StatusServiceUnavailable, codeProjectionBehind, "the read model has not reached min_position yet; try again"), false
 	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return newProblem(http.StatusServiceUnavailable, codeUnavailable, "a dependency is unavailable; try again"), false
 	case errors.As(err, &be):
@@ -124,6 +128,8 @@ func statusOfKind(e *domain.Error) int {
 		return http.StatusNotFound
 	case domain.Conflict:
 		return http.StatusConflict
+	case domain.TooSoon:
+		return http.StatusTooManyRequests
 	case domain.Unavailable:
 		return http.StatusServiceUnavailable
 	}
@@ -217,6 +223,9 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ticketledger"`)
 	}
+	if after := retryAfter(err, p, s.cfg.Now()); after > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(after))
+	}
 	writeBody(w, p.Status, "application/problem+json", p)
 }
 
@@ -234,4 +243,19 @@ func writeBody(w http.ResponseWriter, status int, contentType string, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// retryAfter is the Retry-After of an answer, in whole seconds (0: none): until the
+// RetryAt of a TooSoon refusal, rounded up; one second for a dependency that failed or a
+// read model that has not reached min_position yet, which a retry may find recovered (not
+// for a part this ticketd does not run, such as the relay).
+func retryAfter(err error, p Problem, now time.Time) int {
+	var de *domain.Error
+	switch {
+	case errors.As(err, &de) && de.Kind == domain.TooSoon && !de.RetryAt.IsZero():
+		return max(1, int(math.Ceil(de.RetryAt.Sub(now).Seconds())))
+	case p.Status == http.StatusServiceUnavailable && (p.Code == codeUnavailable || p.Code == codeProjectionBehind):
+		return 1
+	}
+	return 0
 }

@@ -3,6 +3,7 @@ package api_test
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -213,9 +214,10 @@ func TestDataConflictScenario(t *testing.T) {
 			"submitter": map[string]any{"id": "wang"}, "title": "Lead L-7781 belongs to Wang", "fields": fields}), http.StatusCreated, "submit")
 		id := sub.str("ticket_id")
 		s.must(s.call("POST", "/v1/tickets/"+id+"/urge", wang, map[string]any{"comment": "the client calls tomorrow"}), http.StatusOK, "urge")
-		urged := s.must(s.call("POST", "/v1/tickets/"+id+"/urge", wang, nil), http.StatusConflict, "urge again")
-		if urged.str("code") != "urged-recently" {
-			t.Fatalf("second urge: %s", urged.raw)
+		urged := s.must(s.call("POST", "/v1/tickets/"+id+"/urge", wang, nil), http.StatusTooManyRequests, "urge again")
+		// The process lets a node be urged every 4 hours: the answer says when, in seconds.
+		if after, err := strconv.Atoi(urged.header.Get("Retry-After")); urged.str("code") != "urged-recently" || err != nil || after < 4*3600-60 || after > 4*3600 {
+			t.Fatalf("second urge: Retry-After %q %s", urged.header.Get("Retry-After"), urged.raw)
 		}
 
 		s.must(s.call("POST", "/v1/tickets/"+id+"/cc", wang, map[string]any{"users": []string{"ming"}}), http.StatusOK, "wang copies ming in")

@@ -349,7 +349,7 @@ func TestWebhookRefusals(t *testing.T) {
 	t.Cleanup(func() { bare.Close() })
 	off := start(t, bare, "")
 	r := off.must(off.call("GET", "/v1/webhooks", off.admin, nil), http.StatusServiceUnavailable, "without the relay")
-	if r.str("code") != "relay-off" {
+	if r.str("code") != "relay-off" || r.header.Get("Retry-After") != "" {
 		t.Fatalf("without the relay: %s", r.raw)
 	}
 }

@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error for the callers that map it to a protocol (HTTP status, CLI
@@ -21,6 +22,9 @@ const (
 	NotFound Kind = "not-found"
 	// Conflict: the request does not fit the current state (already decided, ended...).
 	Conflict Kind = "conflict"
+	// TooSoon: the request repeats one that may be made only so often (an urge); it may
+	// be made again at Error.RetryAt.
+	TooSoon Kind = "too-soon"
 	// Unavailable: a dependency failed; the request may be retried.
 	Unavailable Kind = "unavailable"
 	// Internal: a fault of the system; details are logged, never shown.
@@ -36,6 +40,8 @@ type Error struct {
 	Field   string
 	// Cause is the underlying error, such as the list of problems a validation found.
 	Cause error
+	// RetryAt, for TooSoon, is when the request may be made again.
+	RetryAt time.Time
 }
 
 // Unwrap returns the cause.

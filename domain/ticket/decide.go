@@ -646,8 +646,10 @@ func (b *builder) urge(c Urge) error {
 		return err
 	}
 	if last, ok := b.s.LastUrged[n.Key]; ok && c.At.Sub(last) < c.Interval {
-		return domain.Errorf(domain.Conflict, "urged-recently", "node %s was urged at %s; it can be urged again after %s",
+		err := domain.Errorf(domain.TooSoon, "urged-recently", "node %s was urged at %s; it can be urged again after %s",
 			n.Key, last.UTC().Format(time.RFC3339), last.Add(c.Interval).UTC().Format(time.RFC3339))
+		err.RetryAt = last.Add(c.Interval)
+		return err
 	}
 	b.emit(&Urged{Node: n.Key, By: c.By.ID, Urged: b.s.PendingHandlers(), Comment: c.Comment, At: c.At})
 	return nil

@@ -433,7 +433,7 @@ func TestCommentCCUrgeRemind(t *testing.T) {
 				}
 			}},
 		{name: "urging twice within the interval", given: []Command{submitCmd(100), Urge{By: user("wang"), Interval: time.Hour, At: at(1)}},
-			when: Urge{By: user("wang"), Interval: time.Hour, At: at(1.5)}, wantKind: domain.Conflict, wantCode: "urged-recently"},
+			when: Urge{By: user("wang"), Interval: time.Hour, At: at(1.5)}, wantKind: domain.TooSoon, wantCode: "urged-recently"},
 		{name: "urging again after the interval", given: []Command{submitCmd(100), Urge{By: user("wang"), Interval: time.Hour, At: at(1)}},
 			when: Urge{By: user("wang"), Interval: time.Hour, At: at(2)}, then: []string{TypeUrged}},
 		{name: "urging the next node at once", given: []Command{submitCmd(100), Urge{By: user("wang"), Interval: time.Hour, At: at(1)}, Approve{By: user("ann"), At: at(1.1)}},
