@@ -90,6 +90,11 @@ func TestRefundScenario(t *testing.T) {
 		if items, _ := pending.body["items"].([]any); len(items) != 1 {
 			t.Fatalf("delegate's pending list %s", pending.raw)
 		}
+		// Deciding as themselves, the delegate is told whom they may act for.
+		asSelf := s.must(s.call("POST", "/v1/tickets/"+id+"/approve", assistant, map[string]any{}), http.StatusForbidden, "the delegate approves as themselves")
+		if asSelf.str("code") != "not-a-handler" || !strings.Contains(asSelf.str("detail"), "as fang's delegate, assistant acts on behalf of fang") {
+			t.Fatalf("the delegate deciding as themselves: %s", asSelf.raw)
+		}
 		byDelegate := s.must(s.call("POST", "/v1/tickets/"+id+"/approve", assistant, map[string]any{"comment": "amounts match"}, "X-On-Behalf-Of", "fang"),
 			http.StatusOK, "the delegate approves for fang")
 		s.must(s.call("POST", "/v1/tickets/"+id+"/approve", assistant, nil, "X-On-Behalf-Of", "chen"), http.StatusForbidden, "acting for someone who did not delegate")

@@ -3,11 +3,14 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/ticketledger/ticketledger/domain"
+	"github.com/ticketledger/ticketledger/domain/delegation"
 	"github.com/ticketledger/ticketledger/domain/ticket"
 )
 
@@ -66,8 +69,30 @@ func (s *Service) onTicket(ctx context.Context, id string, r Request, decide fun
 		if err != nil {
 			return nil, err
 		}
-		return ticket.Decide(st, cmd)
+		evs, err := ticket.Decide(st, cmd)
+		var de *domain.Error
+		if errors.As(err, &de) && de.Code == "not-a-handler" && actor.OnBehalfOf == "" {
+			if holder := s.delegatingHandler(ctx, st, actor.ID, m.Time); holder != "" {
+				de.Message += fmt.Sprintf("; as %s's delegate, %s acts on behalf of %s", holder, actor.ID, holder)
+			}
+		}
+		return evs, err
 	})
+}
+
+// delegatingHandler returns a pending handler of the ticket whose delegation grants let
+// id act for them now, if any: the answer to a delegate who decides as themselves.
+func (s *Service) delegatingHandler(ctx context.Context, st ticket.State, id string, at time.Time) string {
+	for _, h := range st.PendingHandlers() {
+		l, err := Load(ctx, s.store, delegationAggregate, delegation.Stream(h))
+		if err != nil {
+			continue
+		}
+		if _, ok := l.State.Active(id, st.ProcessKey, at); ok {
+			return h
+		}
+	}
+	return ""
 }
 
 // pinned returns the process version a ticket was submitted under.
