@@ -166,7 +166,7 @@ func TestDataConflictScenario(t *testing.T) {
 		if _, err := svc.UrgeTicket(ctx, commands.UrgeTicket{Request: user("wang"), TicketID: id, Comment: "the client calls tomorrow"}); err != nil {
 			t.Fatalf("urge: %v", err)
 		}
-		if _, err := svc.UrgeTicket(ctx, commands.UrgeTicket{Request: user("wang"), TicketID: id}); !domain.Is(err, domain.Conflict) {
+		if _, err := svc.UrgeTicket(ctx, commands.UrgeTicket{Request: user("wang"), TicketID: id}); !domain.Is(err, domain.TooSoon) {
 			t.Fatalf("a second urge within the process's interval: %v", err)
 		}
 		if _, err := svc.ApproveTask(ctx, commands.ApproveTask{Request: user("team-b"), TicketID: id, Comment: "the call log predates the assignment"}); err != nil {
