@@ -233,13 +233,21 @@ func (s *Store) Outcomes(ctx context.Context, ticketID string) ([]OutcomeRecord,
 // whatever its state: a dead delivery is revived, a delivered one is sent again (with the
 // same webhook-id). It returns the delivery as changed. Errors: NotFound *domain.Error.
 func (s *Store) Redeliver(ctx context.Context, id uuid.UUID) (Delivery, error) {
-	if _, err := s.pool.Exec(ctx, `WITH revived AS (
+	// The answer is the row as this statement left it: read afterwards, it could already
+	// show the dispatcher's next attempt.
+	d, err := scanDelivery(s.pool.QueryRow(ctx, `WITH revived AS (
 			UPDATE relay_deliveries SET state = 'pending', failures = 0, next_attempt_at = $2,
-				lease_until = NULL, lease_token = NULL, dead_at = NULL, updated_at = $2 WHERE id = $1 RETURNING endpoint_id)
-		SELECT pg_notify($3, endpoint_id::text) FROM revived`, id, s.now(), dueChannel); err != nil {
+				lease_until = NULL, lease_token = NULL, dead_at = NULL, updated_at = $2 WHERE id = $1 RETURNING *),
+		notified AS (SELECT pg_notify($3, endpoint_id::text) FROM revived)
+		SELECT `+deliveryColumns+` FROM revived d JOIN relay_messages m ON m.event_id = d.event_id
+			CROSS JOIN (SELECT count(*) FROM notified) n`, id, s.now(), dueChannel))
+	if isNoRows(err) {
+		return Delivery{}, notFound("no-such-delivery", "no delivery %s", id)
+	}
+	if err != nil {
 		return Delivery{}, fmt.Errorf("relay: redeliver %s: %w", id, err)
 	}
-	return s.Delivery(ctx, id)
+	return d, nil
 }
 
 // RedeliverDead makes every dead delivery of an endpoint pending again, due now, and
