@@ -7,12 +7,13 @@ import (
 	"testing"
 )
 
-// TestHandoverMovesADepartedApproversTasks: an approver leaves with tasks pending. Before,
-// nobody could move them: the admin was refused as no handler of the node, and the tickets
-// waited for a decision that would never come. Now the admin reassigns one task by its id,
-// or hands over all the tasks the approver holds; the tasks they see only as someone's
-// delegate stay where they are, and the log records the admin's reassignment.
-func TestHandoverMovesADepartedApproversTasks(t *testing.T) {
+// TestHandoverMovesADepartedApproversWork: an approver leaves with tasks pending and
+// tickets whose later nodes name them. Before, nobody could move the tasks (the admin was
+// refused as no handler of the node) and a ticket returning to their node would wait for
+// them again. Now the admin reassigns one task by its id, or hands over all their work:
+// pending tasks, and their place in every open ticket's route; tasks they see only as
+// someone's delegate stay where they are, and each ticket's history records the change.
+func TestHandoverMovesADepartedApproversWork(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *stack) {
 		shop, xiaoli, fang, _ := s.refundCast()
 		wang := s.principal("wang", "user", "", "approver")
@@ -23,7 +24,7 @@ func TestHandoverMovesADepartedApproversTasks(t *testing.T) {
 			ids[i] = sub.str("ticket_id")
 		}
 		// The first ticket moves on to fang, who lets xiaoli act for her: xiaoli's pending
-		// list shows it, as fang's delegate.
+		// list shows it, as fang's delegate. Its first node still names xiaoli.
 		s.must(s.call("POST", "/v1/tickets/"+ids[0]+"/approve", xiaoli, map[string]any{}), http.StatusOK, "approve at business")
 		s.must(s.call("POST", "/v1/delegations", fang, map[string]any{"delegate": "xiaoli"}), http.StatusCreated, "fang's grant")
 		s.must(s.call("POST", "/v1/principals/xiaoli/disable", s.admin, map[string]any{"reason": "left the company"}), http.StatusOK, "disable xiaoli")
@@ -55,25 +56,24 @@ func TestHandoverMovesADepartedApproversTasks(t *testing.T) {
 		}
 
 		h := s.must(s.call("POST", "/v1/principals/xiaoli/handover?min_position="+one.str("position"), s.admin,
-			map[string]any{"to": "wang", "comment": "xiaoli has left"}),
-			http.StatusOK, "handover")
-		var moved []string
+			map[string]any{"to": "wang", "comment": "xiaoli has left"}), http.StatusOK, "handover")
+		var handed []string
 		for _, it := range h.body["results"].([]any) {
 			item := it.(map[string]any)
 			if item["status"] != float64(http.StatusOK) {
 				t.Errorf("handover item %v", item)
 			}
-			moved = append(moved, item["ticket_id"].(string))
+			handed = append(handed, item["ticket_id"].(string))
 		}
-		slices.Sort(moved)
-		want := []string{ids[2], ids[3]}
+		slices.Sort(handed)
+		want := slices.Clone(ids)
 		slices.Sort(want)
-		if !slices.Equal(moved, want) || h.body["transferred"] != float64(2) || h.body["more"] != false {
-			t.Fatalf("handover moved %v, want %v (the tickets still at xiaoli's node): %s", moved, want, h.raw)
+		if !slices.Equal(handed, want) || h.body["handed_over"] != float64(4) || h.body["more"] != false {
+			t.Fatalf("handed over %v, want every ticket naming xiaoli %v: %s", handed, want, h.raw)
 		}
 		again := s.must(s.call("POST", "/v1/principals/xiaoli/handover?min_position="+h.str("position"), s.admin, map[string]any{"to": "wang"}),
 			http.StatusOK, "handover again")
-		if again.body["transferred"] != float64(0) || len(again.body["results"].([]any)) != 0 {
+		if again.body["handed_over"] != float64(0) || len(again.body["results"].([]any)) != 0 {
 			t.Fatalf("a second handover: %s", again.raw)
 		}
 
@@ -82,18 +82,29 @@ func TestHandoverMovesADepartedApproversTasks(t *testing.T) {
 			t.Fatalf("wang has %d pending tasks, want 3: %s", n, pending.raw)
 		}
 		s.must(s.call("POST", "/v1/tickets/"+ids[2]+"/approve", wang, map[string]any{}), http.StatusOK, "wang approves a handed-over task")
-		finance := s.must(s.call("GET", "/v1/tickets/"+ids[0], s.admin, nil), http.StatusOK, "the ticket at fang's node")
-		if !strings.Contains(string(finance.raw), `"fang"`) || strings.Contains(string(finance.raw), `"wang"`) {
-			t.Fatalf("fang's task, seen by xiaoli as her delegate, moved: %s", finance.raw)
+		// Fang's task, which xiaoli saw as her delegate, stayed fang's; rejected back to
+		// the business node, the ticket now goes to wang, not to xiaoli.
+		back := s.must(s.call("POST", "/v1/tickets/"+ids[0]+"/reject", fang, map[string]any{"comment": "photos missing"}), http.StatusOK, "fang rejects")
+		if p, _ := back.body["pending"].([]any); back.str("current_node") != "business" || len(p) != 1 || p[0] != "wang" {
+			t.Fatalf("back at the business node: %s", back.raw)
 		}
 
 		tl := s.must(s.call("GET", "/v1/tickets/"+ids[3]+"/timeline?min_position="+h.str("position"), s.admin, nil), http.StatusOK, "timeline")
 		entries := tl.body["entries"].([]any)
-		last := entries[len(entries)-1].(map[string]any)
-		d, _ := last["detail"].(map[string]any)
-		if last["type"] != "ticket.task-transferred" || last["actor"] != "admin" || last["on_behalf_of"] != "" || d["reassigned"] != true ||
-			d["assignee"] != "xiaoli" || d["to"] != "wang" || last["comment"] != "xiaoli has left" {
-			t.Fatalf("the reassignment as the timeline shows it: %v", last)
+		moved := entries[len(entries)-2].(map[string]any)
+		d, _ := moved["detail"].(map[string]any)
+		if moved["type"] != "ticket.task-transferred" || moved["actor"] != "admin" || moved["on_behalf_of"] != "" || d["reassigned"] != true ||
+			d["assignee"] != "xiaoli" || d["to"] != "wang" || moved["comment"] != "xiaoli has left" {
+			t.Fatalf("the reassignment as the timeline shows it: %v", moved)
+		}
+		replaced := entries[len(entries)-1].(map[string]any)
+		d, _ = replaced["detail"].(map[string]any)
+		if replaced["type"] != "ticket.handler-replaced" || d["from"] != "xiaoli" || d["to"] != "wang" {
+			t.Fatalf("the route change as the timeline shows it: %v", replaced)
+		}
+		view := s.must(s.call("GET", "/v1/tickets/"+ids[3]+"?min_position="+h.str("position"), s.admin, nil), http.StatusOK, "the ticket's route")
+		if strings.Contains(string(view.raw), `"xiaoli"`) {
+			t.Fatalf("the route still names xiaoli: %s", view.raw)
 		}
 	})
 }

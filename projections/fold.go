@@ -191,6 +191,17 @@ func (f *freshTicket) apply(e ticket.Event, at time.Time) error {
 		k.status, k.finalAt = string(ticket.StatusWithdrawn), &at
 	case *ticket.TaskTransfer:
 		return f.transfer(e)
+	case *ticket.HandlerReplaced:
+		for i := range f.nodes {
+			if slices.Contains(e.Nodes, f.nodes[i].idx) {
+				f.nodes[i].handlers = ticket.ReplaceHandler(f.nodes[i].handlers, e.From, e.To)
+			}
+		}
+		for _, id := range e.Tasks {
+			if t := f.task(id); t != nil {
+				t.assignee = e.To
+			}
+		}
 	case *ticket.SignerAdded:
 		for i := range f.nodes {
 			if f.nodes[i].idx >= e.Index {

@@ -95,6 +95,7 @@ func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
 
 func driveOne(e *env, rng *rand.Rand, key string) (string, error) {
 	ctx := context.Background()
+	heirs := 0
 	submitter := pick(rng, []string{"wang", "li"})
 	res, err := e.svc.SubmitTicket(ctx, commands.SubmitTicket{
 		Request: commands.Request{CommandID: uuid.New(), Caller: shop}, Process: "refund", BusinessKey: key,
@@ -142,6 +143,19 @@ func driveOne(e *env, rng *rand.Rand, key string) (string, error) {
 			_, err = e.svc.UrgeTicket(ctx, commands.UrgeTicket{Request: as(submitter), TicketID: id, Comment: "please"})
 		case r < 0.11:
 			_, err = e.svc.CCTicket(ctx, commands.CCTicket{Request: as(submitter), TicketID: id, Users: []string{"boss2"}})
+		case r < 0.12:
+			// An admin hands over the work of one of the route's handlers (离职交接).
+			var handlers []string
+			for _, n := range st.Route {
+				handlers = append(handlers, n.Handlers...)
+			}
+			if len(handlers) == 0 {
+				continue
+			}
+			heirs++
+			_, err = e.svc.HandoverTicket(ctx, commands.HandoverTicket{Request: commands.Request{CommandID: uuid.New(),
+				Caller: commands.Caller{ID: "root", Roles: []string{commands.RoleAdmin}}}, TicketID: id,
+				From: pick(rng, handlers), To: fmt.Sprintf("heir-%d", heirs), Comment: "left the company"})
 		case len(pending) == 0:
 			continue
 		default:

@@ -397,3 +397,23 @@ func (w *Workbench) Counts(ctx context.Context, q WorkbenchQuery) (Counts, error
 	}
 	return c, nil
 }
+
+// HeldBy returns, in id order after the id after, up to limit ids of the open tickets on
+// which principal holds work: a pending or waiting task, or a place among the handlers of
+// a node of the route. It serves an admin's handover (离职交接) and reads every open
+// ticket's row, with its nodes and tasks by index.
+func (w *Workbench) HeldBy(ctx context.Context, principal, after string, limit int) ([]string, error) {
+	rows, err := w.pool.Query(ctx, `SELECT k.id FROM rm_tickets.tickets k
+		WHERE k.status IN ('in_progress', 'returned') AND k.id > $2
+			AND (EXISTS (SELECT 1 FROM rm_tickets.nodes n WHERE n.ticket_id = k.id AND $1 = ANY (n.handlers))
+				OR EXISTS (SELECT 1 FROM rm_tickets.tasks t WHERE t.ticket_id = k.id AND t.assignee = $1 AND t.status IN ('pending', 'waiting')))
+		ORDER BY k.id LIMIT $3`, principal, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("projections: tickets held by %s: %w", principal, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("projections: tickets held by %s: %w", principal, err)
+	}
+	return ids, nil
+}

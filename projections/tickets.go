@@ -148,6 +148,7 @@ const (
 	kindResubmitted
 	kindWithdrawn
 	kindTransfer
+	kindHandlerReplaced
 	kindSignerBefore
 	kindSignerAfter
 	kindCC
@@ -223,6 +224,12 @@ func gatherTicketEvent(round []*setRows, id string, ev, next *eventstore.Recorde
 		add(kindWithdrawn)
 	case *ticket.TaskTransfer:
 		add(kindTransfer, e.TaskID, e.By, e.Assignee, e.At, e.NewTask, e.To)
+	case *ticket.HandlerReplaced:
+		nodes, err := json.Marshal(append([]int{}, e.Nodes...))
+		if err != nil {
+			return fmt.Errorf("projections: encode node indexes: %w", err)
+		}
+		add(kindHandlerReplaced, e.From, e.To, string(nodes), jsonStrings(e.Tasks))
 	case *ticket.SignerAdded:
 		node, err := jsonNodes([]ticket.Node{e.New})
 		if err != nil {
@@ -265,7 +272,7 @@ func skipsTouch(e ticket.Event, next *eventstore.RecordedEvent) bool {
 	switch e := e.(type) {
 	case *ticket.TaskApproval:
 		return len(e.Changes) == 0
-	case *ticket.TaskRejection, *ticket.TaskTransfer, *ticket.CCAdded, *ticket.Commented, *ticket.Reminded:
+	case *ticket.TaskRejection, *ticket.TaskTransfer, *ticket.HandlerReplaced, *ticket.CCAdded, *ticket.Commented, *ticket.Reminded:
 		return true
 	case *ticket.NodeCompleted:
 		switch next.Type {
@@ -369,6 +376,9 @@ var ticketStatements = [kindCount]*setStatement{
 		cancelOpenTasks("''"), endActivations("'withdrawn'"), touch(closeNode+`, status = 'withdrawn', final_at = e.at`)),
 	kindTransfer: newSetStatement(columns(eventColumns, decisionColumns, []string{"new_task text", "new_assignee text"}),
 		transferTasks, insertTransferredTasks, touch("")),
+	kindHandlerReplaced: newSetStatement(columns(eventColumns, []string{"from_user text", "to_user text", "nodes text", "tasks text"}),
+		replaceNodeHandlers, `UPDATE tasks t SET assignee = e.to_user
+			FROM e WHERE t.ticket_id = e.id AND t.task_id IN (SELECT jsonb_array_elements_text(e.tasks::jsonb))`, touch("")),
 	kindSignerBefore: newSetStatement(columns(eventColumns, []string{"idx int", "nodes text"}),
 		shiftNodes, insertNodes("e.idx"), cancelOpenTasks("''"), endActivations("'signer-added'"), touch(closeNode)),
 	kindSignerAfter: newSetStatement(columns(eventColumns, []string{"idx int", "nodes text"}),
@@ -386,6 +396,13 @@ var ticketStatements = [kindCount]*setStatement{
 		touch(`, execution_status = e.status, execution_detail = e.detail, execution_reported_by = e.actor, executed_at = e.at`)),
 	kindOther: newSetStatement(eventColumns, touch("")),
 }
+
+// replaceNodeHandlers puts e.to_user in e.from_user's place among the handlers of the
+// nodes of e at the indexes e.nodes (a JSON array), once, in order (ticket.HandlerReplaced).
+const replaceNodeHandlers = `UPDATE nodes n SET handlers = ARRAY(
+		SELECT h FROM (SELECT CASE WHEN u.x = e.from_user THEN e.to_user ELSE u.x END AS h, min(u.o) AS o
+			FROM unnest(n.handlers) WITH ORDINALITY AS u(x, o) GROUP BY 1) q ORDER BY q.o)
+	FROM e WHERE n.ticket_id = e.id AND n.idx IN (SELECT jsonb_array_elements_text(e.nodes::jsonb)::int)`
 
 // shiftNodes moves the nodes of the tickets of e at or after e.idx one index on.
 const shiftNodes = `UPDATE nodes n SET idx = n.idx + 1 FROM e WHERE n.ticket_id = e.id AND n.idx >= e.idx`
@@ -432,6 +449,8 @@ func eventTime(e ticket.Event, fallback time.Time) time.Time {
 	case *ticket.Withdrawn:
 		at = e.At
 	case *ticket.TaskTransfer:
+		at = e.At
+	case *ticket.HandlerReplaced:
 		at = e.At
 	case *ticket.SignerAdded:
 		at = e.At

@@ -115,6 +115,12 @@ func describe(e ticket.Event) Entry {
 		if e.Reassigned {
 			d["reassigned"] = true
 		}
+	case *ticket.HandlerReplaced:
+		en.Actor, en.Comment = e.By, e.Comment
+		d["from"], d["to"], d["nodes"] = e.From, e.To, e.Nodes
+		if len(e.Tasks) > 0 {
+			d["tasks"] = e.Tasks
+		}
 	case *ticket.SignerAdded:
 		en.Actor, en.Node, en.Comment = e.By, e.Node, e.Comment
 		d["signer"], d["where"], d["new_node"] = e.Signer, e.Where, e.New.Key

@@ -78,7 +78,7 @@ func commands() []command {
 		{"principal list", "", "list the principals", principalList},
 		{"principal grant-role", "ID ROLE", "grant a role", principalRole(false)},
 		{"principal revoke-role", "ID ROLE", "revoke a role", principalRole(true)},
-		{"principal handover", "ID --to USER [--comment C]", "reassign the pending tasks a principal holds to another user (离职交接)", principalHandover},
+		{"principal handover", "ID --to USER [--comment C]", "hand a principal's work on every open ticket to another user (离职交接)", principalHandover},
 		{"token issue", "PRINCIPAL", "issue a bearer token (its secret is printed once)", tokenIssue},
 		{"token revoke", "PRINCIPAL TOKEN_ID", "revoke a token", tokenRevoke},
 		{"webhook register", "--system S --url U [--process P]... [--outcome O]...", "register a business system's webhook endpoint (its secret is printed once)", webhookRegister},

@@ -8,8 +8,8 @@ import (
 	"github.com/ticketledger/ticketledger/internal/ticketdtest"
 )
 
-// TestPrincipalHandover hands a departed approver's pending tasks to a colleague, who can
-// then decide them; a second run finds nothing left to move.
+// TestPrincipalHandover hands a departed approver's work to a colleague, who can then
+// decide it; a second run finds nothing left to move.
 func TestPrincipalHandover(t *testing.T) {
 	t.Parallel()
 	s := ticketdtest.Start(t, ticketdtest.Options{})
@@ -27,11 +27,11 @@ func TestPrincipalHandover(t *testing.T) {
 	call(t, s, "GET", "/v1/tickets/"+ids[2]+"?min_position="+last, s.AdminToken, nil, http.StatusOK)
 
 	ctl(t, env, "principal", "handover", "xiaoli").want(t, 2, "--to must name the user")
-	ctl(t, env, "principal", "handover", "xiaoli", "--to", "nobody").want(t, 1, "hand over the tasks of xiaoli: 422", "to: no user nobody")
+	ctl(t, env, "principal", "handover", "xiaoli", "--to", "nobody").want(t, 1, "hand over the work of xiaoli: 422", "to: no user nobody")
 	out := ctl(t, env, "principal", "handover", "xiaoli", "--to", "wang", "--comment", "xiaoli has left").want(t, 0,
-		"handed over 3 tasks of xiaoli to wang; 0 no longer pending, 0 not moved")
+		"handed over xiaoli's work on 3 tickets to wang; 0 skipped, 0 failed")
 	for _, id := range ids {
-		if !strings.Contains(out.stdout, "ticket "+id+" task 1.1: now wang's") {
+		if !strings.Contains(out.stdout, "ticket "+id+": xiaoli's work is now wang's") {
 			t.Fatalf("ticket %s missing from the handover:\n%s", id, out.stdout)
 		}
 	}
@@ -39,5 +39,5 @@ func TestPrincipalHandover(t *testing.T) {
 	if approved["current_node"] != "finance" {
 		t.Fatalf("wang's approval: %v", approved)
 	}
-	ctl(t, env, "principal", "handover", "xiaoli", "--to", "wang").want(t, 0, "handed over 0 tasks of xiaoli to wang")
+	ctl(t, env, "principal", "handover", "xiaoli", "--to", "wang").want(t, 0, "handed over xiaoli's work on 0 tickets to wang")
 }

@@ -224,18 +224,19 @@ func tokenRevoke(ctx context.Context, o *options, args []string) error {
 	return nil
 }
 
-// principalHandover hands over the pending tasks a principal holds to another user, call
-// after call (the server moves at most 100 at a time), printing each task's outcome.
+// principalHandover hands a principal's work on every open ticket to another user, call
+// after call (the server changes at most 100 tickets at a time), printing each ticket's
+// outcome.
 func principalHandover(ctx context.Context, o *options, args []string) error {
 	fs := o.flagSet("principal handover")
-	to := fs.String("to", "", "the user who takes the tasks over (required)")
-	comment := fs.String("comment", "", "a comment recorded with each reassignment")
+	to := fs.String("to", "", "the user who takes the work over (required)")
+	comment := fs.String("comment", "", "a comment recorded on each ticket")
 	pos, err := o.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	if *to == "" {
-		return usagef("principal handover: --to must name the user who takes the tasks over")
+		return usagef("principal handover: --to must name the user who takes the work over")
 	}
 	c, err := o.client()
 	if err != nil {
@@ -243,31 +244,37 @@ func principalHandover(ctx context.Context, o *options, args []string) error {
 	}
 	type item struct {
 		TicketID string `json:"ticket_id"`
-		TaskID   string `json:"task_id"`
-		Status   int    `json:"status"`
 		Problem  *struct {
 			Code   string `json:"code"`
 			Detail string `json:"detail"`
 		} `json:"problem"`
 	}
-	var moved, skipped, failed int
-	var position string
+	var handed, skipped, failed int
+	var after, position string
 	for {
 		var out struct {
-			Transferred int    `json:"transferred"`
-			Skipped     int    `json:"skipped"`
-			Failed      int    `json:"failed"`
-			More        bool   `json:"more"`
-			Position    string `json:"position"`
-			Results     []item `json:"results"`
+			HandedOver int    `json:"handed_over"`
+			Skipped    int    `json:"skipped"`
+			Failed     int    `json:"failed"`
+			More       bool   `json:"more"`
+			Next       string `json:"next"`
+			Position   string `json:"position"`
+			Results    []item `json:"results"`
+		}
+		q := url.Values{}
+		if after != "" {
+			q.Set("after", after)
+		}
+		if position != "" {
+			q.Set("min_position", position)
 		}
 		path := "/v1/principals/" + url.PathEscape(pos[0]) + "/handover"
-		if position != "" {
-			path += "?min_position=" + url.QueryEscape(position)
+		if len(q) > 0 {
+			path += "?" + q.Encode()
 		}
 		_, raw, err := c.do(ctx, request{method: "POST", path: path, body: map[string]string{"to": *to, "comment": *comment}}, &out)
 		if err != nil {
-			return fmt.Errorf("hand over the tasks of %s: %w", pos[0], err)
+			return fmt.Errorf("hand over the work of %s: %w", pos[0], err)
 		}
 		if o.json {
 			if err := printJSON(o.stdout, raw); err != nil {
@@ -276,25 +283,26 @@ func principalHandover(ctx context.Context, o *options, args []string) error {
 		} else {
 			for _, it := range out.Results {
 				if it.Problem != nil {
-					fmt.Fprintf(o.stdout, "ticket %s task %s: not moved: %s (%s)\n", it.TicketID, it.TaskID, it.Problem.Detail, it.Problem.Code)
+					fmt.Fprintf(o.stdout, "ticket %s: unchanged: %s (%s)\n", it.TicketID, it.Problem.Detail, it.Problem.Code)
 				} else {
-					fmt.Fprintf(o.stdout, "ticket %s task %s: now %s's\n", it.TicketID, it.TaskID, *to)
+					fmt.Fprintf(o.stdout, "ticket %s: %s's work is now %s's\n", it.TicketID, pos[0], *to)
 				}
 			}
 		}
-		moved, skipped, failed = moved+out.Transferred, skipped+out.Skipped, failed+out.Failed
+		handed, skipped, failed = handed+out.HandedOver, skipped+out.Skipped, failed+out.Failed
 		if out.Position != "" {
 			position = out.Position
 		}
-		if !out.More || out.Transferred == 0 {
+		if !out.More {
 			break
 		}
+		after = out.Next
 	}
 	if !o.json {
-		fmt.Fprintf(o.stdout, "handed over %s of %s to %s; %d no longer pending, %d not moved\n", plural(moved, "task", "tasks"), pos[0], *to, skipped, failed)
+		fmt.Fprintf(o.stdout, "handed over %s's work on %s to %s; %d skipped, %d failed\n", pos[0], plural(handed, "ticket", "tickets"), *to, skipped, failed)
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %s's tasks were not moved", failed, pos[0])
+		return fmt.Errorf("%d of %s's tickets were not handed over", failed, pos[0])
 	}
 	return nil
 }

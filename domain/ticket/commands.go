@@ -131,6 +131,18 @@ type Transfer struct {
 	At      time.Time
 }
 
+// Handover moves what From holds on the ticket to To, as an admin (离职交接): From's
+// pending task at the active node (reassigned, as an admin's Transfer), their waiting
+// turns there, and their place among the handlers of every node of the route, so that a
+// node reached or returned to later goes to To.
+type Handover struct {
+	From    string
+	To      string
+	Comment string
+	By      Actor
+	At      time.Time
+}
+
 // AddSigner adds a signer in a node of their own before or after the active node (加签).
 type AddSigner struct {
 	TaskID  string
@@ -187,6 +199,7 @@ func (Return) isCommand()          {}
 func (Resubmit) isCommand()        {}
 func (Withdraw) isCommand()        {}
 func (Transfer) isCommand()        {}
+func (Handover) isCommand()        {}
 func (AddSigner) isCommand()       {}
 func (Comment) isCommand()         {}
 func (CC) isCommand()              {}

@@ -46,6 +46,8 @@ func Decide(s State, cmd Command) ([]Event, error) {
 		err = b.withdraw(c)
 	case Transfer:
 		err = b.transfer(c)
+	case Handover:
+		err = b.handover(c)
 	case AddSigner:
 		err = b.addSigner(c)
 	case Comment:
@@ -544,6 +546,63 @@ func (b *builder) transferredTask(c Transfer) (t Task, principal string, reassig
 	}
 	t, principal, err = b.task(c.By, c.TaskID, c.At)
 	return t, principal, false, err
+}
+
+func (b *builder) handover(c Handover) error {
+	if !c.By.Admin || (c.By.OnBehalfOf != "" && c.By.OnBehalfOf != c.By.ID) {
+		return domain.Errorf(domain.Forbidden, "not-admin", "only an admin hands over another user's work")
+	}
+	if err := b.mustBeOpen(); err != nil {
+		return err
+	}
+	switch {
+	case c.From == "":
+		return domain.FieldError("required", "from", "name the user whose work is handed over")
+	case c.To == "":
+		return domain.FieldError("required", "to", "name the user who takes the work over")
+	case c.To == c.From:
+		return domain.FieldError("self-transfer", "to", "%s's work cannot be handed over to %s", c.From, c.To)
+	}
+	if err := checkText("comment", c.Comment, false); err != nil {
+		return err
+	}
+	var held, waiting []string
+	toHolds := false
+	for _, t := range b.s.Tasks {
+		switch {
+		case t.Status != TaskPending && t.Status != TaskWaiting:
+		case t.Assignee == c.To:
+			toHolds = true
+		case t.Assignee == c.From && t.Status == TaskPending:
+			held = append(held, t.ID)
+		case t.Assignee == c.From:
+			waiting = append(waiting, t.ID)
+		}
+	}
+	if toHolds && len(held)+len(waiting) > 0 {
+		n, _ := b.s.CurrentNode()
+		return domain.FieldError("already-handler", "to", "%s already holds a task at node %s beside %s's", c.To, n.Key, c.From)
+	}
+	var nodes []int
+	for i, n := range b.s.Route {
+		if slices.Contains(n.Handlers, c.From) {
+			nodes = append(nodes, i)
+		}
+	}
+	if len(held)+len(waiting)+len(nodes) == 0 {
+		return domain.Errorf(domain.Conflict, "nothing-to-hand-over", "%s holds no task and handles no node of the ticket", c.From)
+	}
+	if len(held) > 0 {
+		n, _ := b.s.CurrentNode()
+		for _, id := range held {
+			b.emit(&TaskTransfer{Node: n.Key, TaskID: id, NewTask: taskID(b.s.Activation, len(b.s.Tasks)),
+				Assignee: c.From, By: c.By.ID, To: c.To, Comment: c.Comment, Reassigned: true, At: c.At})
+		}
+	}
+	if len(waiting)+len(nodes) > 0 {
+		b.emit(&HandlerReplaced{From: c.From, To: c.To, Nodes: nodes, Tasks: waiting, By: c.By.ID, Comment: c.Comment, At: c.At})
+	}
+	return nil
 }
 
 func (b *builder) addSigner(c AddSigner) error {

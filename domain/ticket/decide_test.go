@@ -355,6 +355,48 @@ func TestTransferAndAddSigner(t *testing.T) {
 			wantKind: domain.Invalid, wantCode: "already-handler"},
 		{name: "an admin reassigns on a closed ticket", given: []Command{submitCmd(100), Withdraw{By: shop, At: at(1)}},
 			when: Transfer{By: root, TaskID: "1.1", To: "zoe", At: at(2)}, wantKind: domain.Conflict, wantCode: "ticket-closed"},
+		{name: "a handover moves the pending task and the place in the route", given: []Command{submitCmd(5000)},
+			when: Handover{From: "ann", To: "zoe", Comment: "ann has left", By: root, At: at(1)}, then: []string{TypeTaskTransferred, TypeHandlerReplaced},
+			check: func(t *testing.T, s State, evs []Event) {
+				if !evs[0].(*TaskTransfer).Reassigned || !slices.Equal(s.PendingHandlers(), []string{"bob", "zoe"}) {
+					t.Fatalf("pending %v after %+v", s.PendingHandlers(), evs[0])
+				}
+				r := evs[1].(*HandlerReplaced)
+				if !slices.Equal(r.Nodes, []int{0}) || len(r.Tasks) != 0 || !slices.Equal(s.Route[0].Handlers, []string{"zoe", "bob"}) {
+					t.Fatalf("replaced %+v: route %+v", r, s.Route)
+				}
+			}},
+		{name: "a node reached after a handover goes to the new handler", given: []Command{submitCmd(5000), Handover{From: "fred", To: "zoe", By: root, At: at(1)}},
+			when: Approve{By: user("ann"), At: at(2)}, then: []string{TypeTaskApproved, TypeNodeCompleted, TypeNodeActivated},
+			check: func(t *testing.T, s State, _ []Event) {
+				if !slices.Equal(s.PendingHandlers(), []string{"fay", "zoe"}) {
+					t.Fatalf("finance pending %v", s.PendingHandlers())
+				}
+			}},
+		{name: "a handover moves a waiting turn", given: []Command{submitCmd(100), Approve{By: user("ann"), At: at(1)}},
+			when: Handover{From: "cal", To: "zoe", By: root, At: at(2)}, then: []string{TypeHandlerReplaced},
+			check: func(t *testing.T, s State, evs []Event) {
+				if r := evs[0].(*HandlerReplaced); !slices.Equal(r.Tasks, []string{"2.2"}) || s.Tasks[1].Assignee != "zoe" || s.Tasks[1].Status != TaskWaiting {
+					t.Fatalf("replaced %+v: tasks %+v", r, s.Tasks)
+				}
+				after, _ := Decide(s, Approve{By: user("cat"), At: at(3)})
+				for _, e := range after {
+					s = Evolve(s, e)
+				}
+				if !slices.Equal(s.PendingHandlers(), []string{"zoe"}) {
+					t.Fatalf("after cat's turn, pending %v", s.PendingHandlers())
+				}
+			}},
+		{name: "a handover to a fellow handler of the node", given: []Command{submitCmd(100)}, when: Handover{From: "ann", To: "bob", By: root, At: at(1)},
+			wantKind: domain.Invalid, wantCode: "already-handler"},
+		{name: "a handover of someone with nothing on the ticket", given: []Command{submitCmd(100)}, when: Handover{From: "eve", To: "zoe", By: root, At: at(1)},
+			wantKind: domain.Conflict, wantCode: "nothing-to-hand-over"},
+		{name: "a handover by a non-admin", given: []Command{submitCmd(100)}, when: Handover{From: "ann", To: "zoe", By: user("bob"), At: at(1)},
+			wantKind: domain.Forbidden, wantCode: "not-admin"},
+		{name: "a handover to oneself", given: []Command{submitCmd(100)}, when: Handover{From: "ann", To: "ann", By: root, At: at(1)},
+			wantKind: domain.Invalid, wantCode: "self-transfer"},
+		{name: "a handover on a closed ticket", given: []Command{submitCmd(100), Withdraw{By: shop, At: at(1)}},
+			when: Handover{From: "ann", To: "zoe", By: root, At: at(2)}, wantKind: domain.Conflict, wantCode: "ticket-closed"},
 		{name: "a delegate who is an admin still acts only for their principal", given: []Command{submitCmd(100)},
 			when: Transfer{By: Actor{ID: "root", Admin: true, OnBehalfOf: "eve"}, TaskID: "1.1", To: "zoe", At: at(1)}, wantKind: domain.Forbidden, wantCode: "no-delegation"},
 		{name: "add a signer after", given: []Command{submitCmd(100)}, when: AddSigner{By: user("ann"), Signer: "lawyer", Where: After, At: at(1)},
@@ -504,7 +546,7 @@ func TestReportExecution(t *testing.T) {
 
 func TestCodecRoundTrip(t *testing.T) {
 	_, evs, err := run(submitCmd(5000), Approve{By: user("ann"), At: at(1)}, Transfer{By: user("fay"), To: "zoe", At: at(1)},
-		AddSigner{By: user("fred"), Signer: "lawyer", Where: After, At: at(1)}, Comment{By: user("wang"), Text: "hi", At: at(1)},
+		Handover{From: "fred", To: "ivy", By: root, At: at(1)}, AddSigner{By: user("ivy"), Signer: "lawyer", Where: After, At: at(1)}, Comment{By: user("wang"), Text: "hi", At: at(1)},
 		CC{By: user("wang"), Users: []string{"boss"}, At: at(1)}, Urge{By: user("wang"), At: at(1)},
 		Return{By: user("zoe"), To: ToSubmitter, At: at(2)},
 		Resubmit{Definition: testDef{}, By: shop, At: at(3)}, Remind{By: Actor{ID: "s", Scheduler: true}, Kind: Overdue, At: at(20)},
@@ -552,8 +594,8 @@ func TestCodecRoundTrip(t *testing.T) {
 		seen[typ] = true
 	}
 	for _, typ := range []string{TypeSubmitted, TypeNodeActivated, TypeTaskApproved, TypeTaskRejected, TypeNodeCompleted, TypeReturned,
-		TypeResubmitted, TypeWithdrawn, TypeTaskTransferred, TypeSignerAdded, TypeCommented, TypeCCAdded, TypeUrged, TypeReminded,
-		TypeApproved, TypeRejected, TypeExecutionReported} {
+		TypeResubmitted, TypeWithdrawn, TypeTaskTransferred, TypeHandlerReplaced, TypeSignerAdded, TypeCommented, TypeCCAdded, TypeUrged,
+		TypeReminded, TypeApproved, TypeRejected, TypeExecutionReported} {
 		if !seen[typ] {
 			t.Errorf("no %s in the round-trip sample", typ)
 		}
@@ -575,8 +617,8 @@ func TestCodecRoundTrip(t *testing.T) {
 // TestConstructorsMatchTypeOf: the constructors, which Decode uses and whose decoders
 // init compiles, make an event of every stored type, each named back by TypeOf.
 func TestConstructorsMatchTypeOf(t *testing.T) {
-	if len(constructors) != 17 {
-		t.Errorf("%d constructors, want one per event type (17)", len(constructors))
+	if len(constructors) != 18 {
+		t.Errorf("%d constructors, want one per event type (18)", len(constructors))
 	}
 	for typ, c := range constructors {
 		if got, err := TypeOf(c()); err != nil || got != typ {

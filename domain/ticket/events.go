@@ -112,6 +112,19 @@ type TaskTransfer struct {
 	At         time.Time `json:"at"`
 }
 
+// HandlerReplaced puts To in From's place among the handlers of the route's nodes at the
+// indexes Nodes, and as the assignee of the active node's waiting tasks Tasks: an admin's
+// handover (see Handover).
+type HandlerReplaced struct {
+	From    string    `json:"from"`
+	To      string    `json:"to"`
+	Nodes   []int     `json:"nodes,omitempty"`
+	Tasks   []string  `json:"tasks,omitempty"`
+	By      string    `json:"by"`
+	Comment string    `json:"comment,omitempty"`
+	At      time.Time `json:"at"`
+}
+
 // SignerAdded inserts a node with one signer before or after the active node (加签).
 type SignerAdded struct {
 	Node    string    `json:"node"`
@@ -198,6 +211,7 @@ func (*Returned) isEvent()          {}
 func (*Resubmitted) isEvent()       {}
 func (*Withdrawn) isEvent()         {}
 func (*TaskTransfer) isEvent()      {}
+func (*HandlerReplaced) isEvent()   {}
 func (*SignerAdded) isEvent()       {}
 func (*Commented) isEvent()         {}
 func (*CCAdded) isEvent()           {}
@@ -218,6 +232,7 @@ const (
 	TypeResubmitted       = "ticket.resubmitted"
 	TypeWithdrawn         = "ticket.withdrawn"
 	TypeTaskTransferred   = "ticket.task-transferred"
+	TypeHandlerReplaced   = "ticket.handler-replaced"
 	TypeSignerAdded       = "ticket.signer-added"
 	TypeCommented         = "ticket.commented"
 	TypeCCAdded           = "ticket.cc-added"
@@ -252,6 +267,8 @@ func TypeOf(e Event) (string, error) {
 		return TypeWithdrawn, nil
 	case *TaskTransfer:
 		return TypeTaskTransferred, nil
+	case *HandlerReplaced:
+		return TypeHandlerReplaced, nil
 	case *SignerAdded:
 		return TypeSignerAdded, nil
 	case *Commented:
@@ -283,6 +300,7 @@ var constructors = map[string]func() Event{
 	TypeResubmitted:       func() Event { return &Resubmitted{} },
 	TypeWithdrawn:         func() Event { return &Withdrawn{} },
 	TypeTaskTransferred:   func() Event { return &TaskTransfer{} },
+	TypeHandlerReplaced:   func() Event { return &HandlerReplaced{} },
 	TypeSignerAdded:       func() Event { return &SignerAdded{} },
 	TypeCommented:         func() Event { return &Commented{} },
 	TypeCCAdded:           func() Event { return &CCAdded{} },

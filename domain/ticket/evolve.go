@@ -69,6 +69,21 @@ func Evolve(s State, e Event) State {
 		}
 		s.Tasks = append(tasks, Task{ID: e.NewTask, Assignee: e.To, Status: TaskPending})
 		s.Handled = addUnique(s.Handled, e.To)
+	case *HandlerReplaced:
+		route := slices.Clone(s.Route)
+		for _, i := range e.Nodes {
+			if i >= 0 && i < len(route) {
+				route[i].Handlers = ReplaceHandler(route[i].Handlers, e.From, e.To)
+			}
+		}
+		s.Route = route
+		tasks := slices.Clone(s.Tasks)
+		for i := range tasks {
+			if slices.Contains(e.Tasks, tasks[i].ID) {
+				tasks[i].Assignee = e.To
+			}
+		}
+		s.Tasks = tasks
 	case *SignerAdded:
 		route := slices.Clone(s.Route)
 		s.Route = slices.Insert(route, e.Index, e.New)
@@ -142,4 +157,19 @@ func addUnique(list []string, v string) []string {
 
 func reminderKey(activation int, kind string) string {
 	return strconv.Itoa(activation) + "/" + kind
+}
+
+// ReplaceHandler returns handlers with to in from's place, once: where to is already a
+// handler, from is dropped.
+func ReplaceHandler(handlers []string, from, to string) []string {
+	out := make([]string, 0, len(handlers))
+	for _, h := range handlers {
+		if h == from {
+			h = to
+		}
+		if !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
 }

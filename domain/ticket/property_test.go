@@ -25,7 +25,7 @@ func randomCommand(rng *rand.Rand, s State, now time.Time) Command {
 			actor = delegate("amy", actor.ID, delegation.Grant{ID: "g", Delegate: "amy", From: t0, Until: t0.Add(time.Duration(rng.IntN(48)) * time.Hour)})
 		}
 	}
-	switch rng.IntN(14) {
+	switch rng.IntN(15) {
 	case 0:
 		return submitCmd(1 + rng.IntN(3000))
 	case 1, 2, 3:
@@ -46,6 +46,8 @@ func randomCommand(rng *rand.Rand, s State, now time.Time) Command {
 		return Urge{By: pick(rng, []Actor{user("wang"), actor}), Interval: time.Hour, At: now}
 	case 11:
 		return Remind{By: Actor{ID: "s", Scheduler: true}, Kind: pick(rng, []string{DueSoon, Overdue}), At: now}
+	case 13:
+		return Handover{From: pick(rng, everyone), To: pick(rng, everyone), By: Actor{ID: "root", Admin: true}, At: now}
 	case 12:
 		return ReportExecution{By: pick(rng, []Actor{shop, actor}), Status: pick(rng, []string{ExecutionSucceeded, ExecutionFailed}), At: now}
 	default:
@@ -58,7 +60,7 @@ func pick[T any](rng *rand.Rand, list []T) T { return list[rng.IntN(len(list))] 
 
 // decisionTypes are the events that decide something about a ticket.
 var decisionTypes = []string{TypeNodeActivated, TypeTaskApproved, TypeTaskRejected, TypeNodeCompleted, TypeReturned,
-	TypeResubmitted, TypeWithdrawn, TypeTaskTransferred, TypeSignerAdded, TypeApproved, TypeRejected, TypeUrged, TypeCCAdded}
+	TypeResubmitted, TypeWithdrawn, TypeTaskTransferred, TypeHandlerReplaced, TypeSignerAdded, TypeApproved, TypeRejected, TypeUrged, TypeCCAdded}
 
 // TestRandomSequences drives random commands through the decider and checks the invariants
 // that hold whatever happens: at most one final outcome and no decision after it; an
