@@ -14,7 +14,7 @@ import (
 // time. A request no retry can change carries none.
 func TestRetryAfter(t *testing.T) {
 	store, dbURL := storeKinds[0].open(t)
-	s := start(t, store, dbURL, func(c *api.Config) { c.WaitTimeout = 50 * time.Millisecond })
+	s := start(t, store, dbURL, func(c *api.Config) { c.WaitTimeout = time.Second })
 	shop, _, _, _ := s.refundCast()
 	sub := s.must(s.call("POST", "/v1/tickets", shop, map[string]any{"process": "refund", "business_key": "K1",
 		"submitter": map[string]any{"id": "c1"}, "fields": refundFields("198.00", "alipay")}), http.StatusCreated, "submit")

@@ -30,7 +30,12 @@ type StaticDirectory struct {
 	Roles      map[string][]string
 	Groups     map[string][]string
 	Submitters map[string]process.Submitter
+	// Users are the enabled users, who can take work; nil means every name can.
+	Users map[string]bool
 }
+
+// Available reports whether user can take work: an enabled user (process.UserDirectory).
+func (d StaticDirectory) Available(user string) bool { return d.Users == nil || d.Users[user] }
 
 // UsersInRole returns the members of role.
 func (d StaticDirectory) UsersInRole(role string) []string { return d.Roles[role] }

@@ -327,7 +327,8 @@ func (x *PrincipalIndex) Directory(ctx context.Context) (Directory, error) {
 }
 
 func (x *PrincipalIndex) buildLocked() *StaticDirectory {
-	d := &StaticDirectory{Roles: map[string][]string{}, Groups: map[string][]string{}, Submitters: map[string]process.Submitter{}}
+	d := &StaticDirectory{Roles: map[string][]string{}, Groups: map[string][]string{}, Submitters: map[string]process.Submitter{},
+		Users: map[string]bool{}}
 	ids := make([]string, 0, len(x.principals))
 	for id := range x.principals {
 		ids = append(ids, id)
@@ -337,6 +338,9 @@ func (x *PrincipalIndex) buildLocked() *StaticDirectory {
 		st := x.principals[id]
 		if !st.Exists() || st.Disabled {
 			continue
+		}
+		if st.Kind == principal.User {
+			d.Users[id] = true
 		}
 		for _, r := range st.Roles {
 			d.Roles[r] = append(d.Roles[r], id)

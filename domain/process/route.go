@@ -16,6 +16,14 @@ type Directory interface {
 	UsersInGroup(group string) []string
 }
 
+// UserDirectory is a Directory that also knows who can take work: routing leaves out a
+// user, named in the definition or by a field, whom it does not report available (a
+// disabled user, a name no user holds).
+type UserDirectory interface {
+	Directory
+	Available(user string) bool
+}
+
 // StaticDirectory is a Directory held in maps, from role or group to principals. The zero
 // value knows nobody.
 type StaticDirectory struct {
@@ -156,7 +164,7 @@ func (d *Definition) planNode(i int, in RouteInput, dir Directory, r *report) No
 		}
 	}
 	mark := r.mark()
-	handlers := d.resolve(n.Handlers, n.Key, in, dir, r)
+	handlers := d.resolve(n.Handlers, n.Key, in, dir, r, true)
 	if r.since(mark) {
 		return p
 	}
@@ -175,7 +183,7 @@ func (d *Definition) planNode(i int, in RouteInput, dir Directory, r *report) No
 	}
 	p.Applies = true
 	p.Handlers = handlers
-	for _, u := range d.resolve(n.CC, n.Key, in, dir, r) {
+	for _, u := range d.resolve(n.CC, n.Key, in, dir, r, false) {
 		if !slices.Contains(handlers, u) {
 			p.CC = append(p.CC, u)
 		}
@@ -184,7 +192,9 @@ func (d *Definition) planNode(i int, in RouteInput, dir Directory, r *report) No
 }
 
 // resolve turns handler sources into principals, without duplicates, in source order.
-func (d *Definition) resolve(sources []Handler, nodeKey string, in RouteInput, dir Directory, r *report) []string {
+// Users a field names who are not available are problems of the input for handlers and
+// are left out of CC.
+func (d *Definition) resolve(sources []Handler, nodeKey string, in RouteInput, dir Directory, r *report, forHandlers bool) []string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(users ...string) {
@@ -195,10 +205,14 @@ func (d *Definition) resolve(sources []Handler, nodeKey string, in RouteInput, d
 			}
 		}
 	}
+	ud, knowsUsers := dir.(UserDirectory)
+	available := func(u string) bool { return !knowsUsers || ud.Available(u) }
 	for _, h := range sources {
 		switch h.Kind {
 		case HandlerUser:
-			add(h.Value)
+			if available(h.Value) {
+				add(h.Value)
+			}
 		case HandlerRole:
 			add(dir.UsersInRole(h.Value)...)
 		case HandlerGroup:
@@ -206,11 +220,22 @@ func (d *Definition) resolve(sources []Handler, nodeKey string, in RouteInput, d
 		case HandlerSubmitter:
 			add(in.Submitter.ID)
 		case HandlerField:
+			path := join("fields", h.Value)
+			take := func(u, at string) {
+				switch {
+				case available(u):
+					add(u)
+				case forHandlers:
+					r.add(at, "%s cannot take work here: no enabled user has that id", u)
+				}
+			}
 			switch v := in.Values[h.Value].(type) {
 			case string:
-				add(v)
+				take(v, path)
 			case []string:
-				add(v...)
+				for i, u := range v {
+					take(u, index(path, i))
+				}
 			}
 		case HandlerChosen:
 			add(chosen(h, nodeKey, in.Chosen[nodeKey], dir, r)...)
@@ -245,6 +270,8 @@ func chosen(h Handler, nodeKey string, picks []string, dir Directory, r *report)
 		}
 		if among != "" && !slices.Contains(candidates, u) {
 			r.add(index(path, i), "%q is not a member of %s", u, among)
+		} else if ud, ok := dir.(UserDirectory); ok && !ud.Available(u) {
+			r.add(index(path, i), "%s cannot take work here: no enabled user has that id", u)
 		}
 	}
 	if r.since(mark) {

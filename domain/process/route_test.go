@@ -3,6 +3,7 @@ package process
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -440,4 +441,61 @@ nodes:
 	if Unroutable(nil) || Unroutable(errors.New("x")) {
 		t.Fatal("Unroutable of no problems")
 	}
+}
+
+// users is a UserDirectory over StaticDirectory: only the users listed can take work.
+type users struct {
+	StaticDirectory
+	enabled []string
+}
+
+func (u users) Available(id string) bool { return slices.Contains(u.enabled, id) }
+
+// TestRouteLeavesOutUnavailableUsers: with a directory that knows its users, work goes to
+// no name that no enabled user holds. A user the definition names is left out (and a node
+// left with nobody is the organisation's problem); a user a field or a pick names is the
+// input's problem; a user copied in by a field is left out of the copy.
+func TestRouteLeavesOutUnavailableUsers(t *testing.T) {
+	t.Parallel()
+	def := mustParse(t, `
+key: users
+name: Users
+system: test
+fields:
+  owner: {type: user}
+  team: {type: user_list}
+nodes:
+  - key: boss
+    name: Boss
+    handlers: [{user: boss}, {user: deputy}]
+    cc: [{field: owner}]
+  - key: owner
+    name: Owner
+    handlers: [{field: team}]
+  - key: picked
+    name: Picked
+    handlers: [{chosen: true}]
+`)
+	dir := users{enabled: []string{"deputy", "t1", "p1"}}
+	in := RouteInput{Values: Values{"owner": "gone", "team": []string{"t1"}}, Submitter: Submitter{ID: "s1"}, Chosen: map[string][]string{"picked": {"p1"}}}
+	plan, err := def.Route(in, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(plan[0].Handlers, []string{"deputy"}) || len(plan[0].CC) != 0 {
+		t.Fatalf("boss node: handlers %v cc %v, want deputy alone and no copy to the unknown owner", plan[0].Handlers, plan[0].CC)
+	}
+	_, err = def.Route(in, users{enabled: []string{"t1", "p1"}})
+	if !Unroutable(err) {
+		t.Fatalf("a node whose named users are all unavailable: %v", err)
+	}
+	wantProblems(t, err, []string{"nodes[0].handlers: resolve to nobody: node boss (Boss) has no enabled user among user boss, user deputy"})
+	in.Values["team"] = []string{"t1", "left"}
+	in.Chosen["picked"] = []string{"nobody"}
+	_, err = def.Route(in, dir)
+	if Unroutable(err) {
+		t.Fatalf("users named by the input are the input's problem: %v", err)
+	}
+	wantProblems(t, err, []string{"fields.team[1]: left cannot take work here: no enabled user has that id",
+		"chosen.picked[0]: nobody cannot take work here: no enabled user has that id"})
 }
