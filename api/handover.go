@@ -26,13 +26,6 @@ type handoverBody struct {
 	Comment string `json:"comment"`
 }
 
-type handoverItem struct {
-	TicketID string        `json:"ticket_id"`
-	Status   int           `json:"status"`
-	Result   *ticketResult `json:"result,omitempty"`
-	Problem  *Problem      `json:"problem,omitempty"`
-}
-
 // handover moves a principal's work on every open ticket to another user, as an admin
 // (离职交接): on each ticket, their pending task is reassigned, their waiting turns and
 // their place among the handlers of the route's nodes go to the new user, so that nothing
@@ -64,11 +57,11 @@ func (s *Server) handover(w http.ResponseWriter, r *http.Request) error {
 		HandedOver int                 `json:"handed_over"`
 		Skipped    int                 `json:"skipped"`
 		Failed     int                 `json:"failed"`
-		Results    []handoverItem      `json:"results"`
+		Results    []batchItem         `json:"results"`
 		More       bool                `json:"more"`
 		Next       string              `json:"next,omitempty"`
 		Position   eventstore.Position `json:"position,omitzero"`
-	}{Principal: from, To: b.To, Results: make([]handoverItem, 0, min(len(ids), handoverBatch))}
+	}{Principal: from, To: b.To, Results: make([]batchItem, 0, min(len(ids), handoverBatch))}
 	if len(ids) > handoverBatch {
 		ids, out.More = ids[:handoverBatch], true
 	}
@@ -76,23 +69,17 @@ func (s *Server) handover(w http.ResponseWriter, r *http.Request) error {
 		res, err := s.cfg.Commands.HandoverTicket(r.Context(), commands.HandoverTicket{Request: request(r, "\x00"+id),
 			TicketID: id, From: from, To: b.To, Comment: b.Comment})
 		out.Next = id
-		if err != nil {
-			p, internal := problemOf(err)
-			if internal {
-				s.logger.ErrorContext(r.Context(), "handover of a ticket failed", "request_id", requestID(r.Context()), "ticket", id, "error", err)
-			}
-			if slices.Contains(gone, p.Code) {
-				out.Skipped++
-			} else {
-				out.Failed++
-			}
-			out.Results = append(out.Results, handoverItem{TicketID: id, Status: p.Status, Problem: &p})
-			continue
+		item := s.batchItemOf(r, id, res, err)
+		switch {
+		case item.Problem == nil:
+			out.HandedOver++
+			out.Position = res.Position
+		case slices.Contains(gone, item.Problem.Code):
+			out.Skipped++
+		default:
+			out.Failed++
 		}
-		tr := ticketResultOf(res)
-		out.HandedOver++
-		out.Position = res.Position
-		out.Results = append(out.Results, handoverItem{TicketID: id, Status: http.StatusOK, Result: &tr})
+		out.Results = append(out.Results, item)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -171,19 +171,28 @@ func (s *Server) batchApprove(w http.ResponseWriter, r *http.Request) error {
 	for _, it := range b.Items {
 		res, err := s.cfg.Commands.ApproveTask(r.Context(), commands.ApproveTask{Request: request(r, "\x00"+it.TicketID+"\x00"+it.TaskID),
 			TicketID: it.TicketID, TaskID: it.TaskID, Comment: it.Comment})
-		if err != nil {
-			p, internal := problemOf(err)
-			if internal {
-				s.logger.ErrorContext(r.Context(), "batch item failed", "request_id", requestID(r.Context()), "ticket", it.TicketID, "error", err)
-			}
+		item := s.batchItemOf(r, it.TicketID, res, err)
+		if item.Problem != nil {
 			out.Failed++
-			out.Results = append(out.Results, batchItem{TicketID: it.TicketID, Status: p.Status, Problem: &p})
-			continue
+		} else {
+			out.Approved++
 		}
-		tr := ticketResultOf(res)
-		out.Approved++
-		out.Results = append(out.Results, batchItem{TicketID: it.TicketID, Status: http.StatusOK, Result: &tr})
+		out.Results = append(out.Results, item)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// batchItemOf is the outcome of one ticket's command in a request over several: its
+// result, or its problem (an internal error is logged).
+func (s *Server) batchItemOf(r *http.Request, ticketID string, res commands.TicketResult, err error) batchItem {
+	if err != nil {
+		p, internal := problemOf(err)
+		if internal {
+			s.logger.ErrorContext(r.Context(), "batch item failed", "request_id", requestID(r.Context()), "ticket", ticketID, "error", err)
+		}
+		return batchItem{TicketID: ticketID, Status: p.Status, Problem: &p}
+	}
+	tr := ticketResultOf(res)
+	return batchItem{TicketID: ticketID, Status: http.StatusOK, Result: &tr}
 }
