@@ -78,6 +78,8 @@ func commands() []command {
 		{"principal list", "", "list the principals", principalList},
 		{"principal grant-role", "ID ROLE", "grant a role", principalRole(false)},
 		{"principal revoke-role", "ID ROLE", "revoke a role", principalRole(true)},
+		{"principal disable", "ID [--reason R]", "stop a principal authenticating and being routed new work", principalSwitch(false)},
+		{"principal enable", "ID", "let a disabled principal in again", principalSwitch(true)},
 		{"principal handover", "ID --to USER [--comment C]", "hand a principal's work on every open ticket to another user (离职交接)", principalHandover},
 		{"token issue", "PRINCIPAL", "issue a bearer token (its secret is printed once)", tokenIssue},
 		{"token revoke", "PRINCIPAL TOKEN_ID", "revoke a token", tokenRevoke},

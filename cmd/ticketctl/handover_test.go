@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -26,6 +27,11 @@ func TestPrincipalHandover(t *testing.T) {
 	}
 	call(t, s, "GET", "/v1/tickets/"+ids[2]+"?min_position="+last, s.AdminToken, nil, http.StatusOK)
 
+	ctl(t, env, "principal", "disable", "xiaoli", "--reason", "left the company").want(t, 0, "disabled principal xiaoli (user)")
+	list := ctl(t, env, "principal", "list").want(t, 0)
+	if !regexp.MustCompile(`xiaoli\s.*\strue\s`).MatchString(list.stdout) {
+		t.Fatalf("principal list after the disable:\n%s", list.stdout)
+	}
 	ctl(t, env, "principal", "handover", "xiaoli").want(t, 2, "--to must name the user")
 	ctl(t, env, "principal", "handover", "xiaoli", "--to", "nobody").want(t, 1, "hand over the work of xiaoli: 422", "to: no user nobody")
 	out := ctl(t, env, "principal", "handover", "xiaoli", "--to", "wang", "--comment", "xiaoli has left").want(t, 0,
@@ -40,4 +46,6 @@ func TestPrincipalHandover(t *testing.T) {
 		t.Fatalf("wang's approval: %v", approved)
 	}
 	ctl(t, env, "principal", "handover", "xiaoli", "--to", "wang").want(t, 0, "handed over xiaoli's work on 0 tickets to wang")
+	ctl(t, env, "principal", "enable", "xiaoli").want(t, 0, "enabled principal xiaoli (user)")
+	ctl(t, env, "principal", "disable", "nobody").want(t, 1, "disable nobody: 404")
 }

@@ -113,6 +113,38 @@ func principalList(ctx context.Context, o *options, args []string) error {
 	return tw.Flush()
 }
 
+// principalSwitch returns the command that disables (or, with enable, enables) a
+// principal: a disabled principal cannot authenticate and is routed no new work.
+func principalSwitch(enable bool) func(ctx context.Context, o *options, args []string) error {
+	name, verb := "principal disable", "disable"
+	if enable {
+		name, verb = "principal enable", "enable"
+	}
+	return func(ctx context.Context, o *options, args []string) error {
+		fs := o.flagSet(name)
+		reason := fs.String("reason", "", "why, recorded in the principal's history")
+		pos, err := o.parse(fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		c, err := o.client()
+		if err != nil {
+			return err
+		}
+		var p principalView
+		_, raw, err := c.do(ctx, request{method: "POST", path: "/v1/principals/" + url.PathEscape(pos[0]) + "/" + verb,
+			body: map[string]string{"reason": *reason}}, &p)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", verb, pos[0], err)
+		}
+		if o.json {
+			return printJSON(o.stdout, raw)
+		}
+		fmt.Fprintf(o.stdout, "%sd %s\n", verb, p.summary())
+		return nil
+	}
+}
+
 // principalRole returns the command that grants (or, with revoke, revokes) a role.
 func principalRole(revoke bool) func(ctx context.Context, o *options, args []string) error {
 	name, method, verb := "principal grant-role", "PUT", "granted"
