@@ -55,6 +55,15 @@ func TestHandoverMovesADepartedApproversWork(t *testing.T) {
 			}
 		}
 
+		// Before the handover, the admin looks at what xiaoli holds; her colleagues may not.
+		held := s.must(s.call("GET", "/v1/workbench/pending?principal=xiaoli&min_position="+one.str("position"), s.admin, nil),
+			http.StatusOK, "xiaoli's pending list, as the admin reads it")
+		if items, _ := held.body["items"].([]any); len(items) != 3 {
+			t.Fatalf("xiaoli's pending list (two tasks of her own, one as fang's delegate): %s", held.raw)
+		}
+		if r := s.call("GET", "/v1/workbench/pending?principal=xiaoli", fang, nil); r.status != http.StatusForbidden || r.str("code") != "not-principal" {
+			t.Fatalf("fang reading xiaoli's workbench: %d %s", r.status, r.raw)
+		}
 		h := s.must(s.call("POST", "/v1/principals/xiaoli/handover?min_position="+one.str("position"), s.admin,
 			map[string]any{"to": "wang", "comment": "xiaoli has left"}), http.StatusOK, "handover")
 		var handed []string

@@ -265,8 +265,15 @@ func (s *Server) workbenchCounts(w http.ResponseWriter, r *http.Request) error {
 
 func workbenchQuery(r *http.Request) (projections.WorkbenchQuery, error) {
 	v := r.URL.Query()
-	q := projections.WorkbenchQuery{Principal: callerOf(r.Context()).ID, Process: v.Get("process"), Status: v.Get("status"),
+	c := callerOf(r.Context())
+	q := projections.WorkbenchQuery{Principal: c.ID, Process: v.Get("process"), Status: v.Get("status"),
 		Text: v.Get("q"), Cursor: v.Get("cursor")}
+	if p := v.Get("principal"); p != "" && p != c.ID {
+		if !c.Has(commands.RoleAdmin) && !c.Has(commands.RoleAuditor) {
+			return q, domain.Errorf(domain.Forbidden, "not-principal", "only admins and auditors may read another principal's workbench")
+		}
+		q.Principal = p
+	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
