@@ -16,6 +16,7 @@ var fuzzRoutes = []struct{ method, path string }{
 	{"POST", "/v1/tickets/TICKET/return"},
 	{"POST", "/v1/tickets/TICKET/resubmit"},
 	{"POST", "/v1/tickets/TICKET/cc"},
+	{"POST", "/v1/tickets/TICKET/transfer"},
 	{"POST", "/v1/approvals"},
 	{"POST", "/v1/delegations"},
 	{"POST", "/v1/principals"},
