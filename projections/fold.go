@@ -193,7 +193,7 @@ func (f *freshTicket) apply(e ticket.Event, at time.Time) error {
 		return f.transfer(e)
 	case *ticket.HandlerReplaced:
 		for i := range f.nodes {
-			if slices.Contains(e.Nodes, f.nodes[i].idx) {
+			if slices.Contains(e.Nodes, f.nodes[i].key) {
 				f.nodes[i].handlers = ticket.ReplaceHandler(f.nodes[i].handlers, e.From, e.To)
 			}
 		}

@@ -225,11 +225,7 @@ func gatherTicketEvent(round []*setRows, id string, ev, next *eventstore.Recorde
 	case *ticket.TaskTransfer:
 		add(kindTransfer, e.TaskID, e.By, e.Assignee, e.At, e.NewTask, e.To)
 	case *ticket.HandlerReplaced:
-		nodes, err := json.Marshal(append([]int{}, e.Nodes...))
-		if err != nil {
-			return fmt.Errorf("projections: encode node indexes: %w", err)
-		}
-		add(kindHandlerReplaced, e.From, e.To, string(nodes), jsonStrings(e.Tasks))
+		add(kindHandlerReplaced, e.From, e.To, jsonStrings(e.Nodes), jsonStrings(e.Tasks))
 	case *ticket.SignerAdded:
 		node, err := jsonNodes([]ticket.Node{e.New})
 		if err != nil {
@@ -398,11 +394,12 @@ var ticketStatements = [kindCount]*setStatement{
 }
 
 // replaceNodeHandlers puts e.to_user in e.from_user's place among the handlers of the
-// nodes of e at the indexes e.nodes (a JSON array), once, in order (ticket.HandlerReplaced).
+// nodes of e whose keys are in e.nodes (a JSON array), once, in order
+// (ticket.HandlerReplaced).
 const replaceNodeHandlers = `UPDATE nodes n SET handlers = ARRAY(
 		SELECT h FROM (SELECT CASE WHEN u.x = e.from_user THEN e.to_user ELSE u.x END AS h, min(u.o) AS o
 			FROM unnest(n.handlers) WITH ORDINALITY AS u(x, o) GROUP BY 1) q ORDER BY q.o)
-	FROM e WHERE n.ticket_id = e.id AND n.idx IN (SELECT jsonb_array_elements_text(e.nodes::jsonb)::int)`
+	FROM e WHERE n.ticket_id = e.id AND n.key IN (SELECT jsonb_array_elements_text(e.nodes::jsonb))`
 
 // shiftNodes moves the nodes of the tickets of e at or after e.idx one index on.
 const shiftNodes = `UPDATE nodes n SET idx = n.idx + 1 FROM e WHERE n.ticket_id = e.id AND n.idx >= e.idx`

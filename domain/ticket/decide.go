@@ -583,10 +583,10 @@ func (b *builder) handover(c Handover) error {
 		n, _ := b.s.CurrentNode()
 		return domain.FieldError("already-handler", "to", "%s already holds a task at node %s beside %s's", c.To, n.Key, c.From)
 	}
-	var nodes []int
-	for i, n := range b.s.Route {
+	var nodes []string
+	for _, n := range b.s.Route {
 		if slices.Contains(n.Handlers, c.From) {
-			nodes = append(nodes, i)
+			nodes = append(nodes, n.Key)
 		}
 	}
 	if len(held)+len(waiting)+len(nodes) == 0 {

@@ -362,7 +362,7 @@ func TestTransferAndAddSigner(t *testing.T) {
 					t.Fatalf("pending %v after %+v", s.PendingHandlers(), evs[0])
 				}
 				r := evs[1].(*HandlerReplaced)
-				if !slices.Equal(r.Nodes, []int{0}) || len(r.Tasks) != 0 || !slices.Equal(s.Route[0].Handlers, []string{"zoe", "bob"}) {
+				if !slices.Equal(r.Nodes, []string{"staff"}) || len(r.Tasks) != 0 || !slices.Equal(s.Route[0].Handlers, []string{"zoe", "bob"}) {
 					t.Fatalf("replaced %+v: route %+v", r, s.Route)
 				}
 			}},

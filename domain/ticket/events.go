@@ -112,13 +112,13 @@ type TaskTransfer struct {
 	At         time.Time `json:"at"`
 }
 
-// HandlerReplaced puts To in From's place among the handlers of the route's nodes at the
-// indexes Nodes, and as the assignee of the active node's waiting tasks Tasks: an admin's
-// handover (see Handover).
+// HandlerReplaced puts To in From's place among the handlers of the route's nodes whose
+// keys are Nodes, and as the assignee of the active node's waiting tasks Tasks: an
+// admin's handover (see Handover).
 type HandlerReplaced struct {
 	From    string    `json:"from"`
 	To      string    `json:"to"`
-	Nodes   []int     `json:"nodes,omitempty"`
+	Nodes   []string  `json:"nodes,omitempty"`
 	Tasks   []string  `json:"tasks,omitempty"`
 	By      string    `json:"by"`
 	Comment string    `json:"comment,omitempty"`

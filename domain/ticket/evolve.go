@@ -71,8 +71,8 @@ func Evolve(s State, e Event) State {
 		s.Handled = addUnique(s.Handled, e.To)
 	case *HandlerReplaced:
 		route := slices.Clone(s.Route)
-		for _, i := range e.Nodes {
-			if i >= 0 && i < len(route) {
+		for i := range route {
+			if slices.Contains(e.Nodes, route[i].Key) {
 				route[i].Handlers = ReplaceHandler(route[i].Handlers, e.From, e.To)
 			}
 		}
