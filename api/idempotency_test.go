@@ -26,7 +26,7 @@ func TestIdempotencyKeyStandsForOneRequest(t *testing.T) {
 			t.Fatalf("the key with another request: %d %s", reused.status, reused.raw)
 		}
 		// Another caller's key of the same name is its own.
-		other := s.principal("svc-shop2", "service", "shop2", "system")
+		other := s.principal("svc-shop-eu", "service", "shop", "system") // a second client of the shop
 		s.must(s.call("POST", "/v1/tickets", other, sub("SO-2"), "Idempotency-Key", "k-1"), http.StatusCreated, "another caller's k-1")
 		// A command on the ticket with the key of its submission is another request too.
 		approve := s.call("POST", "/v1/tickets/"+first.str("ticket_id")+"/approve", shop, map[string]any{}, "Idempotency-Key", "k-1")
@@ -52,7 +52,7 @@ func TestIdempotencyKeyStandsForOneRequest(t *testing.T) {
 			}
 		}
 		if n != 2 {
-			t.Fatalf("%d tickets submitted, want 2 (SO-1 once, and shop2's SO-2)", n)
+			t.Fatalf("%d tickets submitted, want 2 (SO-1 once, and the second client's SO-2)", n)
 		}
 	})
 }

@@ -69,8 +69,12 @@ type Submit struct {
 	Title       string
 	CC          []string
 	Watchers    []string
-	By          Actor
-	At          time.Time
+	// System is the business system the ticket belongs to, whose endpoints receive its
+	// outcome: the submitting service's, or for a user's own submission the process's.
+	// Empty means By.System.
+	System string
+	By     Actor
+	At     time.Time
 }
 
 // Approve approves the actor's pending task (TaskID, when given, names it). Changes edit

@@ -168,9 +168,13 @@ func (b *builder) submit(c Submit) error {
 		return err
 	}
 	watchers := uniqueSorted(append(slices.Clone(c.Watchers), c.Submitter.ID))
+	system := c.System
+	if system == "" {
+		system = c.By.System
+	}
 	b.emit(&Submitted{
 		TicketID: c.TicketID, ProcessKey: c.Definition.Key(), ProcessVersion: c.Definition.Version(),
-		System: c.By.System, BusinessKey: c.BusinessKey, Submitter: c.Submitter.ID, Title: c.Title,
+		System: system, BusinessKey: c.BusinessKey, Submitter: c.Submitter.ID, Title: c.Title,
 		Fields: fields, Route: route, Watchers: watchers, CC: uniqueSorted(c.CC), At: c.At,
 	})
 	b.activate(0, c.By.ID, c.At)

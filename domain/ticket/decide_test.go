@@ -82,6 +82,16 @@ func TestSubmit(t *testing.T) {
 			}},
 		{name: "a user submits for themselves", when: func() Submit { c := submitCmd(10); c.By = user("wang"); return c }(),
 			then: []string{TypeSubmitted, TypeNodeActivated}},
+		{name: "a user's submission belongs to the system given", when: func() Submit {
+			c := submitCmd(10)
+			c.By, c.System = user("wang"), "shop"
+			return c
+		}(), then: []string{TypeSubmitted, TypeNodeActivated},
+			check: func(t *testing.T, _ State, evs []Event) {
+				if sys := evs[0].(*Submitted).System; sys != "shop" {
+					t.Fatalf("system %q", sys)
+				}
+			}},
 		{name: "an empty route approves at once", when: func() Submit { c := submitCmd(10); c.Definition = testDef{route: []Node{}}; return c }(),
 			then: []string{TypeSubmitted, TypeApproved},
 			check: func(t *testing.T, s State, _ []Event) {
