@@ -41,5 +41,11 @@ func TestTicketsBelongToTheProcessSystem(t *testing.T) {
 		if r := s.call("GET", "/v1/tickets/"+id, shop, nil); r.status != http.StatusNotFound {
 			t.Fatalf("the shop reading the CRM's ticket: %d %s", r.status, r.raw)
 		}
+		// Nor does a command tell the shop that the CRM's ticket exists.
+		for op, body := range map[string]map[string]any{"/execution": {"status": "succeeded"}, "/withdraw": {}, "/urge": {}, "/comments": {"text": "x"}} {
+			if r := s.call("POST", "/v1/tickets/"+id+op, shop, body); r.status != http.StatusNotFound || r.str("code") != "no-such-ticket" {
+				t.Errorf("the shop's %s on the CRM's ticket: %d %s", op, r.status, r.raw)
+			}
+		}
 	})
 }

@@ -62,7 +62,8 @@ func (s *Service) onTicket(ctx context.Context, id string, r Request, decide fun
 	}
 	m := s.meta(r)
 	return ExecuteCached(ctx, s.store, s.tickets, ticketAggregate, ticket.Stream(id), m, func(st ticket.State) ([]ticket.Event, error) {
-		if st.Status == ticket.StatusNone {
+		// A business system's client knows only its own system's tickets, as it reads them.
+		if st.Status == ticket.StatusNone || (actor.System != "" && st.System != actor.System) {
 			return nil, domain.Errorf(domain.NotFound, "no-such-ticket", "no ticket %s", id)
 		}
 		cmd, err := decide(st, actor, m)
