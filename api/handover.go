@@ -38,6 +38,9 @@ func (s *Server) handover(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	from := chi.URLParam(r, "principal_id")
+	if st, ok := s.cfg.Principals.Get(from); !ok || !st.Exists() {
+		return domain.Errorf(domain.NotFound, "no-such-principal", "no principal %s", from)
+	}
 	if err := s.cfg.Commands.CheckUser(b.To, "to"); err != nil {
 		return err
 	}

@@ -54,6 +54,10 @@ func TestHandoverMovesADepartedApproversWork(t *testing.T) {
 				t.Errorf("a handover %s: %d %s", c.name, r.status, r.raw)
 			}
 		}
+		if r := s.call("POST", "/v1/principals/xiaoil/handover", s.admin, map[string]any{"to": "wang"}); r.status != http.StatusNotFound ||
+			r.str("code") != "no-such-principal" {
+			t.Errorf("a handover of a mistyped principal: %d %s", r.status, r.raw)
+		}
 
 		// Before the handover, the admin looks at what xiaoli holds; her colleagues may not.
 		held := s.must(s.call("GET", "/v1/workbench/pending?principal=xiaoli&min_position="+one.str("position"), s.admin, nil),
