@@ -27,7 +27,8 @@ func TestPrincipalHandover(t *testing.T) {
 	}
 	call(t, s, "GET", "/v1/tickets/"+ids[2]+"?min_position="+last, s.AdminToken, nil, http.StatusOK)
 
-	ctl(t, env, "principal", "disable", "xiaoli", "--reason", "left the company").want(t, 0, "disabled principal xiaoli (user)")
+	ctl(t, env, "principal", "disable", "xiaoli", "--reason", "left the company").want(t, 0, "disabled principal xiaoli (user)",
+		"xiaoli still holds 3 pending tasks; ticketctl principal handover xiaoli --to USER")
 	list := ctl(t, env, "principal", "list").want(t, 0)
 	if !regexp.MustCompile(`xiaoli\s.*\strue\s`).MatchString(list.stdout) {
 		t.Fatalf("principal list after the disable:\n%s", list.stdout)

@@ -141,6 +141,17 @@ func principalSwitch(enable bool) func(ctx context.Context, o *options, args []s
 			return printJSON(o.stdout, raw)
 		}
 		fmt.Fprintf(o.stdout, "%sd %s\n", verb, p.summary())
+		if !enable && p.Kind == "user" {
+			// Their work does not move by itself: say what waits for them.
+			var counts struct {
+				Pending int `json:"pending"`
+			}
+			path := "/v1/workbench?principal=" + url.QueryEscape(pos[0]) + "&min_position=" + url.QueryEscape(p.Position)
+			if _, _, err := c.do(ctx, request{method: "GET", path: path}, &counts); err == nil && counts.Pending > 0 {
+				fmt.Fprintf(o.stdout, "%s still holds %s; ticketctl principal handover %s --to USER hands their work to a colleague\n",
+					pos[0], plural(counts.Pending, "pending task", "pending tasks"), pos[0])
+			}
+		}
 		return nil
 	}
 }
