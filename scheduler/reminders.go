@@ -110,6 +110,10 @@ func (*Reminders) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, _ bo
 			}
 		case *ticket.Reminded:
 			of(id).rows[reminderKey{e.Activation, e.Kind}] = nil
+			if e.Kind == ticket.Overdue {
+				// A due-soon reminder not sent by now is not sent (see ticket.Remind).
+				of(id).rows[reminderKey{e.Activation, ticket.DueSoon}] = nil
+			}
 		case *ticket.NodeCompleted, *ticket.Returned, *ticket.Withdrawn, *ticket.Approved, *ticket.Rejected:
 			of(id).clear()
 		case *ticket.SignerAdded:

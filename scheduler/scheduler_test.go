@@ -139,6 +139,26 @@ func TestReminders(t *testing.T) {
 	if err != nil || len(due) != 0 {
 		t.Fatalf("reminders left after the ticket closed: %+v, %v", due, err)
 	}
+
+	// A scheduler that comes round only after a node's due time (it was down, or the SLA is
+	// shorter than its interval) sends the overdue reminder alone: "due soon" would be
+	// wrong by then. It used to send both.
+	clk.Set(t0.Add(50 * time.Hour))
+	late, err := svc.SubmitTicket(ctx, commands.SubmitTicket{Request: commands.Request{Caller: commands.Caller{ID: "wang"}}, Process: "sla", Fields: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick(t0.Add(60*time.Hour), late.Position, 1)
+	l, _ = svc.Ticket(ctx, late.State.ID)
+	if r := l.State.Reminded; len(r) != 1 || !r["1/"+ticket.Overdue] {
+		t.Fatalf("reminders recorded when the scheduler came late: %v", r)
+	}
+	if err := runner.WaitFor(ctx, scheduler.RemindersName, l.Position, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := reminders.DueAt(ctx, t0.Add(100*time.Hour), 10); err != nil || len(due) != 0 {
+		t.Fatalf("reminders left after the overdue one: %+v, %v", due, err)
+	}
 }
 
 func TestRunStopsWithItsContext(t *testing.T) {

@@ -181,7 +181,9 @@ type Urge struct {
 	At       time.Time
 }
 
-// Remind is the scheduler's SLA reminder for the active node.
+// Remind is the scheduler's SLA reminder for the active node: DueSoon from RemindBefore
+// ahead of the due time, Overdue from the due time. A DueSoon reminder reached only once
+// the node is due records nothing; the Overdue one says more.
 type Remind struct {
 	Kind string
 	By   Actor

@@ -735,6 +735,9 @@ func (b *builder) remind(c Remind) error {
 	when := b.s.DueAt
 	if c.Kind == DueSoon {
 		when = when.Add(-n.RemindBefore)
+		if !c.At.Before(b.s.DueAt) {
+			return nil // reached only once the node is due: the overdue reminder says more
+		}
 	}
 	if c.At.Before(when) {
 		return domain.Errorf(domain.Conflict, "not-due", "the %s reminder of node %s is due at %s", c.Kind, n.Key, when.UTC().Format(time.RFC3339))

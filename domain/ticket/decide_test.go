@@ -506,6 +506,8 @@ func TestCommentCCUrgeRemind(t *testing.T) {
 			}},
 		{name: "due-soon reminder too early", given: []Command{submitCmd(100)}, when: Remind{By: scheduler, Kind: DueSoon, At: at(6)}, wantKind: domain.Conflict, wantCode: "not-due"},
 		{name: "overdue reminder", given: []Command{submitCmd(100)}, when: Remind{By: scheduler, Kind: Overdue, At: at(9)}, then: []string{TypeReminded}},
+		{name: "a due-soon reminder reached only after the due time is left out", given: []Command{submitCmd(100)},
+			when: Remind{By: scheduler, Kind: DueSoon, At: at(8)}},
 		{name: "a reminder sent twice is a no-op", given: []Command{submitCmd(100), Remind{By: scheduler, Kind: Overdue, At: at(9)}},
 			when: Remind{By: scheduler, Kind: Overdue, At: at(10)}},
 		{name: "no reminder for a node without SLA", given: []Command{submitCmd(100), Approve{By: user("ann"), At: at(1)}},
