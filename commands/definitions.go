@@ -204,6 +204,11 @@ func (b bound) Version() int   { return b.version }
 
 func (b bound) UrgeInterval() time.Duration { return b.def.Settings().UrgeInterval }
 
+func (b bound) TicketSLA() (due, remind time.Duration) {
+	sla := b.def.Settings().SLA
+	return sla.Due, sla.Remind
+}
+
 func (b bound) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
 	input, err := process.DecodeJSON(raw)
 	if err != nil {

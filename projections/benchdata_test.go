@@ -42,6 +42,8 @@ type spread struct{ approvers int }
 func (spread) Key() string                 { return "refund" }
 func (spread) Version() int                { return 1 }
 func (spread) UrgeInterval() time.Duration { return time.Minute }
+
+func (spread) TicketSLA() (due, remind time.Duration) { return 0, 0 }
 func (spread) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
 	var f ticket.Fields
 	err := json.Unmarshal(raw, &f)
@@ -64,6 +66,8 @@ type single struct{ approvers int }
 func (single) Key() string                 { return "expense" }
 func (single) Version() int                { return 1 }
 func (single) UrgeInterval() time.Duration { return time.Minute }
+
+func (single) TicketSLA() (due, remind time.Duration) { return 0, 0 }
 func (single) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
 	return spread{}.ValidateFields(raw)
 }

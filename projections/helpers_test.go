@@ -38,6 +38,8 @@ func (refund) Key() string                 { return "refund" }
 func (refund) Version() int                { return 1 }
 func (refund) UrgeInterval() time.Duration { return time.Millisecond }
 
+func (refund) TicketSLA() (due, remind time.Duration) { return 0, 0 }
+
 func (refund) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
 	var f ticket.Fields
 	if err := json.Unmarshal(raw, &f); err != nil || f == nil {

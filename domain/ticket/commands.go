@@ -21,6 +21,9 @@ type Definition interface {
 	Route(fields Fields, submitter Submitter) ([]Node, error)
 	// UrgeInterval is the least time between two urges of the same node.
 	UrgeInterval() time.Duration
+	// TicketSLA limits the whole ticket: due Due after submission, with a reminder
+	// Remind before that; zero Due sets no limit.
+	TicketSLA() (due, remind time.Duration)
 }
 
 // Submitter is who a ticket is submitted for. What conditions read of them (department,
@@ -181,13 +184,15 @@ type Urge struct {
 	At       time.Time
 }
 
-// Remind is the scheduler's SLA reminder for the active node: DueSoon from RemindBefore
-// ahead of the due time, Overdue from the due time. A DueSoon reminder reached only once
-// the node is due records nothing; the Overdue one says more.
+// Remind is the scheduler's SLA reminder for the active node, or with Whole for the whole
+// ticket: DueSoon from the reminder time ahead of the due time, Overdue from the due
+// time. A DueSoon reminder reached only once it is due records nothing; the Overdue one
+// says more.
 type Remind struct {
-	Kind string
-	By   Actor
-	At   time.Time
+	Kind  string
+	Whole bool
+	By    Actor
+	At    time.Time
 }
 
 // ReportExecution is the owning business system's report on executing the outcome.

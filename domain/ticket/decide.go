@@ -172,10 +172,17 @@ func (b *builder) submit(c Submit) error {
 	if system == "" {
 		system = c.By.System
 	}
+	var dueAt, remindAt time.Time
+	if due, remind := c.Definition.TicketSLA(); due > 0 {
+		dueAt = c.At.Add(due)
+		if remind > 0 {
+			remindAt = dueAt.Add(-remind)
+		}
+	}
 	b.emit(&Submitted{
 		TicketID: c.TicketID, ProcessKey: c.Definition.Key(), ProcessVersion: c.Definition.Version(),
 		System: system, BusinessKey: c.BusinessKey, Submitter: c.Submitter.ID, Title: c.Title,
-		Fields: fields, Route: route, Watchers: watchers, CC: uniqueSorted(c.CC), At: c.At,
+		Fields: fields, Route: route, Watchers: watchers, CC: uniqueSorted(c.CC), DueAt: dueAt, RemindAt: remindAt, At: c.At,
 	})
 	b.activate(0, c.By.ID, c.At)
 	return nil
@@ -729,6 +736,9 @@ func (b *builder) remind(c Remind) error {
 		return domain.FieldError("invalid", "kind", "must be %q or %q", DueSoon, Overdue)
 	}
 	n, ok := b.s.CurrentNode()
+	if c.Whole {
+		return b.remindWhole(c, n.Key)
+	}
 	if b.s.Status.Final() || !ok || b.s.DueAt.IsZero() || b.s.Reminded[reminderKey(b.s.Activation, c.Kind)] {
 		return nil
 	}
@@ -743,6 +753,27 @@ func (b *builder) remind(c Remind) error {
 		return domain.Errorf(domain.Conflict, "not-due", "the %s reminder of node %s is due at %s", c.Kind, n.Key, when.UTC().Format(time.RFC3339))
 	}
 	b.emit(&Reminded{Node: n.Key, Activation: b.s.Activation, Kind: c.Kind, Handlers: b.s.PendingHandlers(), DueAt: b.s.DueAt, At: c.At})
+	return nil
+}
+
+// remindWhole is the reminder of the whole ticket's SLA, as activation 0: once per kind,
+// while the ticket is open (returned to its submitter too), to the handlers of node if
+// one is active.
+func (b *builder) remindWhole(c Remind, node string) error {
+	if b.s.Status.Final() || b.s.TicketDueAt.IsZero() || b.s.Reminded[reminderKey(0, c.Kind)] {
+		return nil
+	}
+	when := b.s.TicketDueAt
+	if c.Kind == DueSoon {
+		if b.s.TicketRemindAt.IsZero() || !c.At.Before(b.s.TicketDueAt) {
+			return nil
+		}
+		when = b.s.TicketRemindAt
+	}
+	if c.At.Before(when) {
+		return domain.Errorf(domain.Conflict, "not-due", "the ticket's %s reminder is due at %s", c.Kind, when.UTC().Format(time.RFC3339))
+	}
+	b.emit(&Reminded{Node: node, Activation: 0, Kind: c.Kind, Handlers: b.s.PendingHandlers(), DueAt: b.s.TicketDueAt, At: c.At})
 	return nil
 }
 

@@ -508,6 +508,22 @@ func TestCommentCCUrgeRemind(t *testing.T) {
 		{name: "overdue reminder", given: []Command{submitCmd(100)}, when: Remind{By: scheduler, Kind: Overdue, At: at(9)}, then: []string{TypeReminded}},
 		{name: "a due-soon reminder reached only after the due time is left out", given: []Command{submitCmd(100)},
 			when: Remind{By: scheduler, Kind: DueSoon, At: at(8)}},
+		{name: "the whole ticket's due-soon reminder too early", given: []Command{submitCmd(100)},
+			when: Remind{By: scheduler, Whole: true, Kind: DueSoon, At: at(23)}, wantKind: domain.Conflict, wantCode: "not-due"},
+		{name: "the whole ticket's due-soon reminder", given: []Command{submitCmd(100)},
+			when: Remind{By: scheduler, Whole: true, Kind: DueSoon, At: at(24)}, then: []string{TypeReminded},
+			check: func(t *testing.T, s State, evs []Event) {
+				r := evs[0].(*Reminded)
+				if r.Activation != 0 || r.Node != "staff" || !r.DueAt.Equal(at(48)) || !slices.Equal(r.Handlers, []string{"ann", "bob"}) || !s.Reminded["0/"+DueSoon] {
+					t.Fatalf("reminded %+v", r)
+				}
+			}},
+		{name: "the whole ticket's overdue reminder, once", given: []Command{submitCmd(100), Remind{By: scheduler, Whole: true, Kind: Overdue, At: at(48)}},
+			when: Remind{By: scheduler, Whole: true, Kind: Overdue, At: at(49)}},
+		{name: "the whole ticket's due-soon reminder reached when it is overdue", given: []Command{submitCmd(100)},
+			when: Remind{By: scheduler, Whole: true, Kind: DueSoon, At: at(50)}},
+		{name: "no reminder for a closed ticket", given: []Command{submitCmd(100), Withdraw{By: shop, At: at(1)}},
+			when: Remind{By: scheduler, Whole: true, Kind: Overdue, At: at(50)}},
 		{name: "a reminder sent twice is a no-op", given: []Command{submitCmd(100), Remind{By: scheduler, Kind: Overdue, At: at(9)}},
 			when: Remind{By: scheduler, Kind: Overdue, At: at(10)}},
 		{name: "no reminder for a node without SLA", given: []Command{submitCmd(100), Approve{By: user("ann"), At: at(1)}},

@@ -13,18 +13,22 @@ type Event interface{ isEvent() }
 
 // Submitted opens a ticket.
 type Submitted struct {
-	TicketID       string    `json:"ticket_id"`
-	ProcessKey     string    `json:"process_key"`
-	ProcessVersion int       `json:"process_version"`
-	System         string    `json:"system,omitempty"`
-	BusinessKey    string    `json:"business_key,omitempty"`
-	Submitter      string    `json:"submitter"`
-	Title          string    `json:"title,omitempty"`
-	Fields         Fields    `json:"fields"`
-	Route          []Node    `json:"route"`
-	Watchers       []string  `json:"watchers,omitempty"`
-	CC             []string  `json:"cc,omitempty"`
-	At             time.Time `json:"at"`
+	TicketID       string   `json:"ticket_id"`
+	ProcessKey     string   `json:"process_key"`
+	ProcessVersion int      `json:"process_version"`
+	System         string   `json:"system,omitempty"`
+	BusinessKey    string   `json:"business_key,omitempty"`
+	Submitter      string   `json:"submitter"`
+	Title          string   `json:"title,omitempty"`
+	Fields         Fields   `json:"fields"`
+	Route          []Node   `json:"route"`
+	Watchers       []string `json:"watchers,omitempty"`
+	CC             []string `json:"cc,omitempty"`
+	// DueAt is when the whole ticket is due (the process's ticket SLA), RemindAt when its
+	// handlers are reminded that it approaches; zero when the process sets none.
+	DueAt    time.Time `json:"due_at,omitzero"`
+	RemindAt time.Time `json:"remind_at,omitzero"`
+	At       time.Time `json:"at"`
 }
 
 // NodeActivated makes a node of the route current, with a task per handler.
@@ -170,6 +174,9 @@ type Urged struct {
 }
 
 // Reminded records an SLA reminder sent by the scheduler.
+//
+// A reminder of the whole ticket's SLA has Activation 0 and the node active when it was
+// sent, if any.
 type Reminded struct {
 	Node       string    `json:"node"`
 	Activation int       `json:"activation"`

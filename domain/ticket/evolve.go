@@ -18,6 +18,7 @@ func Evolve(s State, e Event) State {
 		s.System, s.BusinessKey, s.Submitter, s.Title = e.System, e.BusinessKey, e.Submitter, e.Title
 		s.Fields, s.Route, s.SubmittedAt = e.Fields, e.Route, e.At
 		s.Watchers, s.CC = e.Watchers, e.CC
+		s.TicketDueAt, s.TicketRemindAt = e.DueAt, e.RemindAt
 	case *NodeActivated:
 		s.Status = StatusInProgress
 		s.Current, s.Activation = e.Index, e.Activation

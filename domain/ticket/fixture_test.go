@@ -20,6 +20,9 @@ func (testDef) Key() string                 { return "refund" }
 func (testDef) Version() int                { return 3 }
 func (testDef) UrgeInterval() time.Duration { return time.Hour }
 
+// TicketSLA: the whole ticket is due in two days, with a reminder a day before.
+func (testDef) TicketSLA() (due, remind time.Duration) { return 48 * time.Hour, 24 * time.Hour }
+
 func (testDef) ValidateFields(raw json.RawMessage) (Fields, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {

@@ -160,6 +160,8 @@ type State struct {
 	Title       string
 	Fields      Fields
 	SubmittedAt time.Time
+	// TicketDueAt and TicketRemindAt are the whole ticket's SLA (zero: none).
+	TicketDueAt, TicketRemindAt time.Time
 
 	Route []Node
 	// Current is the index in Route of the active node; -1 when none is active.

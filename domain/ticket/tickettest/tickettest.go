@@ -20,6 +20,8 @@ type Process struct {
 	Nodes          []ticket.Node
 	// Urge is the urge interval; 0 means one hour.
 	Urge time.Duration
+	// SLA limits the whole ticket (ticket.Definition.TicketSLA); zero sets no limit.
+	SLA, Remind time.Duration
 }
 
 // Key implements ticket.Definition.
@@ -35,6 +37,9 @@ func (p Process) UrgeInterval() time.Duration {
 	}
 	return p.Urge
 }
+
+// TicketSLA implements ticket.Definition.
+func (p Process) TicketSLA() (due, remind time.Duration) { return p.SLA, p.Remind }
 
 // ValidateFields implements ticket.Definition: raw must be a JSON object.
 func (p Process) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
