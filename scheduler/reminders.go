@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	gojson "github.com/goccy/go-json"
 	"io/fs"
 	"slices"
 	"strings"
@@ -94,6 +95,26 @@ func (*Reminders) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, _ bo
 		if !ok || !remindersNeed[ev.Type] {
 			continue
 		}
+		if ev.Type == ticket.TypeSubmitted {
+			// The whole ticket's reminders, activation 0, outlive its nodes' until the end.
+			// Only the two times are read of the submission, the largest event there is.
+			var sla struct {
+				DueAt    time.Time `json:"due_at"`
+				RemindAt time.Time `json:"remind_at"`
+			}
+			if err := gojson.Unmarshal(ev.Data, &sla); err != nil {
+				return fmt.Errorf("scheduler: %s version %d: %w", ev.Stream, ev.Version, err)
+			}
+			t := of(id)
+			t.clearAll()
+			if !sla.DueAt.IsZero() {
+				if !sla.RemindAt.IsZero() {
+					t.rows[reminderKey{0, ticket.DueSoon}] = &Due{TicketID: id, Kind: ticket.DueSoon, FireAt: sla.RemindAt}
+				}
+				t.rows[reminderKey{0, ticket.Overdue}] = &Due{TicketID: id, Kind: ticket.Overdue, FireAt: sla.DueAt}
+			}
+			continue
+		}
 		e, err := ticket.Decode(ev.Type, ev.Data)
 		if err != nil {
 			return fmt.Errorf("scheduler: %s version %d: %w", ev.Stream, ev.Version, err)
@@ -114,8 +135,10 @@ func (*Reminders) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, _ bo
 				// A due-soon reminder not sent by now is not sent (see ticket.Remind).
 				of(id).rows[reminderKey{e.Activation, ticket.DueSoon}] = nil
 			}
-		case *ticket.NodeCompleted, *ticket.Returned, *ticket.Withdrawn, *ticket.Approved, *ticket.Rejected:
+		case *ticket.NodeCompleted, *ticket.Returned:
 			of(id).clear()
+		case *ticket.Withdrawn, *ticket.Approved, *ticket.Rejected:
+			of(id).clearAll()
 		case *ticket.SignerAdded:
 			if e.Where == ticket.Before {
 				of(id).clear()
@@ -147,13 +170,13 @@ func (*Reminders) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, _ bo
 			switch d := t.rows[k]; {
 			case d != nil:
 				add = append(add, d)
-			case !t.cleared:
+			case !t.cleared || k.activation == 0:
 				delIDs, delActs, delKinds = append(delIDs, id), append(delActs, k.activation), append(delKinds, k.kind)
 			}
 		}
 	}
 	if len(cleared) > 0 {
-		b.Queue(`DELETE FROM reminders WHERE ticket_id = ANY($1::text[])`, cleared)
+		b.Queue(`DELETE FROM reminders WHERE ticket_id = ANY($1::text[]) AND activation > 0`, cleared)
 	}
 	if len(delIDs) > 0 {
 		b.Queue(`DELETE FROM reminders r USING unnest($1::text[], $2::int[], $3::text[]) AS d(ticket_id, activation, kind)
@@ -175,7 +198,7 @@ func (*Reminders) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, _ bo
 // remindersNeed holds the types of the ticket events that change reminders; the others
 // are not decoded.
 var remindersNeed = map[string]bool{
-	ticket.TypeNodeActivated: true, ticket.TypeReminded: true, ticket.TypeNodeCompleted: true,
+	ticket.TypeSubmitted: true, ticket.TypeNodeActivated: true, ticket.TypeReminded: true, ticket.TypeNodeCompleted: true,
 	ticket.TypeReturned: true, ticket.TypeWithdrawn: true, ticket.TypeApproved: true,
 	ticket.TypeRejected: true, ticket.TypeSignerAdded: true,
 }
@@ -186,15 +209,28 @@ type reminderKey struct {
 }
 
 // ticketReminders is the effect of a batch's events on one ticket's reminders: whether
-// they were all cleared, then the rows written (a Due) or deleted (nil) since.
+// its nodes' reminders were all cleared, then the rows written (a Due) or deleted (nil)
+// since. The whole ticket's reminders (activation 0) are never cleared with its nodes'.
 type ticketReminders struct {
 	cleared bool
 	rows    map[reminderKey]*Due
 }
 
+// clear drops the reminders of the ticket's nodes.
 func (t *ticketReminders) clear() {
 	t.cleared = true
-	clear(t.rows)
+	for k := range t.rows {
+		if k.activation > 0 {
+			delete(t.rows, k)
+		}
+	}
+}
+
+// clearAll drops every reminder of the ticket: its nodes' and its own.
+func (t *ticketReminders) clearAll() {
+	t.clear()
+	t.rows[reminderKey{0, ticket.DueSoon}] = nil
+	t.rows[reminderKey{0, ticket.Overdue}] = nil
 }
 
 // Due is a reminder whose time has come.

@@ -86,7 +86,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 		key := d.TicketID + "/" + strconv.Itoa(d.Activation) + "/" + d.Kind
 		res, err := s.service.RemindTicket(ctx, commands.RemindTicket{
 			Request:  commands.Request{CommandID: uuid.NewSHA1(reminderNamespace, []byte(key)), Caller: caller},
-			TicketID: d.TicketID, Kind: d.Kind,
+			TicketID: d.TicketID, Kind: d.Kind, Whole: d.Activation == 0,
 		})
 		switch {
 		case err == nil:

@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -29,7 +30,11 @@ var sla = tickettest.Process{ProcessKey: "sla", Nodes: []ticket.Node{
 	{Key: "second", Mode: ticket.OneOf, Handlers: []string{"bob"}, DueAfter: 8 * time.Hour, RemindBefore: time.Hour},
 }}
 
-var defs = tickettest.Definitions{sla}
+// whole is sla's two nodes under a limit on the whole ticket: due 20 hours after
+// submission, reminded 4 hours before.
+var whole = tickettest.Process{ProcessKey: "whole", Nodes: sla.Nodes, SLA: 20 * time.Hour, Remind: 4 * time.Hour}
+
+var defs = tickettest.Definitions{sla, whole}
 
 // clock is a settable time.
 type clock struct {
@@ -283,5 +288,119 @@ func TestRemindersSetEqualsEventByEvent(t *testing.T) {
 	}
 	if got := dump(); !slices.Equal(got, want) {
 		t.Fatalf("one batch:\n%s\nevent by event:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestWholeTicketReminders: a process's limit on the whole ticket, declared but never
+// applied before, reminds the active node's handlers when it approaches and when it is
+// passed, across the ticket's nodes, once each; a closed ticket is reminded of nothing.
+// Folded event by event and in one batch, the reminders are the same rows.
+func TestWholeTicketReminders(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	env := newRemindersEnv(t, ctx, t0, projections.Config{BatchSize: 1})
+	pool, store, clk, svc, reminders, runner, sched := env.pool, env.store, env.clk, env.svc, env.reminders, env.runner, env.sched
+	as := func(who string) commands.Request {
+		return commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: who}}
+	}
+	open, err := svc.SubmitTicket(ctx, commands.SubmitTicket{Request: as("wang"), Process: "whole", Fields: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := svc.SubmitTicket(ctx, commands.SubmitTicket{Request: as("li"), Process: "whole", Fields: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := closed.Position
+	step := func(at time.Time, do func() (commands.TicketResult, error)) {
+		t.Helper()
+		clk.Set(at)
+		res, err := do()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = res.Position
+	}
+	tick := func(at time.Time, want int) {
+		t.Helper()
+		if err := runner.WaitFor(ctx, scheduler.RemindersName, last, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		clk.Set(at)
+		n, err := sched.Tick(ctx)
+		if err != nil || n != want {
+			t.Fatalf("tick at +%s: %d reminders sent, %v; want %d", at.Sub(t0), n, err, want)
+		}
+		l, _ := svc.Ticket(ctx, open.State.ID)
+		last = l.Position
+	}
+	// ann approves the first node of both in time; li withdraws hers.
+	step(t0.Add(2*time.Hour), func() (commands.TicketResult, error) {
+		return svc.ApproveTask(ctx, commands.ApproveTask{Request: as("ann"), TicketID: open.State.ID})
+	})
+	step(t0.Add(2*time.Hour), func() (commands.TicketResult, error) {
+		return svc.WithdrawTicket(ctx, commands.WithdrawTicket{Request: as("li"), TicketID: closed.State.ID})
+	})
+	tick(t0.Add(8*time.Hour), 0)
+	tick(t0.Add(9*time.Hour), 1)  // the second node (active since +2 h, due at +10 h) is due soon
+	tick(t0.Add(16*time.Hour), 2) // the second node is overdue, the whole ticket (due at +20 h) due soon
+	tick(t0.Add(16*time.Hour+time.Minute), 0)
+	tick(t0.Add(20*time.Hour), 1) // the whole ticket is overdue
+	tick(t0.Add(30*time.Hour), 0)
+
+	evs, _ := store.ReadStream(ctx, ticket.Stream(open.State.ID), eventstore.ReadStreamOptions{})
+	var got []string
+	for _, e := range evs {
+		if e.Type == ticket.TypeReminded {
+			ev, _ := ticket.Decode(e.Type, e.Data)
+			r := ev.(*ticket.Reminded)
+			got = append(got, fmt.Sprintf("%d/%s %s %v", r.Activation, r.Kind, r.Node, r.Handlers))
+		}
+	}
+	want := []string{"2/due-soon second [bob]", "2/overdue second [bob]", "0/due-soon second [bob]", "0/overdue second [bob]"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("reminders recorded %q, want %q", got, want)
+	}
+	if cl, _ := svc.Ticket(ctx, closed.State.ID); len(cl.State.Reminded) != 0 {
+		t.Fatalf("the withdrawn ticket was reminded: %v", cl.State.Reminded)
+	}
+
+	dump := func() []string {
+		t.Helper()
+		rows, err := pool.Query(ctx, `SELECT ticket_id || ' ' || activation || ' ' || kind || ' ' || node || ' ' || fire_at
+			FROM `+projections.Schema(scheduler.RemindersName)+`.reminders ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := dump()
+	if len(before) != 0 {
+		t.Fatalf("reminders left with every one sent or closed: %q", before)
+	}
+	step(t0.Add(31*time.Hour), func() (commands.TicketResult, error) {
+		return svc.SubmitTicket(ctx, commands.SubmitTicket{Request: as("zhao"), Process: "whole", Fields: json.RawMessage(`{}`)})
+	})
+	if err := runner.WaitFor(ctx, scheduler.RemindersName, last, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	byEvent := dump()
+	if len(byEvent) != 4 {
+		t.Fatalf("a new ticket's reminders: %q, want its first node's two and its own two", byEvent)
+	}
+	big, err := projections.NewRunner(pool, store, projections.Config{BatchSize: 1 << 20}, reminders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := big.Rebuild(ctx, scheduler.RemindersName, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(); !slices.Equal(got, byEvent) {
+		t.Fatalf("one batch:\n%s\nevent by event:\n%s", strings.Join(got, "\n"), strings.Join(byEvent, "\n"))
 	}
 }
