@@ -70,6 +70,7 @@ type ticketView struct {
 	Watchers       []string            `json:"watchers,omitempty"`
 	CC             []string            `json:"cc,omitempty"`
 	DueAt          time.Time           `json:"due_at,omitzero"`
+	TicketDueAt    time.Time           `json:"ticket_due_at,omitzero"`
 	Urges          int                 `json:"urges"`
 	FinalAt        time.Time           `json:"final_at,omitzero"`
 	Execution      *ticket.Execution   `json:"execution,omitempty"`
@@ -93,7 +94,7 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) error {
 	v := ticketView{ID: st.ID, Status: st.Status, Process: st.ProcessKey, ProcessVersion: st.ProcessVersion, System: st.System,
 		BusinessKey: st.BusinessKey, Submitter: st.Submitter, Title: st.Title, Fields: st.Fields, Shown: st.Shown, Access: st.Access,
 		CurrentNode: st.CurrentNode, Handlers: []handlerView{}, Watchers: st.Watchers, CC: st.CC, DueAt: st.DueAt, Urges: st.Urges,
-		FinalAt: st.FinalAt, Execution: st.Execution, SubmittedAt: st.SubmittedAt, UpdatedAt: st.UpdatedAt, Version: st.Version, Position: st.Position}
+		TicketDueAt: st.TicketDueAt, FinalAt: st.FinalAt, Execution: st.Execution, SubmittedAt: st.SubmittedAt, UpdatedAt: st.UpdatedAt, Version: st.Version, Position: st.Position}
 	for _, h := range st.Handlers {
 		v.Handlers = append(v.Handlers, handlerView{TaskID: h.TaskID, Node: h.Node, Principal: h.Principal, Delegates: h.Delegates})
 	}

@@ -24,6 +24,7 @@ type stateView struct {
 	CurrentNode    string              `json:"current_node,omitempty"`
 	Tasks          []ticket.Task       `json:"tasks"`
 	DueAt          time.Time           `json:"due_at,omitzero"`
+	TicketDueAt    time.Time           `json:"ticket_due_at,omitzero"`
 	Watchers       []string            `json:"watchers,omitempty"`
 	CC             []string            `json:"cc,omitempty"`
 	Handled        []string            `json:"handled,omitempty"`
@@ -39,7 +40,7 @@ func snapshotView(snap audit.Snapshot) stateView {
 	st := snap.State
 	out := stateView{ID: st.ID, Status: st.Status, Process: st.ProcessKey, ProcessVersion: st.ProcessVersion, System: st.System,
 		BusinessKey: st.BusinessKey, Submitter: st.Submitter, Title: st.Title, Fields: st.Fields, SubmittedAt: st.SubmittedAt,
-		Route: nonNil(st.Route), Tasks: nonNil(st.Tasks), DueAt: st.DueAt, Watchers: st.Watchers, CC: st.CC, Handled: st.Handled,
+		Route: nonNil(st.Route), Tasks: nonNil(st.Tasks), DueAt: st.DueAt, TicketDueAt: st.TicketDueAt, Watchers: st.Watchers, CC: st.CC, Handled: st.Handled,
 		Urges: st.Urges, FinalAt: st.FinalAt, Executions: st.Executions, Version: snap.Version, Position: snap.Position, At: snap.At}
 	if out.Fields == nil {
 		out.Fields = ticket.Fields{}

@@ -43,6 +43,7 @@ type ticketRow struct {
 	currentIndex                                              *int
 	activation, urges                                         int
 	activatedAt, dueAt, lastUrgedAt, finalAt, executedAt      *time.Time
+	ticketDueAt                                               *time.Time
 	execStatus, execDetail, execBy                            *string
 	submittedAt, updatedAt                                    time.Time
 	version                                                   int64
@@ -109,7 +110,7 @@ func foldTicket(id string, events []*eventstore.RecordedEvent) (*freshTicket, er
 func submitted(id string, s *ticket.Submitted, at time.Time) (*freshTicket, error) {
 	f := &freshTicket{id: id, fields: ticket.Fields{}, row: ticketRow{status: string(ticket.StatusInProgress),
 		processKey: s.ProcessKey, processVersion: s.ProcessVersion, system: s.System, businessKey: s.BusinessKey,
-		submitter: s.Submitter, title: s.Title, watchers: nonNil(s.Watchers), submittedAt: at}}
+		submitter: s.Submitter, title: s.Title, watchers: nonNil(s.Watchers), submittedAt: at, ticketDueAt: timePtr(s.DueAt)}}
 	for k, v := range s.Fields {
 		f.fields[k] = v
 	}
@@ -425,7 +426,8 @@ func (r *freshRows) add(f *freshTicket) error {
 	r.tickets.add(f.id, k.status, k.processKey, k.processVersion, k.system, k.businessKey, k.submitter, k.title, fields,
 		jsonStrings(k.watchers), strPtr(k.currentNode), intPtr(k.currentIndex), k.activation, nullTimePtr(k.activatedAt),
 		nullTimePtr(k.dueAt), k.urges, nullTimePtr(k.lastUrgedAt), nullTimePtr(k.finalAt), strPtr(k.execStatus),
-		strPtr(k.execDetail), strPtr(k.execBy), nullTimePtr(k.executedAt), k.submittedAt, k.updatedAt, k.version, k.position)
+		strPtr(k.execDetail), strPtr(k.execBy), nullTimePtr(k.executedAt), k.submittedAt, k.updatedAt, k.version, k.position,
+		nullTimePtr(k.ticketDueAt))
 	for _, n := range f.nodes {
 		r.nodes.add(f.id, n.idx, n.key, n.name, n.mode, jsonStrings(n.handlers), jsonArray(n.visible, n.hasVisible), n.rejectTo, n.addedBy)
 	}
@@ -491,16 +493,16 @@ var (
 		"current_node text", "current_index int", "activation int", "activated_at timestamptz", "due_at timestamptz",
 		"urge_count int", "last_urged_at timestamptz", "final_at timestamptz", "execution_status text",
 		"execution_detail text", "execution_reported_by text", "executed_at timestamptz", "submitted_at timestamptz",
-		"updated_at timestamptz", "version bigint", "last_position text"},
+		"updated_at timestamptz", "version bigint", "last_position text", "ticket_due_at timestamptz"},
 		`INSERT INTO tickets (id, status, process_key, process_version, system, business_key, submitter, title, fields,
 			watchers, current_node, current_index, activation, activated_at, due_at, urge_count, last_urged_at, final_at,
 			execution_status, execution_detail, execution_reported_by, executed_at, submitted_at, updated_at, version,
-			last_position)
+			last_position, ticket_due_at)
 		SELECT e.id, e.status, e.process_key, e.process_version, e.system, e.business_key, e.submitter, e.title,
 			e.fields::jsonb, ARRAY(SELECT jsonb_array_elements_text(e.watchers::jsonb)), e.current_node, e.current_index,
 			e.activation, e.activated_at, e.due_at, e.urge_count, e.last_urged_at, e.final_at, e.execution_status,
 			e.execution_detail, e.execution_reported_by, e.executed_at, e.submitted_at, e.updated_at, e.version,
-			e.last_position
+			e.last_position, e.ticket_due_at
 		FROM e ORDER BY e.n`)
 	insertFreshNodes = newSetStatement([]string{"ticket_id text", "idx int", "key text", "name text", "mode text",
 		"handlers text", "visible text", "reject_to text", "added_by text"},

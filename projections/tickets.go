@@ -186,7 +186,7 @@ func gatherTicketEvent(round []*setRows, id string, ev, next *eventstore.Recorde
 			return err
 		}
 		add(kindSubmitted, e.ProcessKey, e.ProcessVersion, e.System, e.BusinessKey, e.Submitter, e.Title, fields,
-			jsonStrings(e.Watchers), route, jsonStrings(e.CC))
+			jsonStrings(e.Watchers), route, jsonStrings(e.CC), nullTime(e.DueAt))
 	case *ticket.NodeActivated:
 		tasks := make([]activatedTask, len(e.Tasks))
 		for i, t := range e.Tasks {
@@ -312,11 +312,11 @@ func touch(set string) string {
 const closeNode = `, current_node = NULL, current_index = NULL, due_at = NULL`
 
 const insertTicket = `INSERT INTO tickets (id, status, process_key, process_version, system, business_key,
-	submitter, title, fields, watchers, submitted_at, updated_at, version, last_position)
+	submitter, title, fields, watchers, ticket_due_at, submitted_at, updated_at, version, last_position)
 SELECT e.id, 'in_progress', e.process_key, e.process_version, e.system, e.business_key, e.submitter, e.title,
-	e.fields::jsonb, ARRAY(SELECT jsonb_array_elements_text(e.watchers::jsonb)), e.at, e.at, e.version, e.pos
+	e.fields::jsonb, ARRAY(SELECT jsonb_array_elements_text(e.watchers::jsonb)), e.ticket_due, e.at, e.at, e.version, e.pos
 FROM e
-ON CONFLICT (id) DO UPDATE SET status = excluded.status, process_key = excluded.process_key,
+ON CONFLICT (id) DO UPDATE SET status = excluded.status, process_key = excluded.process_key, ticket_due_at = excluded.ticket_due_at,
 	process_version = excluded.process_version, system = excluded.system, business_key = excluded.business_key,
 	submitter = excluded.submitter, title = excluded.title, fields = excluded.fields, watchers = excluded.watchers,
 	current_node = NULL, current_index = NULL, activation = 0, activated_at = NULL, due_at = NULL,
@@ -347,7 +347,7 @@ func insertCC(by string) string {
 var ticketStatements = [kindCount]*setStatement{
 	kindSubmitted: newSetStatement(columns(eventColumns, []string{"process_key text", "process_version int",
 		"system text", "business_key text", "submitter text", "title text", "fields text", "watchers text",
-		"nodes text", "users text"}),
+		"nodes text", "users text", "ticket_due timestamptz"}),
 		insertNodes("0"), insertCC("e.submitter"), insertTicket),
 	kindActivated: newSetStatement(columns(eventColumns, []string{"node text", "idx int", "activation int",
 		"due timestamptz", "tasks text"}),
@@ -546,7 +546,10 @@ type Ticket struct {
 	Handlers    []Handler
 	Activation  int
 	ActivatedAt time.Time
+	// DueAt is when the active node is due; TicketDueAt when the whole ticket is (zero:
+	// no limit).
 	DueAt       time.Time
+	TicketDueAt time.Time
 	Urges       int
 	LastUrgedAt time.Time
 	// FinalAt is when the ticket reached its final status (approved, rejected, withdrawn).
@@ -573,12 +576,13 @@ const ticketColumns = `k.id, k.status, k.process_key, k.process_version, k.syste
 	k.title, k.watchers, coalesce(k.current_node, ''), k.activation, k.activated_at, k.due_at, k.urge_count,
 	k.last_urged_at, k.final_at, k.execution_status, k.execution_detail, k.execution_reported_by, k.executed_at,
 	k.submitted_at, k.updated_at, k.version, k.last_position,
-	ARRAY(SELECT c.principal FROM rm_tickets.cc c WHERE c.ticket_id = k.id ORDER BY c.principal)`
+	ARRAY(SELECT c.principal FROM rm_tickets.cc c WHERE c.ticket_id = k.id ORDER BY c.principal), k.ticket_due_at`
 
 // scanTicket reads ticketColumns, followed by dest.
 func scanTicket(row pgx.Row, t *Ticket, dest ...any) error {
 	var (
 		activatedAt, dueAt, urgedAt, finalAt, executedAt *time.Time
+		ticketDueAt                                      *time.Time
 		execStatus, execDetail, execBy                   *string
 		version                                          int64
 		pos                                              string
@@ -587,12 +591,13 @@ func scanTicket(row pgx.Row, t *Ticket, dest ...any) error {
 	err := row.Scan(append([]any{&t.ID, &status, &t.ProcessKey, &t.ProcessVersion, &t.System, &t.BusinessKey,
 		&t.Submitter, &t.Title, &t.Watchers, &t.CurrentNode, &t.Activation, &activatedAt, &dueAt, &t.Urges,
 		&urgedAt, &finalAt, &execStatus, &execDetail, &execBy, &executedAt,
-		&t.SubmittedAt, &t.UpdatedAt, &version, &pos, &t.CC}, dest...)...)
+		&t.SubmittedAt, &t.UpdatedAt, &version, &pos, &t.CC, &ticketDueAt}, dest...)...)
 	if err != nil {
 		return err
 	}
 	t.Status = ticket.Status(status)
 	t.ActivatedAt, t.DueAt, t.LastUrgedAt, t.FinalAt = timeOf(activatedAt), timeOf(dueAt), timeOf(urgedAt), timeOf(finalAt)
+	t.TicketDueAt = timeOf(ticketDueAt)
 	if execStatus != nil {
 		t.Execution = &ticket.Execution{Status: *execStatus, Detail: stringOf(execDetail), ReportedBy: stringOf(execBy), At: timeOf(executedAt)}
 	}
