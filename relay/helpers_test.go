@@ -247,9 +247,10 @@ func newReceiver(t testing.TB) *receiver {
 	return r
 }
 
-// newReceiverAt starts a receiver on a given listener.
-func newReceiverAt(t testing.TB, l net.Listener) *receiver {
-	r := &receiver{}
+// newReceiverAt starts a receiver on a given listener, verifying with secrets from its
+// first request on.
+func newReceiverAt(t testing.TB, l net.Listener, secrets ...string) *receiver {
+	r := &receiver{secrets: secrets}
 	r.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(r.serve)}}
 	r.srv.Start()
 	t.Cleanup(r.srv.Close)

@@ -58,8 +58,9 @@ func TestReceiverDownThenBack(t *testing.T) {
 		l2, err = net.Listen("tcp", addr)
 		return err == nil
 	})
-	rcv := newReceiverAt(t, l2)
-	rcv.setSecrets(secret.Reveal())
+	// The secret is there before the first request: the relay retries as soon as the
+	// address answers, and a request verified without it would fail the test.
+	rcv := newReceiverAt(t, l2, secret.Reveal())
 	waitFor(t, 15*time.Second, "every outcome after the receiver came back", func() bool { return len(rcv.distinct()) == n })
 	seen := map[string]bool{}
 	for _, g := range rcv.all() {

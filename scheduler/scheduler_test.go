@@ -255,19 +255,7 @@ func TestRemindersSetEqualsEventByEvent(t *testing.T) {
 	if err := runner.WaitFor(ctx, scheduler.RemindersName, last, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	dump := func() []string {
-		t.Helper()
-		rows, err := pool.Query(ctx, `SELECT ticket_id || ' ' || activation || ' ' || kind || ' ' || node || ' ' || fire_at
-			FROM `+projections.Schema(scheduler.RemindersName)+`.reminders ORDER BY 1`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	dump := func() []string { return dumpReminders(t, ctx, pool) }
 	want := dump()
 	kinds := map[string]int{}
 	for _, r := range want {
@@ -366,19 +354,7 @@ func TestWholeTicketReminders(t *testing.T) {
 		t.Fatalf("the withdrawn ticket was reminded: %v", cl.State.Reminded)
 	}
 
-	dump := func() []string {
-		t.Helper()
-		rows, err := pool.Query(ctx, `SELECT ticket_id || ' ' || activation || ' ' || kind || ' ' || node || ' ' || fire_at
-			FROM `+projections.Schema(scheduler.RemindersName)+`.reminders ORDER BY 1`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	dump := func() []string { return dumpReminders(t, ctx, pool) }
 	before := dump()
 	if len(before) != 0 {
 		t.Fatalf("reminders left with every one sent or closed: %q", before)
@@ -403,4 +379,19 @@ func TestWholeTicketReminders(t *testing.T) {
 	if got := dump(); !slices.Equal(got, byEvent) {
 		t.Fatalf("one batch:\n%s\nevent by event:\n%s", strings.Join(got, "\n"), strings.Join(byEvent, "\n"))
 	}
+}
+
+// dumpReminders lists the reminders rows, one line each, sorted.
+func dumpReminders(t *testing.T, ctx context.Context, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(ctx, `SELECT ticket_id || ' ' || activation || ' ' || kind || ' ' || node || ' ' || fire_at
+		FROM `+projections.Schema(scheduler.RemindersName)+`.reminders ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
