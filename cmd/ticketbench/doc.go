@@ -25,7 +25,7 @@
 // command's response to that read's answer. Once the load ends, ticketbench waits for the
 // read models to catch up, then runs --baseline-time of single-row INSERT transactions
 // (a 200-byte row into a table of its own, dropped afterwards) at the same concurrency on
-// --database-url. It prints, on stdout: tickets and commands per second, p50 and p99
+// --database-url. It prints, on stdout: tickets and commands per second, p50, p90 and p99
 // latency per command kind (submit, approve), the projection lag's percentiles, how many
 // answers ticketd held back for a read model past its --read-lag-bound during the load and
 // for how long on average (from its /metrics, read before and after), the baseline's

@@ -116,14 +116,16 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
 
-// latencyLine formats "N ok, F failed  p50 …  p99 …  max …".
+// latencyLine formats "N ok, F failed  p50 …  p90 …  p99 …  max …": p90 beside p99 shows
+// whether the tail is a few slow answers or a slow whole.
 func latencyLine(ds []time.Duration, failed int) string {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	if len(s) == 0 {
 		return fmt.Sprintf("%d ok, %d failed", 0, failed)
 	}
-	return fmt.Sprintf("%d ok, %d failed  p50 %s  p99 %s  max %s", len(s), failed, ms(percentile(s, 0.50)), ms(percentile(s, 0.99)), ms(s[len(s)-1]))
+	return fmt.Sprintf("%d ok, %d failed  p50 %s  p90 %s  p99 %s  max %s", len(s), failed, ms(percentile(s, 0.50)), ms(percentile(s, 0.90)),
+		ms(percentile(s, 0.99)), ms(s[len(s)-1]))
 }
 
 // reportLoad prints the load phase's figures and returns the commands per second.
