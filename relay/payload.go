@@ -90,6 +90,9 @@ type TrailEntry struct {
 	// To is the node returned to, the user a task was transferred to, or the signer added.
 	To      string `json:"to,omitempty"`
 	Comment string `json:"comment,omitempty"`
+	// Reassigned marks a transfer an admin made of a task someone else held (the holder
+	// is OnBehalfOf), as when its holder left.
+	Reassigned bool `json:"reassigned,omitempty"`
 }
 
 // outcomeOf maps an outcome event type to its outcome.
@@ -194,7 +197,7 @@ func trailEntry(e ticket.Event, md envelope.Metadata) (TrailEntry, bool) {
 		t.To = e.To
 		return t, true
 	case *ticket.TaskTransfer:
-		t := TrailEntry{At: e.At.UTC(), Node: e.Node, Decision: "transferred", By: e.By, To: e.To, Comment: e.Comment}
+		t := TrailEntry{At: e.At.UTC(), Node: e.Node, Decision: "transferred", By: e.By, To: e.To, Comment: e.Comment, Reassigned: e.Reassigned}
 		if e.Assignee != e.By {
 			t.OnBehalfOf = e.Assignee
 		}

@@ -162,7 +162,8 @@ func TestOutcomeKinds(t *testing.T) {
 }
 
 // TestDecisionTrail drives a ticket through a transfer, a return to the submitter, a
-// resubmission and an added signer, and checks the trail the payload summarises.
+// resubmission, an admin's reassignment and an added signer, and checks the trail the
+// payload summarises.
 func TestDecisionTrail(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
@@ -187,11 +188,26 @@ func TestDecisionTrail(t *testing.T) {
 			return err
 		},
 		func() error {
-			_, err := h.svc.AddSigner(ctx, commands.AddSigner{Request: as("ann"), TicketID: id, Signer: "dora", Where: ticket.After})
+			l, err := h.svc.Ticket(ctx, id)
+			if err != nil {
+				return err
+			}
+			var task string
+			for _, tk := range l.State.Tasks {
+				if tk.Assignee == "ann" && tk.Status == ticket.TaskPending {
+					task = tk.ID
+				}
+			}
+			root := commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: "root", Roles: []string{commands.RoleAdmin}}}
+			_, err = h.svc.TransferTask(ctx, commands.TransferTask{Request: root, TicketID: id, TaskID: task, To: "erin", Comment: "ann has left"})
 			return err
 		},
 		func() error {
-			_, err := h.svc.ApproveTask(ctx, commands.ApproveTask{Request: as("ann"), TicketID: id})
+			_, err := h.svc.AddSigner(ctx, commands.AddSigner{Request: as("erin"), TicketID: id, Signer: "dora", Where: ticket.After})
+			return err
+		},
+		func() error {
+			_, err := h.svc.ApproveTask(ctx, commands.ApproveTask{Request: as("erin"), TicketID: id})
 			return err
 		},
 		func() error {
@@ -210,13 +226,16 @@ func TestDecisionTrail(t *testing.T) {
 	for _, e := range d.Trail {
 		kinds = append(kinds, e.Decision)
 	}
-	want := []string{"submitted", "transferred", "returned", "resubmitted", "signer-added", "approved", "approved"}
+	want := []string{"submitted", "transferred", "returned", "resubmitted", "transferred", "signer-added", "approved", "approved"}
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("trail %v, want %v", kinds, want)
 	}
-	if d.Trail[1].To != "carl" || d.Trail[2].To != ticket.ToSubmitter || d.Trail[4].To != "dora" || d.Trail[6].By != "dora" ||
-		string(d.Fields["amount"]) != `"13.00"` || d.DecidedBy != "dora" {
+	if d.Trail[1].To != "carl" || d.Trail[1].Reassigned || d.Trail[2].To != ticket.ToSubmitter || d.Trail[5].To != "dora" ||
+		d.Trail[7].By != "dora" || string(d.Fields["amount"]) != `"13.00"` || d.DecidedBy != "dora" {
 		t.Fatalf("trail %+v, fields %s", d.Trail, d.Fields)
+	}
+	if r := d.Trail[4]; !r.Reassigned || r.By != "root" || r.OnBehalfOf != "ann" || r.To != "erin" {
+		t.Fatalf("the admin's reassignment in the trail: %+v", r)
 	}
 }
 
