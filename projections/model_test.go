@@ -195,9 +195,9 @@ func driveOne(e *env, rng *rand.Rand, key string) (string, error) {
 }
 
 // tolerate lets through the refusals random decisions may earn; the revoked delegate's
-// attempts are refused as forbidden.
+// attempts are refused as forbidden, an urge within the interval as too soon.
 func tolerate(err error) error {
-	if err == nil || domain.Is(err, domain.Conflict) || domain.Is(err, domain.Forbidden) {
+	if err == nil || domain.Is(err, domain.Conflict) || domain.Is(err, domain.Forbidden) || domain.Is(err, domain.TooSoon) {
 		return nil
 	}
 	return err
