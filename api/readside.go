@@ -242,7 +242,8 @@ func (s *Server) workbench(w http.ResponseWriter, r *http.Request) error {
 			"ticket_status": it.TicketStatus, "current_node": it.CurrentNode, "submitted_at": it.SubmittedAt, "updated_at": it.UpdatedAt,
 			"task_id": it.TaskID, "node": it.Node, "assignee": it.Assignee, "task_status": it.TaskStatus, "pending_since": timeOrNil(it.PendingSince),
 			"decided_at": timeOrNil(it.DecidedAt), "decided_by": it.DecidedBy, "on_behalf_of": it.OnBehalfOf, "due_at": timeOrNil(it.DueAt),
-			"as_delegate": it.AsDelegate})
+			"ticket_due_at": timeOrNil(it.TicketDueAt),
+			"as_delegate":   it.AsDelegate})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"list": q.List, "items": items, "next": page.Next})
 	return nil

@@ -145,8 +145,10 @@ type WorkItem struct {
 	DecidedAt    time.Time
 	DecidedBy    string
 	OnBehalfOf   string
-	// DueAt is the task's due time, or for a ticket its active node's.
-	DueAt time.Time
+	// DueAt is the task's due time, or for a ticket its active node's; TicketDueAt the
+	// whole ticket's (zero: no limit).
+	DueAt       time.Time
+	TicketDueAt time.Time
 	// AsDelegate is set on a pending task the principal may decide for its assignee.
 	AsDelegate bool
 }
@@ -206,7 +208,7 @@ type listQuery struct {
 }
 
 const workItemColumns = `k.id, k.title, k.business_key, k.process_key, k.process_version, k.system, k.submitter,
-	k.status, coalesce(k.current_node, ''), k.submitted_at, k.updated_at`
+	k.status, coalesce(k.current_node, ''), k.submitted_at, k.updated_at, k.ticket_due_at`
 
 const taskItemColumns = `, t.task_id, t.node, t.assignee, t.status, t.pending_since, t.decided_at,
 	coalesce(t.decided_by, ''), coalesce(t.on_behalf_of, ''), t.due_at`
@@ -352,13 +354,14 @@ func (w *Workbench) List(ctx context.Context, q WorkbenchQuery) (WorkPage, error
 			it                       WorkItem
 			ticketStatus, taskStatus string
 			pending, decided, due    *time.Time
+			ticketDue                *time.Time
 			key                      time.Time
 		)
 		err := r.Scan(&it.TicketID, &it.Title, &it.BusinessKey, &it.ProcessKey, &it.ProcessVersion, &it.System,
-			&it.Submitter, &ticketStatus, &it.CurrentNode, &it.SubmittedAt, &it.UpdatedAt,
+			&it.Submitter, &ticketStatus, &it.CurrentNode, &it.SubmittedAt, &it.UpdatedAt, &ticketDue,
 			&it.TaskID, &it.Node, &it.Assignee, &taskStatus, &pending, &decided, &it.DecidedBy, &it.OnBehalfOf, &due, &key)
 		it.TicketStatus, it.TaskStatus = ticket.Status(ticketStatus), ticket.TaskStatus(taskStatus)
-		it.PendingSince, it.DecidedAt, it.DueAt = timeOf(pending), timeOf(decided), timeOf(due)
+		it.PendingSince, it.DecidedAt, it.DueAt, it.TicketDueAt = timeOf(pending), timeOf(decided), timeOf(due), timeOf(ticketDue)
 		it.AsDelegate = q.List == Pending && it.Assignee != q.Principal
 		keys = append(keys, key)
 		return it, err
