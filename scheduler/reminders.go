@@ -4,12 +4,12 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	gojson "github.com/goccy/go-json"
 	"io/fs"
 	"slices"
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -105,9 +105,9 @@ func (*Reminders) QueueSet(b *pgx.Batch, events []eventstore.RecordedEvent, _ bo
 			if err := gojson.Unmarshal(ev.Data, &sla); err != nil {
 				return fmt.Errorf("scheduler: %s version %d: %w", ev.Stream, ev.Version, err)
 			}
-			t := of(id)
-			t.clearAll()
+			// A submission opens its stream: it has no reminders to clear.
 			if !sla.DueAt.IsZero() {
+				t := of(id)
 				if !sla.RemindAt.IsZero() {
 					t.rows[reminderKey{0, ticket.DueSoon}] = &Due{TicketID: id, Kind: ticket.DueSoon, FireAt: sla.RemindAt}
 				}
