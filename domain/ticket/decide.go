@@ -519,10 +519,16 @@ func (b *builder) transfer(c Transfer) error {
 	if err := checkText("comment", c.Comment, false); err != nil {
 		return err
 	}
-	n, _ := b.s.CurrentNode()
-	b.emit(&TaskTransfer{Node: n.Key, TaskID: t.ID, NewTask: taskID(b.s.Activation, len(b.s.Tasks)),
-		Assignee: t.Assignee, By: c.By.ID, To: c.To, Comment: c.Comment, Reassigned: reassign, At: c.At})
+	b.transferTask(t.ID, t.Assignee, c.By.ID, c.To, c.Comment, reassign, c.At)
 	return nil
+}
+
+// transferTask closes the active node's task id of assignee and opens one for to in its
+// place (reassigned: by an admin who did not hold it).
+func (b *builder) transferTask(id, assignee, by, to, comment string, reassigned bool, at time.Time) {
+	n, _ := b.s.CurrentNode()
+	b.emit(&TaskTransfer{Node: n.Key, TaskID: id, NewTask: taskID(b.s.Activation, len(b.s.Tasks)),
+		Assignee: assignee, By: by, To: to, Comment: comment, Reassigned: reassigned, At: at})
 }
 
 // transferredTask finds the task a transfer hands on and whose it is: the actor's own (or
@@ -603,12 +609,8 @@ func (b *builder) handover(c Handover) error {
 	if len(held)+len(waiting)+len(nodes) == 0 {
 		return domain.Errorf(domain.Conflict, "nothing-to-hand-over", "%s holds no task and handles no node of the ticket", c.From)
 	}
-	if len(held) > 0 {
-		n, _ := b.s.CurrentNode()
-		for _, id := range held {
-			b.emit(&TaskTransfer{Node: n.Key, TaskID: id, NewTask: taskID(b.s.Activation, len(b.s.Tasks)),
-				Assignee: c.From, By: c.By.ID, To: c.To, Comment: c.Comment, Reassigned: true, At: c.At})
-		}
+	for _, id := range held {
+		b.transferTask(id, c.From, c.By.ID, c.To, c.Comment, true, c.At)
 	}
 	if len(waiting)+len(nodes) > 0 {
 		b.emit(&HandlerReplaced{From: c.From, To: c.To, Nodes: nodes, Tasks: waiting, By: c.By.ID, Comment: c.Comment, At: c.At})
@@ -735,45 +737,31 @@ func (b *builder) remind(c Remind) error {
 	if c.Kind != DueSoon && c.Kind != Overdue {
 		return domain.FieldError("invalid", "kind", "must be %q or %q", DueSoon, Overdue)
 	}
+	// The active node's reminders, or with Whole the whole ticket's, as activation 0, to the
+	// handlers of the active node if any (while returned to its submitter too).
 	n, ok := b.s.CurrentNode()
+	activation, dueAt, remindAt := b.s.Activation, b.s.DueAt, b.s.DueAt.Add(-n.RemindBefore)
+	what := fmt.Sprintf("the %s reminder of node %s", c.Kind, n.Key)
 	if c.Whole {
-		return b.remindWhole(c, n.Key)
-	}
-	if b.s.Status.Final() || !ok || b.s.DueAt.IsZero() || b.s.Reminded[reminderKey(b.s.Activation, c.Kind)] {
+		activation, dueAt, remindAt = 0, b.s.TicketDueAt, b.s.TicketRemindAt
+		what = fmt.Sprintf("the ticket's %s reminder", c.Kind)
+	} else if !ok {
 		return nil
 	}
-	when := b.s.DueAt
-	if c.Kind == DueSoon {
-		when = when.Add(-n.RemindBefore)
-		if !c.At.Before(b.s.DueAt) {
-			return nil // reached only once the node is due: the overdue reminder says more
-		}
-	}
-	if c.At.Before(when) {
-		return domain.Errorf(domain.Conflict, "not-due", "the %s reminder of node %s is due at %s", c.Kind, n.Key, when.UTC().Format(time.RFC3339))
-	}
-	b.emit(&Reminded{Node: n.Key, Activation: b.s.Activation, Kind: c.Kind, Handlers: b.s.PendingHandlers(), DueAt: b.s.DueAt, At: c.At})
-	return nil
-}
-
-// remindWhole is the reminder of the whole ticket's SLA, as activation 0: once per kind,
-// while the ticket is open (returned to its submitter too), to the handlers of node if
-// one is active.
-func (b *builder) remindWhole(c Remind, node string) error {
-	if b.s.Status.Final() || b.s.TicketDueAt.IsZero() || b.s.Reminded[reminderKey(0, c.Kind)] {
+	if b.s.Status.Final() || dueAt.IsZero() || b.s.Reminded[reminderKey(activation, c.Kind)] {
 		return nil
 	}
-	when := b.s.TicketDueAt
+	when := dueAt
 	if c.Kind == DueSoon {
-		if b.s.TicketRemindAt.IsZero() || !c.At.Before(b.s.TicketDueAt) {
-			return nil
+		if remindAt.IsZero() || !c.At.Before(dueAt) {
+			return nil // reached only once it is due: the overdue reminder says more
 		}
-		when = b.s.TicketRemindAt
+		when = remindAt
 	}
 	if c.At.Before(when) {
-		return domain.Errorf(domain.Conflict, "not-due", "the ticket's %s reminder is due at %s", c.Kind, when.UTC().Format(time.RFC3339))
+		return domain.Errorf(domain.Conflict, "not-due", "%s is due at %s", what, when.UTC().Format(time.RFC3339))
 	}
-	b.emit(&Reminded{Node: node, Activation: 0, Kind: c.Kind, Handlers: b.s.PendingHandlers(), DueAt: b.s.TicketDueAt, At: c.At})
+	b.emit(&Reminded{Node: n.Key, Activation: activation, Kind: c.Kind, Handlers: b.s.PendingHandlers(), DueAt: dueAt, At: c.At})
 	return nil
 }
 

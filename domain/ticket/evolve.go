@@ -163,14 +163,11 @@ func reminderKey(activation int, kind string) string {
 // ReplaceHandler returns handlers with to in from's place, once: where to is already a
 // handler, from is dropped.
 func ReplaceHandler(handlers []string, from, to string) []string {
-	out := make([]string, 0, len(handlers))
-	for _, h := range handlers {
+	replaced := slices.Clone(handlers)
+	for i, h := range replaced {
 		if h == from {
-			h = to
-		}
-		if !slices.Contains(out, h) {
-			out = append(out, h)
+			replaced[i] = to
 		}
 	}
-	return out
+	return uniqueInOrder(replaced)
 }
