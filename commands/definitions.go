@@ -196,11 +196,9 @@ type bound struct {
 	dir     Directory
 }
 
-func (b bound) Key() string { return b.def.Key() }
-
-// System is the business system the process serves (empty: any).
-func (b bound) System() string { return b.def.System() }
+func (b bound) Key() string    { return b.def.Key() }
 func (b bound) Version() int   { return b.version }
+func (b bound) System() string { return b.def.System() }
 
 func (b bound) UrgeInterval() time.Duration { return b.def.Settings().UrgeInterval }
 

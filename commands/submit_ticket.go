@@ -56,16 +56,6 @@ func (s *Service) SubmitTicket(ctx context.Context, c SubmitTicket) (TicketResul
 	if err != nil {
 		return TicketResult{}, err
 	}
-	system := c.Caller.System
-	if sd, ok := def.(interface{ System() string }); ok && sd.System() != "" {
-		switch {
-		case system == "":
-			system = sd.System()
-		case system != sd.System():
-			return TicketResult{}, domain.Errorf(domain.Forbidden, "wrong-system",
-				"%s speaks for system %s; process %s takes tickets of system %s", c.Caller.ID, system, c.Process, sd.System())
-		}
-	}
 	id := c.TicketID
 	switch {
 	case c.BusinessKey != "":
@@ -82,7 +72,7 @@ func (s *Service) SubmitTicket(ctx context.Context, c SubmitTicket) (TicketResul
 		submitter.ID = c.Caller.Principal()
 	}
 	cmd := ticket.Submit{TicketID: id, Definition: def, Fields: c.Fields, BusinessKey: c.BusinessKey, Submitter: submitter,
-		Title: c.Title, CC: c.CC, Watchers: c.Watchers, System: system, By: actor, At: m.Time}
+		Title: c.Title, CC: c.CC, Watchers: c.Watchers, By: actor, At: m.Time}
 	return ExecuteCreating(ctx, s.store, s.tickets, ticketAggregate, ticket.Stream(id), m, func(st ticket.State) ([]ticket.Event, error) {
 		return ticket.Decide(st, cmd)
 	})

@@ -44,6 +44,8 @@ func (spread) Version() int                { return 1 }
 func (spread) UrgeInterval() time.Duration { return time.Minute }
 
 func (spread) TicketSLA() (due, remind time.Duration) { return 0, 0 }
+
+func (spread) System() string { return "" }
 func (spread) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
 	var f ticket.Fields
 	err := json.Unmarshal(raw, &f)
@@ -68,6 +70,8 @@ func (single) Version() int                { return 1 }
 func (single) UrgeInterval() time.Duration { return time.Minute }
 
 func (single) TicketSLA() (due, remind time.Duration) { return 0, 0 }
+
+func (single) System() string { return "" }
 func (single) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
 	return spread{}.ValidateFields(raw)
 }

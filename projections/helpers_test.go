@@ -40,6 +40,8 @@ func (refund) UrgeInterval() time.Duration { return time.Millisecond }
 
 func (refund) TicketSLA() (due, remind time.Duration) { return 0, 0 }
 
+func (refund) System() string { return "" }
+
 func (refund) ValidateFields(raw json.RawMessage) (ticket.Fields, error) {
 	var f ticket.Fields
 	if err := json.Unmarshal(raw, &f); err != nil || f == nil {

@@ -21,6 +21,9 @@ type Definition interface {
 	Route(fields Fields, submitter Submitter) ([]Node, error)
 	// UrgeInterval is the least time between two urges of the same node.
 	UrgeInterval() time.Duration
+	// System is the business system the process serves, which its tickets belong to;
+	// empty: any.
+	System() string
 	// TicketSLA limits the whole ticket: due Due after submission, with a reminder
 	// Remind before that; zero Due sets no limit.
 	TicketSLA() (due, remind time.Duration)
@@ -72,12 +75,8 @@ type Submit struct {
 	Title       string
 	CC          []string
 	Watchers    []string
-	// System is the business system the ticket belongs to, whose endpoints receive its
-	// outcome: the submitting service's, or for a user's own submission the process's.
-	// Empty means By.System.
-	System string
-	By     Actor
-	At     time.Time
+	By          Actor
+	At          time.Time
 }
 
 // Approve approves the actor's pending task (TaskID, when given, names it). Changes edit

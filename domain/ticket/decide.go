@@ -150,6 +150,16 @@ func (b *builder) submit(c Submit) error {
 	if c.By.System == "" && c.Submitter.ID != c.By.ID {
 		return domain.Errorf(domain.Forbidden, "submit-for-other", "%s may only submit tickets as themselves", c.By.ID)
 	}
+	// The ticket belongs to the process's system, whose endpoints receive its outcome: a
+	// user's own submission too, and only that system's client may submit.
+	system := c.By.System
+	if ps := c.Definition.System(); ps != "" {
+		if system != "" && system != ps {
+			return domain.Errorf(domain.Forbidden, "wrong-system",
+				"%s speaks for system %s; process %s takes tickets of system %s", c.By.ID, system, c.Definition.Key(), ps)
+		}
+		system = ps
+	}
 	fields, err := c.Definition.ValidateFields(c.Fields)
 	if err != nil {
 		return invalidFields(err)
@@ -168,10 +178,6 @@ func (b *builder) submit(c Submit) error {
 		return err
 	}
 	watchers := uniqueSorted(append(slices.Clone(c.Watchers), c.Submitter.ID))
-	system := c.System
-	if system == "" {
-		system = c.By.System
-	}
 	var dueAt, remindAt time.Time
 	if due, remind := c.Definition.TicketSLA(); due > 0 {
 		dueAt = c.At.Add(due)

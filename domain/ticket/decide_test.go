@@ -82,9 +82,14 @@ func TestSubmit(t *testing.T) {
 			}},
 		{name: "a user submits for themselves", when: func() Submit { c := submitCmd(10); c.By = user("wang"); return c }(),
 			then: []string{TypeSubmitted, TypeNodeActivated}},
-		{name: "a user's submission belongs to the system given", when: func() Submit {
+		{name: "another system's client submits", when: func() Submit {
 			c := submitCmd(10)
-			c.By, c.System = user("wang"), "shop"
+			c.Definition = testDef{system: "crm"}
+			return c
+		}(), wantKind: domain.Forbidden, wantCode: "wrong-system"},
+		{name: "a user's submission belongs to the process's system", when: func() Submit {
+			c := submitCmd(10)
+			c.By, c.Definition = user("wang"), testDef{system: "shop"}
 			return c
 		}(), then: []string{TypeSubmitted, TypeNodeActivated},
 			check: func(t *testing.T, _ State, evs []Event) {

@@ -14,11 +14,15 @@ var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 // nodes staff (one-of: ann, bob) → finance (all-of: fay, fred; only when amount > 1000;
 // sees amount) → cashier (sequential: cat, cal; sees payee and amount; rejections go back
 // to staff; may edit payee).
-type testDef struct{ route []Node }
+type testDef struct {
+	route  []Node
+	system string
+}
 
 func (testDef) Key() string                 { return "refund" }
 func (testDef) Version() int                { return 3 }
 func (testDef) UrgeInterval() time.Duration { return time.Hour }
+func (d testDef) System() string            { return d.system }
 
 // TicketSLA: the whole ticket is due in two days, with a reminder a day before.
 func (testDef) TicketSLA() (due, remind time.Duration) { return 48 * time.Hour, 24 * time.Hour }

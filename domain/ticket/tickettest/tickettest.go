@@ -38,6 +38,9 @@ func (p Process) UrgeInterval() time.Duration {
 	return p.Urge
 }
 
+// System implements ticket.Definition: the processes serve any system.
+func (p Process) System() string { return "" }
+
 // TicketSLA implements ticket.Definition.
 func (p Process) TicketSLA() (due, remind time.Duration) { return p.SLA, p.Remind }
 
