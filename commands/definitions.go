@@ -282,7 +282,7 @@ func unroutable(def bound, err error) error {
 	ps := process.AsProblems(err)
 	nodes := make([]string, len(ps))
 	for i, p := range ps {
-		nodes[i] = strings.TrimPrefix(p.Message, "resolve to nobody: ")
+		nodes[i] = strings.TrimPrefix(p.Message, process.ResolvesToNobody)
 	}
 	return &domain.Error{Kind: domain.Conflict, Code: "no-handlers", Cause: err,
 		Message: fmt.Sprintf("process %s version %d cannot route this ticket: %s; an admin must give an enabled user the role or group the node names",

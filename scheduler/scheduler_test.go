@@ -267,16 +267,7 @@ func TestRemindersSetEqualsEventByEvent(t *testing.T) {
 		t.Fatalf("event by event: %d rows %v, want a due-soon and an overdue for each of %d tickets", len(want), kinds, n/4+1)
 	}
 
-	big, err := projections.NewRunner(pool, store, projections.Config{BatchSize: 1 << 20}, reminders)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := big.Rebuild(ctx, scheduler.RemindersName, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := dump(); !slices.Equal(got, want) {
-		t.Fatalf("one batch:\n%s\nevent by event:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	rebuiltAlike(t, ctx, pool, store, reminders, want)
 }
 
 // TestWholeTicketReminders: a process's limit on the whole ticket, declared but never
@@ -369,16 +360,7 @@ func TestWholeTicketReminders(t *testing.T) {
 	if len(byEvent) != 4 {
 		t.Fatalf("a new ticket's reminders: %q, want its first node's two and its own two", byEvent)
 	}
-	big, err := projections.NewRunner(pool, store, projections.Config{BatchSize: 1 << 20}, reminders)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := big.Rebuild(ctx, scheduler.RemindersName, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := dump(); !slices.Equal(got, byEvent) {
-		t.Fatalf("one batch:\n%s\nevent by event:\n%s", strings.Join(got, "\n"), strings.Join(byEvent, "\n"))
-	}
+	rebuiltAlike(t, ctx, pool, store, reminders, byEvent)
 }
 
 // dumpReminders lists the reminders rows, one line each, sorted.
@@ -394,4 +376,20 @@ func dumpReminders(t *testing.T, ctx context.Context, pool *pgxpool.Pool) []stri
 		t.Fatal(err)
 	}
 	return out
+}
+
+// rebuiltAlike rebuilds the reminders in one batch and fails t unless they are the rows
+// folded event by event, byEvent.
+func rebuiltAlike(t *testing.T, ctx context.Context, pool *pgxpool.Pool, store *pgstore.Store, reminders *scheduler.Reminders, byEvent []string) {
+	t.Helper()
+	big, err := projections.NewRunner(pool, store, projections.Config{BatchSize: 1 << 20}, reminders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := big.Rebuild(ctx, scheduler.RemindersName, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := dumpReminders(t, ctx, pool); !slices.Equal(got, byEvent) {
+		t.Fatalf("one batch:\n%s\nevent by event:\n%s", strings.Join(got, "\n"), strings.Join(byEvent, "\n"))
+	}
 }

@@ -23,6 +23,10 @@ type Problem struct {
 	Unroutable bool `json:"-"`
 }
 
+// ResolvesToNobody starts the message of an Unroutable problem; the rest of the message
+// names the node and its handler sources.
+const ResolvesToNobody = "resolve to nobody: "
+
 // Unroutable reports whether err is a Problems error all of whose problems are
 // Unroutable: the input is valid, but the directory holds nobody to handle a node.
 func Unroutable(err error) bool {

@@ -178,7 +178,7 @@ func (d *Definition) planNode(i int, in RouteInput, dir Directory, r *report) No
 		// enabled member: the organisation's.
 		fromInput := slices.ContainsFunc(n.Handlers, func(h Handler) bool { return h.Kind == HandlerField })
 		r.addProblem(Problem{Path: join(path, "handlers"), Unroutable: !fromInput,
-			Message: fmt.Sprintf("resolve to nobody: node %s (%s) has no enabled user among %s", n.Key, n.Name, describeHandlers(n.Handlers))})
+			Message: fmt.Sprintf(ResolvesToNobody+"node %s (%s) has no enabled user among %s", n.Key, n.Name, describeHandlers(n.Handlers))})
 		return p
 	}
 	p.Applies = true
