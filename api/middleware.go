@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,20 +92,43 @@ func requestIDs(next http.Handler) http.Handler {
 }
 
 // statusWriter remembers the status written, and runs before, if set, once before the
-// answer starts.
+// answer starts. It gives every answer a Server-Timing header: "app" is the time from the
+// request's arrival to its answer's start, and "paced", when there was a wait, the part
+// of it the answer waited for a read model. A client that sets them beside its own
+// measurement sees how much of its latency the server spent.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
-	before func()
+	began  time.Time
+	// before runs once as the answer starts and returns how long it waited.
+	before func() time.Duration
 }
 
 func (w *statusWriter) start(code int) {
-	if w.status == 0 {
-		w.status = code
-		if w.before != nil {
-			w.before()
-		}
+	if w.status != 0 {
+		return
 	}
+	w.status = code
+	var paced time.Duration
+	if w.before != nil {
+		paced = w.before()
+	}
+	if !w.began.IsZero() {
+		w.Header().Set("Server-Timing", serverTiming(time.Since(w.began), paced))
+	}
+}
+
+// serverTiming formats the Server-Timing header's value (W3C Server Timing): durations in
+// milliseconds, to the microsecond.
+func serverTiming(app, paced time.Duration) string {
+	b := make([]byte, 0, 40)
+	b = append(b, "app;dur="...)
+	b = strconv.AppendFloat(b, float64(app)/float64(time.Millisecond), 'f', 3, 64)
+	if paced > 0 {
+		b = append(b, ", paced;dur="...)
+		b = strconv.AppendFloat(b, float64(paced)/float64(time.Millisecond), 'f', 3, 64)
+	}
+	return string(b)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -145,16 +169,18 @@ func (s *Server) handle(method, pattern string, acc access, h handlerFunc) error
 	s.mu.Unlock()
 	s.router.Method(method, pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, began: start}
 		if command && s.cfg.ReadSide != nil {
 			// The pacer's hold is taken as the command arrives and waited for before its
 			// answer goes out, so that the wait overlaps the command's own work.
 			pacer := s.cfg.ReadSide.Pacer
 			hold := pacer.Hold()
-			sw.before = func() {
-				if waited, _ := hold.Wait(r.Context()); waited > 0 {
+			sw.before = func() time.Duration {
+				waited, _ := hold.Wait(r.Context())
+				if waited > 0 {
 					s.metrics.paced.WithLabelValues(pacer.Projection()).Observe(waited.Seconds())
 				}
+				return waited
 			}
 		}
 		if err := s.serve(sw, r, route, acc, h); err != nil {

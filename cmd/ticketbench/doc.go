@@ -26,7 +26,10 @@
 // read models to catch up, then runs --baseline-time of single-row INSERT transactions
 // (a 200-byte row into a table of its own, dropped afterwards) at the same concurrency on
 // --database-url. It prints, on stdout: tickets and commands per second, p50, p90 and p99
-// latency per command kind (submit, approve), the projection lag's percentiles, how many
+// latency per command kind (submit, approve), the same percentiles of ticketd's own time
+// for those commands (the "app" duration of their Server-Timing headers: from the
+// request's arrival to the answer's start; the rest of a latency is the network, both
+// sides' waits for a CPU and the answer's transfer), the projection lag's percentiles, how many
 // answers ticketd held back for a read model past its --read-lag-bound during the load and
 // for how long on average (from its /metrics, read before and after), the baseline's
 // transactions per second, the ratio of the two, and the targets (at
@@ -47,8 +50,8 @@
 //	--baseline-time D                          length of the INSERT baseline (default 10s; 0: skip it)
 //	--timeout D                                bound on each HTTP request (default 30s)
 //	--progress D                               interval of the progress lines (default 1s)
-//	--latencies FILE                           write every command's start, kind and latency
-//	                                           (milliseconds) to FILE as CSV
+//	--latencies FILE                           write every command's start, kind, latency and
+//	                                           server time (milliseconds) to FILE as CSV
 //
 // The exit status is 0 when every command succeeded, 1 on a failure (any command failed,
 // or setup or the baseline could not run) and 2 for a command line that cannot be run.

@@ -141,6 +141,9 @@ func reportLoad(w io.Writer, cfg config, res loadResult, catchUp time.Duration, 
 		fmt.Fprintf(w, "latency %-8s %s\n", kindNames[k], latencyLine(res.stats.latency[k], res.stats.failed[k]))
 	}
 	fmt.Fprintf(w, "latency all      %s\n", latencyLine(all, failed))
+	if served, ok := serverTimes(res.stats); ok {
+		fmt.Fprintf(w, "server time      %s  (ticketd's own time for the same commands, from their Server-Timing headers: arrival to answer)\n", latencyLine(served, failed))
+	}
 	for _, e := range res.stats.errs {
 		fmt.Fprintf(w, "error            %s\n", e)
 	}
@@ -165,6 +168,21 @@ func reportLoad(w io.Writer, cfg config, res loadResult, catchUp time.Duration, 
 		fmt.Fprintf(w, "read models      caught up with the log %s after the last command\n", ms(catchUp))
 	}
 	return rate
+}
+
+// serverTimes returns the server's time of every successful command, and whether every
+// answer gave one.
+func serverTimes(st workerStats) ([]time.Duration, bool) {
+	var all []time.Duration
+	for k := range kinds {
+		for _, d := range st.served[k] {
+			if d < 0 {
+				return nil, false
+			}
+			all = append(all, d)
+		}
+	}
+	return all, len(all) > 0
 }
 
 func reportBaseline(w io.Writer, cfg config, b baselineResult, rate float64) {

@@ -44,6 +44,7 @@ func TestRun(t *testing.T) {
 			`(?m)^commands +80 ok, 0 failed: ([0-9.]+) commands/s$`,
 			`(?m)^latency submit +20 ok, 0 failed  p50 ([0-9.]+)ms  p90 [0-9.]+ms  p99 ([0-9.]+)ms  max [0-9.]+ms$`,
 			`(?m)^latency approve +60 ok, 0 failed  p50 ([0-9.]+)ms  p90 [0-9.]+ms  p99 ([0-9.]+)ms  max [0-9.]+ms$`,
+			`(?m)^server time +80 ok, 0 failed  p50 ([0-9.]+)ms  p90 [0-9.]+ms  p99 ([0-9.]+)ms  max [0-9.]+ms  \(ticketd's own time`,
 			`(?m)^projection lag +2[0-9] samples, 0 failed  p50 ([0-9.]+)ms  p99 ([0-9.]+)ms`,
 			`(?m)^read models +caught up with the log [0-9.]+ms after the last command$`,
 			`(?m)^paced +(no answer waited for a read model \(ticketd's --read-lag-bound\)|[0-9]+ of 80 answers waited for a read model past ticketd's --read-lag-bound, [0-9.]+ms on average)$`,
@@ -71,7 +72,8 @@ func TestRun(t *testing.T) {
 }
 
 // checkLatencies checks a --latencies file: its header, then a row per command in the
-// order they were sent, submits and approvals as many as given, every latency positive.
+// order they were sent, submits and approvals as many as given, every latency positive
+// and the server's time for each positive and within it.
 func checkLatencies(t *testing.T, path string, submits, approvals int) {
 	t.Helper()
 	raw, err := os.ReadFile(path)
@@ -79,18 +81,19 @@ func checkLatencies(t *testing.T, path string, submits, approvals int) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
-	if lines[0] != "started_ms,kind,latency_ms" {
+	if lines[0] != "started_ms,kind,latency_ms,server_ms" {
 		t.Fatalf("--latencies header %q", lines[0])
 	}
 	count, last := map[string]int{}, -1.0
 	for _, l := range lines[1:] {
 		f := strings.Split(l, ",")
-		if len(f) != 3 {
-			t.Fatalf("--latencies row %q: want 3 columns", l)
+		if len(f) != 4 {
+			t.Fatalf("--latencies row %q: want 4 columns", l)
 		}
 		started, err1 := strconv.ParseFloat(f[0], 64)
 		latency, err2 := strconv.ParseFloat(f[2], 64)
-		if err1 != nil || err2 != nil || started < last || latency <= 0 {
+		served, err3 := strconv.ParseFloat(f[3], 64)
+		if err1 != nil || err2 != nil || err3 != nil || started < last || latency <= 0 || served <= 0 || served > latency {
 			t.Fatalf("--latencies row %q after a command sent at %.3f ms", l, last)
 		}
 		last = started

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -27,6 +28,9 @@ type wire struct {
 	conn    net.Conn
 	br      *bufio.Reader
 	buf     []byte
+	// served is the last answer's server time (its Server-Timing "app" duration), or -1
+	// when the answer did not carry one.
+	served time.Duration
 }
 
 // newWire returns a wire to the server at base, or nil when base is not plain http (the
@@ -109,6 +113,7 @@ func (w *wire) exchange(ctx context.Context, path, token string, body []byte, ou
 	if err != nil {
 		return 0, err
 	}
+	w.served = appTiming(res.Header.Get("Server-Timing"))
 	raw, err := io.ReadAll(res.Body)
 	res.Body.Close()
 	if err != nil {
@@ -126,4 +131,27 @@ func (w *wire) exchange(ctx context.Context, path, token string, body []byte, ou
 		}
 	}
 	return res.StatusCode, nil
+}
+
+// appTiming returns the "app" metric's duration of a Server-Timing header value, or -1
+// when it has none.
+func appTiming(v string) time.Duration {
+	for metric := range strings.SplitSeq(v, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(metric), ";")
+		if strings.TrimSpace(name) != "app" {
+			continue
+		}
+		for p := range strings.SplitSeq(params, ";") {
+			k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if !ok || k != "dur" {
+				continue
+			}
+			ms, err := strconv.ParseFloat(val, 64)
+			if err != nil || ms < 0 {
+				return -1
+			}
+			return time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	return -1
 }

@@ -91,3 +91,23 @@ func TestWire(t *testing.T) {
 		t.Fatal("a wire for https; the shared client should carry it")
 	}
 }
+
+// TestAppTiming reads the "app" metric of Server-Timing values, and -1 where there is none.
+func TestAppTiming(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"app;dur=12.5":                         12500 * time.Microsecond,
+		"app;dur=3.250, paced;dur=1.000":       3250 * time.Microsecond,
+		"db;dur=2, app;desc=\"handler\";dur=7": 7 * time.Millisecond,
+		"  app ; dur=0.001":                    time.Microsecond,
+		"":                                     -1,
+		"paced;dur=4":                          -1,
+		"app":                                  -1,
+		"app;dur=soon":                         -1,
+		"app;dur=-3":                           -1,
+		"application;dur=9":                    -1,
+	} {
+		if got := appTiming(v); got != want {
+			t.Errorf("appTiming(%q) = %v, want %v", v, got, want)
+		}
+	}
+}

@@ -1,0 +1,46 @@
+package api_test
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ticketledger/ticketledger/api"
+)
+
+// appDur matches a Server-Timing value's "app" metric.
+var appDur = regexp.MustCompile(`^app;dur=([0-9]+\.[0-9]{3})(, paced;dur=[0-9]+\.[0-9]{3})?$`)
+
+// TestServerTiming: every answer, a command's, a query's and a problem, says in
+// Server-Timing how long the server took from the request's arrival to the answer's start.
+// A query that waited for its read model counts the wait.
+func TestServerTiming(t *testing.T) {
+	store, dbURL := storeKinds[0].open(t)
+	wait := 300 * time.Millisecond
+	s := start(t, store, dbURL, func(c *api.Config) { c.WaitTimeout = wait })
+	shop, _, _, _ := s.refundCast()
+	appOf := func(r response, what string) time.Duration {
+		t.Helper()
+		m := appDur.FindStringSubmatch(r.header.Get("Server-Timing"))
+		if m == nil {
+			t.Fatalf("%s: Server-Timing %q", what, r.header.Get("Server-Timing"))
+		}
+		ms, _ := strconv.ParseFloat(m[1], 64)
+		return time.Duration(ms * float64(time.Millisecond))
+	}
+	sub := s.must(s.call("POST", "/v1/tickets", shop, map[string]any{"process": "refund", "business_key": "T1",
+		"submitter": map[string]any{"id": "c1"}, "fields": refundFields("12.00", "alipay")}), http.StatusCreated, "submit")
+	if d := appOf(sub, "submit"); d <= 0 {
+		t.Fatalf("submit took %v", d)
+	}
+	id := sub.str("ticket_id")
+	appOf(s.must(s.call("GET", "/v1/tickets/"+id+"?min_position="+sub.str("position"), shop, nil), http.StatusOK, "read"), "read")
+	behind := s.must(s.call("GET", "/v1/tickets/"+id+"?min_position=999999999/999999999", shop, nil),
+		http.StatusServiceUnavailable, "a position the read model has not reached")
+	if d := appOf(behind, "projection-behind"); d < wait {
+		t.Fatalf("the answer waited %v for the read model and says it took %v", wait, d)
+	}
+	appOf(s.must(s.call("GET", "/v1/tickets/no-such", shop, nil), http.StatusNotFound, "unknown ticket"), "not found")
+}
