@@ -50,8 +50,9 @@
 //	--baseline-time D                          length of the INSERT baseline (default 10s; 0: skip it)
 //	--timeout D                                bound on each HTTP request (default 30s)
 //	--progress D                               interval of the progress lines (default 1s)
-//	--latencies FILE                           write every command's start, kind, latency and
-//	                                           server time (milliseconds) to FILE as CSV
+//	--latencies FILE                           write every command's start, kind, latency,
+//	                                           server time and read-model wait
+//	                                           (milliseconds) to FILE as CSV
 //
 // The exit status is 0 when every command succeeded, 1 on a failure (any command failed,
 // or setup or the baseline could not run) and 2 for a command line that cannot be run.

@@ -81,19 +81,20 @@ func checkLatencies(t *testing.T, path string, submits, approvals int) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
-	if lines[0] != "started_ms,kind,latency_ms,server_ms" {
+	if lines[0] != "started_ms,kind,latency_ms,server_ms,paced_ms" {
 		t.Fatalf("--latencies header %q", lines[0])
 	}
 	count, last := map[string]int{}, -1.0
 	for _, l := range lines[1:] {
 		f := strings.Split(l, ",")
-		if len(f) != 4 {
-			t.Fatalf("--latencies row %q: want 4 columns", l)
+		if len(f) != 5 {
+			t.Fatalf("--latencies row %q: want 5 columns", l)
 		}
 		started, err1 := strconv.ParseFloat(f[0], 64)
 		latency, err2 := strconv.ParseFloat(f[2], 64)
 		served, err3 := strconv.ParseFloat(f[3], 64)
-		if err1 != nil || err2 != nil || err3 != nil || started < last || latency <= 0 || served <= 0 || served > latency {
+		paced, err4 := strconv.ParseFloat(f[4], 64)
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || started < last || latency <= 0 || served <= 0 || served > latency || paced < 0 || paced > served {
 			t.Fatalf("--latencies row %q after a command sent at %.3f ms", l, last)
 		}
 		last = started

@@ -29,8 +29,9 @@ type wire struct {
 	br      *bufio.Reader
 	buf     []byte
 	// served is the last answer's server time (its Server-Timing "app" duration), or -1
-	// when the answer did not carry one.
-	served time.Duration
+	// when the answer did not carry one; paced is the part of it the answer waited for a
+	// read model ("paced", 0 when absent).
+	served, paced time.Duration
 }
 
 // newWire returns a wire to the server at base, or nil when base is not plain http (the
@@ -113,7 +114,8 @@ func (w *wire) exchange(ctx context.Context, path, token string, body []byte, ou
 	if err != nil {
 		return 0, err
 	}
-	w.served = appTiming(res.Header.Get("Server-Timing"))
+	st := res.Header.Get("Server-Timing")
+	w.served, w.paced = serverTiming(st, "app"), max(serverTiming(st, "paced"), 0)
 	raw, err := io.ReadAll(res.Body)
 	res.Body.Close()
 	if err != nil {
@@ -133,20 +135,20 @@ func (w *wire) exchange(ctx context.Context, path, token string, body []byte, ou
 	return res.StatusCode, nil
 }
 
-// appTiming returns the "app" metric's duration of a Server-Timing header value, or -1
-// when it has none.
-func appTiming(v string) time.Duration {
-	for metric := range strings.SplitSeq(v, ",") {
-		name, params, _ := strings.Cut(strings.TrimSpace(metric), ";")
-		if strings.TrimSpace(name) != "app" {
+// serverTiming returns the duration of the metric name in a Server-Timing header value,
+// or -1 when it has none.
+func serverTiming(v, name string) time.Duration {
+	for entry := range strings.SplitSeq(v, ",") {
+		metric, params, _ := strings.Cut(entry, ";")
+		if strings.TrimSpace(metric) != name {
 			continue
 		}
 		for p := range strings.SplitSeq(params, ";") {
 			k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
-			if !ok || k != "dur" {
+			if !ok || strings.TrimSpace(k) != "dur" {
 				continue
 			}
-			ms, err := strconv.ParseFloat(val, 64)
+			ms, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
 			if err != nil || ms < 0 {
 				return -1
 			}

@@ -92,8 +92,9 @@ func TestWire(t *testing.T) {
 	}
 }
 
-// TestAppTiming reads the "app" metric of Server-Timing values, and -1 where there is none.
-func TestAppTiming(t *testing.T) {
+// TestServerTiming reads the "app" metric of Server-Timing values, and -1 where there is
+// none.
+func TestServerTiming(t *testing.T) {
 	for v, want := range map[string]time.Duration{
 		"app;dur=12.5":                         12500 * time.Microsecond,
 		"app;dur=3.250, paced;dur=1.000":       3250 * time.Microsecond,
@@ -106,8 +107,11 @@ func TestAppTiming(t *testing.T) {
 		"app;dur=-3":                           -1,
 		"application;dur=9":                    -1,
 	} {
-		if got := appTiming(v); got != want {
-			t.Errorf("appTiming(%q) = %v, want %v", v, got, want)
+		if got := serverTiming(v, "app"); got != want {
+			t.Errorf("serverTiming(%q, app) = %v, want %v", v, got, want)
 		}
+	}
+	if got := serverTiming("app;dur=30.5, paced;dur=12.250", "paced"); got != 12250*time.Microsecond {
+		t.Errorf("paced: %v", got)
 	}
 }
