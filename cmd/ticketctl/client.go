@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,6 +35,20 @@ func (o *options) client() (*client, error) {
 		return nil, usagef("timeout %s: want a positive duration", o.timeout)
 	}
 	return &client{base: strings.TrimRight(u.String(), "/"), token: o.token, hc: &http.Client{Timeout: o.timeout}}, nil
+}
+
+// connect parses a command's flags and positional arguments, as parse does, and returns
+// the positional arguments with a client of the server.
+func (o *options) connect(fs *flag.FlagSet, args []string, minArgs, maxArgs int) ([]string, *client, error) {
+	pos, err := o.parse(fs, args, minArgs, maxArgs)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := o.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	return pos, c, nil
 }
 
 // problemError is an RFC 9457 problem reported by ticketd.

@@ -81,10 +81,7 @@ func principalCreate(ctx context.Context, o *options, args []string) error {
 
 func principalList(ctx context.Context, o *options, args []string) error {
 	fs := o.flagSet("principal list")
-	if _, err := o.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := o.client()
+	_, c, err := o.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -123,11 +120,7 @@ func principalSwitch(enable bool) func(ctx context.Context, o *options, args []s
 	return func(ctx context.Context, o *options, args []string) error {
 		fs := o.flagSet(name)
 		reason := fs.String("reason", "", "why, recorded in the principal's history")
-		pos, err := o.parse(fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := o.client()
+		pos, c, err := o.connect(fs, args, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -164,11 +157,7 @@ func principalRole(revoke bool) func(ctx context.Context, o *options, args []str
 	}
 	return func(ctx context.Context, o *options, args []string) error {
 		fs := o.flagSet(name)
-		pos, err := o.parse(fs, args, 2, 2)
-		if err != nil {
-			return err
-		}
-		c, err := o.client()
+		pos, c, err := o.connect(fs, args, 2, 2)
 		if err != nil {
 			return err
 		}
@@ -247,11 +236,7 @@ func expiry(v string, now time.Time) (time.Time, error) {
 
 func tokenRevoke(ctx context.Context, o *options, args []string) error {
 	fs := o.flagSet("token revoke")
-	pos, err := o.parse(fs, args, 2, 2)
-	if err != nil {
-		return err
-	}
-	c, err := o.client()
+	pos, c, err := o.connect(fs, args, 2, 2)
 	if err != nil {
 		return err
 	}

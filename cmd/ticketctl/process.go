@@ -84,11 +84,7 @@ func validate(ctx context.Context, o *options, c *client, def definitionFile) (v
 
 func processValidate(ctx context.Context, o *options, args []string) error {
 	fs := o.flagSet("process validate")
-	pos, err := o.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := o.client()
+	pos, c, err := o.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -126,11 +122,7 @@ type processView struct {
 
 func processApply(ctx context.Context, o *options, args []string) error {
 	fs := o.flagSet("process apply")
-	pos, err := o.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := o.client()
+	pos, c, err := o.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -429,10 +421,7 @@ func jsonable(v any, path string) (any, error) {
 
 func processList(ctx context.Context, o *options, args []string) error {
 	fs := o.flagSet("process list")
-	if _, err := o.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := o.client()
+	_, c, err := o.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}

@@ -14,10 +14,7 @@ import (
 
 func projectionStatus(ctx context.Context, o *options, args []string) error {
 	fs := o.flagSet("projection status")
-	if _, err := o.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := o.client()
+	_, c, err := o.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}

@@ -117,10 +117,7 @@ func webhookRegister(ctx context.Context, o *options, args []string) error {
 func webhookList(ctx context.Context, o *options, args []string) error {
 	fs := o.flagSet("webhook list")
 	system := fs.String("system", "", "only this business system's endpoints")
-	if _, err := o.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := o.client()
+	_, c, err := o.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -164,11 +161,7 @@ func printEndpoint(o *options, e endpointView) {
 
 func webhookShow(ctx context.Context, o *options, args []string) error {
 	fs := o.flagSet("webhook show")
-	pos, err := o.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := o.client()
+	pos, c, err := o.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -196,11 +189,7 @@ func webhookSwitch(disable bool) func(ctx context.Context, o *options, args []st
 		if disable {
 			reason = fs.String("reason", "", "why, for the record")
 		}
-		pos, err := o.parse(fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := o.client()
+		pos, c, err := o.connect(fs, args, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -360,11 +349,7 @@ func webhookAttempts(ctx context.Context, o *options, args []string) error {
 
 func webhookRedeliver(ctx context.Context, o *options, args []string) error {
 	fs := o.flagSet("webhook redeliver")
-	pos, err := o.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := o.client()
+	pos, c, err := o.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -382,11 +367,7 @@ func webhookRedeliver(ctx context.Context, o *options, args []string) error {
 
 func webhookRedeliverDead(ctx context.Context, o *options, args []string) error {
 	fs := o.flagSet("webhook redeliver-dead")
-	pos, err := o.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := o.client()
+	pos, c, err := o.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
