@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ticketledger/ticketledger/internal/dbconn"
 )
 
 // baselinePayload is the row each baseline INSERT writes: 200 bytes, about an event's.
@@ -29,7 +31,7 @@ func (b baselineResult) rate() float64 { return float64(b.inserts) / b.elapsed.S
 // connection) from conc connections for d into a table of its own, created in the
 // database of dbURL and dropped afterwards.
 func baseline(ctx context.Context, dbURL string, conc int, d time.Duration) (baselineResult, error) {
-	where := redact(dbURL)
+	where := dbconn.Redact(dbURL)
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		return baselineResult{}, usagef("--database-url %s: %v", where, err)
@@ -41,7 +43,7 @@ func baseline(ctx context.Context, dbURL string, conc int, d time.Duration) (bas
 	}
 	defer pool.Close()
 	if err := pool.Ping(ctx); err != nil {
-		return baselineResult{}, fmt.Errorf("PostgreSQL at %s does not answer (--database-url or DATABASE_URL): %w", where, err)
+		return baselineResult{}, dbconn.Error(dbURL, "--database-url or DATABASE_URL", err)
 	}
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {

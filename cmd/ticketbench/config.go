@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ticketledger/ticketledger/internal/dbconn"
 )
 
 // Defaults of the flags.
@@ -70,7 +72,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if tok := fs.Lookup("token"); tok.DefValue != "" {
 		tok.DefValue = "$TICKETLEDGER_TOKEN"
 	}
-	fs.Lookup("database-url").DefValue = redact(c.databaseURL)
+	fs.Lookup("database-url").DefValue = dbconn.Redact(c.databaseURL)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return c, err
@@ -104,12 +106,4 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return c, usagef("--progress %s: want a positive duration", c.progress)
 	}
 	return c, nil
-}
-
-// redact hides the password of a connection URL.
-func redact(s string) string {
-	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
-		return u.Redacted()
-	}
-	return s
 }

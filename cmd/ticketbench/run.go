@@ -10,6 +10,8 @@ import (
 	"io"
 	"slices"
 	"time"
+
+	"github.com/ticketledger/ticketledger/internal/dbconn"
 )
 
 // Targets of the issue, with pgstore on the 2-core machine.
@@ -87,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var baseErr error
 	if cfg.baselineTime > 0 {
-		fmt.Fprintf(stderr, "ticketbench: raw INSERT baseline for %s at concurrency %d on %s\n", cfg.baselineTime, cfg.concurrency, redact(cfg.databaseURL))
+		fmt.Fprintf(stderr, "ticketbench: raw INSERT baseline for %s at concurrency %d on %s\n", cfg.baselineTime, cfg.concurrency, dbconn.Redact(cfg.databaseURL))
 		var base baselineResult
 		base, baseErr = baseline(ctx, cfg.databaseURL, cfg.concurrency, cfg.baselineTime)
 		if baseErr == nil {
@@ -189,7 +191,7 @@ func reportBaseline(w io.Writer, cfg config, b baselineResult, rate float64) {
 	s := slices.Clone(b.latency)
 	slices.Sort(s)
 	fmt.Fprintf(w, "baseline         raw single-row INSERT: %.1f transactions/s at concurrency %d (%d in %.2fs, p50 %s, p99 %s) on %s\n",
-		b.rate(), cfg.concurrency, b.inserts, b.elapsed.Seconds(), ms(percentile(s, 0.5)), ms(percentile(s, 0.99)), redact(cfg.databaseURL))
+		b.rate(), cfg.concurrency, b.inserts, b.elapsed.Seconds(), ms(percentile(s, 0.5)), ms(percentile(s, 0.99)), dbconn.Redact(cfg.databaseURL))
 	fmt.Fprintf(w, "ratio            %.3f commands per INSERT transaction (%.1f commands/s ÷ %.1f transactions/s)\n", rate/b.rate(), rate, b.rate())
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ticketledger/ticketledger/internal/dbconn"
 )
 
 // Defaults of the shared settings.
@@ -201,8 +203,8 @@ func (o *options) flagSet(name string) *flag.FlagSet {
 	if o.token != "" {
 		fs.Lookup("token").DefValue = "$TICKETLEDGER_TOKEN"
 	}
-	fs.Lookup("database-url").DefValue = redact(o.databaseURL)
-	fs.Lookup("eventstore-url").DefValue = redact(o.eventstoreURL)
+	fs.Lookup("database-url").DefValue = dbconn.Redact(o.databaseURL)
+	fs.Lookup("eventstore-url").DefValue = dbconn.Redact(o.eventstoreURL)
 	return fs
 }
 

@@ -5,16 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ticketledger/ticketledger/eventstore"
 	"github.com/ticketledger/ticketledger/eventstore/esdb"
 	"github.com/ticketledger/ticketledger/eventstore/pgstore"
+	"github.com/ticketledger/ticketledger/internal/dbconn"
 	"github.com/ticketledger/ticketledger/projections"
 	"github.com/ticketledger/ticketledger/scheduler"
 )
@@ -33,7 +32,7 @@ type stores struct {
 // ticketledger event log (pgstore) or, with readModels, no read models, rather than
 // creating them.
 func (o *options) openStores(ctx context.Context, readModels bool) (*stores, error) {
-	where := redact(o.databaseURL)
+	where := dbconn.Redact(o.databaseURL)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	pool, err := pgxpool.New(ctx, o.databaseURL)
@@ -42,7 +41,7 @@ func (o *options) openStores(ctx context.Context, readModels bool) (*stores, err
 	}
 	if err := pool.Ping(cctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("PostgreSQL at %s does not answer (--database-url or DATABASE_URL): %w", where, err)
+		return nil, dbconn.Error(o.databaseURL, "--database-url or DATABASE_URL", err)
 	}
 	has := func(table string) (bool, error) {
 		var ok bool
@@ -65,7 +64,7 @@ func (o *options) openStores(ctx context.Context, readModels bool) (*stores, err
 		ps, err := pgstore.Open(ctx, o.eventstoreURL, pgstore.Config{})
 		if err != nil {
 			pool.Close()
-			return nil, fmt.Errorf("PostgreSQL event store at %s (--eventstore-url or EVENTSTORE_URL): %w", redact(o.eventstoreURL), err)
+			return nil, fmt.Errorf("PostgreSQL event store at %s (--eventstore-url or EVENTSTORE_URL): %w", dbconn.Redact(o.eventstoreURL), err)
 		}
 		s.store, s.pg = ps, true
 		return s, nil
@@ -74,7 +73,7 @@ func (o *options) openStores(ctx context.Context, readModels bool) (*stores, err
 		es, err := esdb.Open(ctx, o.eventstoreURL)
 		if err != nil {
 			pool.Close()
-			return nil, fmt.Errorf("EventStoreDB at %s (--eventstore-url or EVENTSTORE_URL): %w", redact(o.eventstoreURL), err)
+			return nil, fmt.Errorf("EventStoreDB at %s (--eventstore-url or EVENTSTORE_URL): %w", dbconn.Redact(o.eventstoreURL), err)
 		}
 		s.store = es
 		return s, nil
@@ -119,16 +118,4 @@ func (s *stores) runner(stderr io.Writer, interval time.Duration) (*projections.
 	}
 	r, err := projections.NewRunner(s.pool, s.store, cfg, ps...)
 	return r, names, err
-}
-
-// redact hides the password of a connection string (a URL or PostgreSQL key/value
-// settings).
-func redact(s string) string {
-	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
-		return u.Redacted()
-	}
-	if cc, err := pgconn.ParseConfig(s); err == nil && cc.Password != "" {
-		return fmt.Sprintf("postgres://%s:xxxxx@%s:%d/%s", cc.User, cc.Host, cc.Port, cc.Database)
-	}
-	return s
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/ticketledger/ticketledger/eventstore"
 	"github.com/ticketledger/ticketledger/eventstore/esdb"
 	"github.com/ticketledger/ticketledger/eventstore/pgstore"
+	"github.com/ticketledger/ticketledger/internal/dbconn"
 	"github.com/ticketledger/ticketledger/projections"
 	"github.com/ticketledger/ticketledger/projections/audit"
 	"github.com/ticketledger/ticketledger/relay"
@@ -67,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer pool.Close()
 	if err := pool.Ping(ctx); err != nil {
-		return fmt.Errorf("PostgreSQL at %s does not answer: %w", redact(cfg.databaseURL), err)
+		return dbconn.Error(cfg.databaseURL, "--database-url or DATABASE_URL", err)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -93,20 +94,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case cfg.eventstoreURL != "" && !isPostgresURL(cfg.eventstoreURL):
 		s, err := esdb.Open(ctx, cfg.eventstoreURL, esdb.WithLogger(logger))
 		if err != nil {
-			return fmt.Errorf("EventStoreDB at %s: %w", redact(cfg.eventstoreURL), err)
+			return fmt.Errorf("EventStoreDB at %s: %w", dbconn.Redact(cfg.eventstoreURL), err)
 		}
 		base = s
-		logger.Info("event store: EventStoreDB", "url", redact(cfg.eventstoreURL))
+		logger.Info("event store: EventStoreDB", "url", dbconn.Redact(cfg.eventstoreURL))
 	case cfg.eventstoreURL != "":
 		// The log in a PostgreSQL of its own: read-model transactions no longer hold
 		// back the log's visibility horizon, which is per cluster.
 		s, err := pgstore.Open(ctx, cfg.eventstoreURL, pgstore.Config{})
 		if err != nil {
-			return fmt.Errorf("PostgreSQL event store at %s: %w", redact(cfg.eventstoreURL), err)
+			return dbconn.Error(cfg.eventstoreURL, "--eventstore-url or EVENTSTORE_URL", err)
 		}
 		base, counter = s, projections.SequenceCounter{}
 		svcOpts = append(svcOpts, commands.WithStateCache(commands.DefaultStateCacheSize))
-		logger.Info("event store: PostgreSQL", "url", redact(cfg.eventstoreURL))
+		logger.Info("event store: PostgreSQL", "url", dbconn.Redact(cfg.eventstoreURL))
 		if cfg.has(roleProjector) {
 			if projPool, err = projectorPool(ctx, poolCfg); err != nil {
 				return err
@@ -114,7 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			defer projPool.Close()
 			ps, err := pgstore.Open(ctx, cfg.eventstoreURL, pgstore.Config{})
 			if err != nil {
-				return fmt.Errorf("PostgreSQL event store at %s: %w", redact(cfg.eventstoreURL), err)
+				return dbconn.Error(cfg.eventstoreURL, "--eventstore-url or EVENTSTORE_URL", err)
 			}
 			defer ps.Close()
 			projBase = ps
@@ -126,7 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		base, counter = s, projections.SequenceCounter{}
 		svcOpts = append(svcOpts, commands.WithStateCache(commands.DefaultStateCacheSize))
-		logger.Info("event store: PostgreSQL", "url", redact(cfg.databaseURL))
+		logger.Info("event store: PostgreSQL", "url", dbconn.Redact(cfg.databaseURL))
 		if cfg.has(roleProjector) {
 			if projPool, err = projectorPool(ctx, poolCfg); err != nil {
 				return err
@@ -355,14 +356,6 @@ func projectionsReady(ctx context.Context, r *projections.Runner, projecting boo
 		}
 	}
 	return nil
-}
-
-// redact hides the password of a connection URL.
-func redact(url string) string {
-	if cc, err := pgconn.ParseConfig(url); err == nil && cc.Password != "" {
-		return fmt.Sprintf("postgres://%s:***@%s:%d/%s", cc.User, cc.Host, cc.Port, cc.Database)
-	}
-	return url
 }
 
 // minPoolConns is the least pool size ticketd runs with unless the database URL sets
