@@ -331,5 +331,5 @@ func TestProjectionRebuild(t *testing.T) {
 	}
 	ctl(t, env, "projection", "rebuild", "nothing").want(t, 2, `no projection "nothing": want one of tickets, delegations, reminders`)
 	ctl(t, map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"}, "audit", "verify", "--all").
-		want(t, 1, "PostgreSQL at postgres://postgres@127.0.0.1:1/none")
+		want(t, 1, "no PostgreSQL answers at 127.0.0.1:1 (postgres://postgres@127.0.0.1:1/none")
 }
