@@ -205,7 +205,7 @@ func reportTargets(w io.Writer, cfg config, res loadResult, rate float64) {
 	all := append(slices.Clone(res.stats.latency[kindSubmit]), res.stats.latency[kindApprove]...)
 	slices.Sort(all)
 	p99 := percentile(all, 0.99)
-	line := fmt.Sprintf("targets          ≥ %d commands/s: %s (%.0f)", targetRate, verdict(rate >= targetRate), rate)
+	line := fmt.Sprintf("targets          ≥ %d commands/s: %s (%.1f)", targetRate, verdict(rate >= targetRate), rate)
 	if cfg.concurrency != 64 {
 		line += fmt.Sprintf(" [the target is at 64 clients; this run used %d]", cfg.concurrency)
 	}

@@ -50,7 +50,7 @@ func TestRun(t *testing.T) {
 			`(?m)^paced +(no answer waited for a read model \(ticketd's --read-lag-bound\)|[0-9]+ of 80 answers waited for a read model past ticketd's --read-lag-bound, [0-9.]+ms on average)$`,
 			`(?m)^baseline +raw single-row INSERT: ([0-9.]+) transactions/s at concurrency 4 \(([0-9]+) in`,
 			`(?m)^ratio +([0-9.]+) commands per INSERT transaction`,
-			`(?m)^targets +≥ 2500 commands/s: (met|MISSED) \([0-9]+\) \[the target is at 64 clients; this run used 4\]; p99 ≤ 50.0ms: (met|MISSED) \([0-9.]+ms\); projection lag p99 ≤ 200.0ms: (met|MISSED) \([0-9.]+ms\)$`,
+			`(?m)^targets +≥ 2500 commands/s: (met|MISSED) \([0-9]+\.[0-9]\) \[the target is at 64 clients; this run used 4\]; p99 ≤ 50.0ms: (met|MISSED) \([0-9.]+ms\); projection lag p99 ≤ 200.0ms: (met|MISSED) \([0-9.]+ms\)$`,
 		} {
 			m := regexp.MustCompile(re).FindStringSubmatch(sum)
 			if m == nil {
