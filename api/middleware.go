@@ -33,7 +33,16 @@ const (
 	keyRequestID ctxKey = iota
 	keyCaller
 	keyBody
+	keyArrived
 )
+
+// arrivedAt returns when the request arrived (requestIDs notes it), or now.
+func arrivedAt(ctx context.Context) time.Time {
+	if t, ok := ctx.Value(keyArrived).(time.Time); ok {
+		return t
+	}
+	return time.Now()
+}
 
 func requestID(ctx context.Context) string {
 	id, _ := ctx.Value(keyRequestID).(string)
@@ -54,7 +63,9 @@ func bodyOf(ctx context.Context) []byte {
 // response already started is cut short instead.
 func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rw := &statusWriter{ResponseWriter: w}
+		// Every answer, routed or not, says in Server-Timing how long it took; the
+		// writers of the operations (handle) say it first, with their pacing.
+		rw := &statusWriter{ResponseWriter: w, began: arrivedAt(r.Context())}
 		defer func() {
 			v := recover()
 			if v == nil {
@@ -77,9 +88,11 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 }
 
 // requestIDs gives every request an id: the caller's X-Request-ID when it is short and
-// printable, else a random one; it is echoed in the response.
+// printable, else a random one; it is echoed in the response. It notes when the request
+// arrived, from which its Server-Timing counts.
 func requestIDs(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived := time.Now()
 		id := r.Header.Get("X-Request-ID")
 		if id == "" || len(id) > 100 || strings.ContainsFunc(id, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
 			var b [12]byte
@@ -87,7 +100,8 @@ func requestIDs(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-ID", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyRequestID, id)))
+		ctx := context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyArrived, arrived)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -113,7 +127,7 @@ func (w *statusWriter) start(code int) {
 	if w.before != nil {
 		paced = w.before()
 	}
-	if !w.began.IsZero() {
+	if !w.began.IsZero() && w.Header().Get("Server-Timing") == "" {
 		w.Header().Set("Server-Timing", serverTiming(time.Since(w.began), paced))
 	}
 }
@@ -168,7 +182,7 @@ func (s *Server) handle(method, pattern string, acc access, h handlerFunc) error
 	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, OperationID: op.OperationID})
 	s.mu.Unlock()
 	s.router.Method(method, pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := arrivedAt(r.Context())
 		sw := &statusWriter{ResponseWriter: w, began: start}
 		if command && s.cfg.ReadSide != nil {
 			// The pacer's hold is taken as the command arrives and waited for before its

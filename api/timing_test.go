@@ -13,9 +13,9 @@ import (
 // appDur matches a Server-Timing value's "app" metric.
 var appDur = regexp.MustCompile(`^app;dur=([0-9]+\.[0-9]{3})(, paced;dur=[0-9]+\.[0-9]{3})?$`)
 
-// TestServerTiming: every answer, a command's, a query's and a problem, says in
-// Server-Timing how long the server took from the request's arrival to the answer's start.
-// A query that waited for its read model counts the wait.
+// TestServerTiming: every answer, a command's, a query's and a problem, routed or not,
+// says in Server-Timing how long the server took from the request's arrival to the
+// answer's start. A query that waited for its read model counts the wait.
 func TestServerTiming(t *testing.T) {
 	store, dbURL := storeKinds[0].open(t)
 	wait := 300 * time.Millisecond
@@ -43,4 +43,7 @@ func TestServerTiming(t *testing.T) {
 		t.Fatalf("the answer waited %v for the read model and says it took %v", wait, d)
 	}
 	appOf(s.must(s.call("GET", "/v1/tickets/no-such", shop, nil), http.StatusNotFound, "unknown ticket"), "not found")
+	appOf(s.must(s.call("GET", "/v1/no-such-route", shop, nil), http.StatusNotFound, "unknown route"), "no route")
+	appOf(s.must(s.call("DELETE", "/v1/tickets", shop, nil), http.StatusMethodNotAllowed, "a method the route lacks"), "no method")
+	appOf(s.must(s.call("GET", "/v1/me", "tlk_not-a-token", nil), http.StatusUnauthorized, "a bad token"), "unauthenticated")
 }
