@@ -40,11 +40,13 @@ func decideTasks(status string) string {
 		FROM e WHERE t.ticket_id = e.id AND t.task_id = e.task_id`
 }
 
-// promoteTasks makes the first waiting task of each ticket's active node pending.
+// promoteTasks makes the first waiting task of each ticket's active node pending. It
+// looks for waiting tasks first (tasks_waiting_idx), which most tickets have none of, and
+// reads a ticket's row only for those it finds.
 const promoteTasks = `UPDATE tasks t SET status = 'pending', pending_since = e.decided
-	FROM e JOIN tickets k ON k.id = e.id AND k.current_node IS NOT NULL
-		CROSS JOIN LATERAL (SELECT w.task_id FROM tasks w
-			WHERE w.ticket_id = e.id AND w.activation = k.activation AND w.status = 'waiting'
+	FROM e CROSS JOIN LATERAL (SELECT w.task_id FROM tasks w
+			JOIN tickets k ON k.id = w.ticket_id AND k.current_node IS NOT NULL AND k.activation = w.activation
+			WHERE w.ticket_id = e.id AND w.status = 'waiting'
 			ORDER BY w.ordinal LIMIT 1) p
 	WHERE t.ticket_id = e.id AND t.task_id = p.task_id`
 
