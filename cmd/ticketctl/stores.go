@@ -64,7 +64,7 @@ func (o *options) openStores(ctx context.Context, readModels bool) (*stores, err
 		ps, err := pgstore.Open(ctx, o.eventstoreURL, pgstore.Config{})
 		if err != nil {
 			pool.Close()
-			return nil, fmt.Errorf("PostgreSQL event store at %s (--eventstore-url or EVENTSTORE_URL): %w", dbconn.Redact(o.eventstoreURL), err)
+			return nil, dbconn.Error(o.eventstoreURL, "--eventstore-url or EVENTSTORE_URL", err)
 		}
 		s.store, s.pg = ps, true
 		return s, nil
