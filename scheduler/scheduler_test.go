@@ -191,6 +191,11 @@ func TestRunStopsWithItsContext(t *testing.T) {
 	}
 }
 
+// as is a request of a new command by the user who.
+func as(who string) commands.Request {
+	return commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: who}}
+}
+
 // TestRemindersSetEqualsEventByEvent folds many tickets' reminders event by event (batches
 // of one) and in one batch (a rebuild), and finds the same rows.
 func TestRemindersSetEqualsEventByEvent(t *testing.T) {
@@ -199,9 +204,6 @@ func TestRemindersSetEqualsEventByEvent(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	env := newRemindersEnv(t, ctx, t0, projections.Config{BatchSize: 1})
 	pool, store, clk, svc, reminders, runner, sched := env.pool, env.store, env.clk, env.svc, env.reminders, env.runner, env.sched
-	as := func(who string) commands.Request {
-		return commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: who}}
-	}
 	var last eventstore.Position
 	step := func(res commands.TicketResult, err error) {
 		t.Helper()
@@ -280,9 +282,6 @@ func TestWholeTicketReminders(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	env := newRemindersEnv(t, ctx, t0, projections.Config{BatchSize: 1})
 	pool, store, clk, svc, reminders, runner, sched := env.pool, env.store, env.clk, env.svc, env.reminders, env.runner, env.sched
-	as := func(who string) commands.Request {
-		return commands.Request{CommandID: uuid.New(), Caller: commands.Caller{ID: who}}
-	}
 	open, err := svc.SubmitTicket(ctx, commands.SubmitTicket{Request: as("wang"), Process: "whole", Fields: json.RawMessage(`{}`)})
 	if err != nil {
 		t.Fatal(err)
