@@ -308,6 +308,10 @@ func ensureDatabase(ctx context.Context, url string) error {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(cctx, cc)
+	if errors.As(err, new(*pgconn.PgError)) {
+		// The server answered and refused: which refusal it is says more than how to start one.
+		return dbconn.Error(url, "ticketd's own database, as no --database-url is given", err)
+	}
 	if err != nil {
 		return fmt.Errorf("no PostgreSQL answers on %s:%d (user %s): %w\n\n"+
 			"ticketd needs PostgreSQL. Start one, for example:\n"+

@@ -319,3 +319,15 @@ func TestPreviousSecretKeysConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestEnsureDatabaseRefused: a server that answers and refuses the embedded default's user
+// is said to refuse it, not to be missing.
+func TestEnsureDatabaseRefused(t *testing.T) {
+	err := ensureDatabase(context.Background(), "postgres://no_such_role_ticketd@127.0.0.1:5432/ticketledger?sslmode=disable")
+	if err == nil {
+		t.Fatal("a role that does not exist connected")
+	}
+	if got := err.Error(); !strings.HasPrefix(got, `the PostgreSQL at 127.0.0.1:5432 refused user "no_such_role_ticketd"`) {
+		t.Fatalf("%q", got)
+	}
+}
