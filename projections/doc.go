@@ -21,7 +21,9 @@
 // the filter skips. Projections that implement Queuer have a whole batch written in one
 // round trip; those that implement SetQueuer (tickets) have it written by
 // statements that each apply many events (sets.go), and the writes run with the planner
-// kept to keyed access and plans kept from one execution to the next.
+// kept to keyed access and plans kept from one execution to the next. Projections that
+// implement Spaced (the scheduler's reminders) have their live batches started at least
+// an interval apart, gathering what arrives meanwhile.
 //
 // An event a projection cannot apply rolls its batch back and stops that projection alone:
 // the failure is logged once with log/slog, recorded in the checkpoint row, and reported

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -65,6 +66,19 @@ type SetQueuer interface {
 // by stream among Config.RebuildWorkers concurrent writers when StreamLocal returns true.
 type StreamLocal interface {
 	StreamLocal() bool
+}
+
+// Spaced is implemented by projections that no command's answer waits for and whose
+// readers accept a short delay, such as reminders that fall due minutes later. Once the
+// projection has caught up, the runner starts its live batches at least WriteInterval
+// apart: the events that arrive meanwhile gather into the next batch, up to
+// Config.BatchSize, instead of each handful being written in a transaction of its own.
+// An event that arrives after a quiet spell longer than the interval is written at
+// once. Under load this divides the projection's transactions, and their fixed cost (the
+// claim of the checkpoint, its update, the commit), by the number of batches the
+// interval holds. A WriteInterval of zero or less writes every batch at once.
+type Spaced interface {
+	WriteInterval() time.Duration
 }
 
 // Schema returns the PostgreSQL schema holding the tables of the projection named name.

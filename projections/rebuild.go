@@ -217,7 +217,7 @@ func (rb *rebuild) replay(ctx context.Context) error {
 		return nil
 	}
 	for {
-		b, open := collect(ctx, sub.Messages(), rb.pos, r.cfg.BatchSize*workers, r.cfg.Linger, false, nil)
+		b, open := collect(ctx, sub.Messages(), rb.pos, r.cfg.BatchSize*workers, r.cfg.Linger, false, time.Time{}, nil)
 		if len(b.events) > 0 {
 			shares := make([][]eventstore.RecordedEvent, workers)
 			for _, e := range b.events {

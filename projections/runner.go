@@ -451,13 +451,25 @@ func (w *worker) follow(ctx context.Context) (progressed bool, err error) {
 	}
 	defer sub.Close()
 	pos, caughtUp := cp, false
+	var spacing time.Duration
+	if sp, ok := w.p.(Spaced); ok {
+		spacing = sp.WriteInterval()
+	}
 	// The events of a batch are gathered into the array of the last one: nothing keeps
 	// them once the batch is written.
-	var events []eventstore.RecordedEvent
+	var (
+		events    []eventstore.RecordedEvent
+		lastWrite time.Time
+	)
 	for {
-		b, open := collect(ctx, sub.Messages(), pos, w.r.cfg.BatchSize, w.r.cfg.Linger, caughtUp, events)
+		var hold time.Time
+		if caughtUp && spacing > 0 {
+			hold = lastWrite.Add(spacing)
+		}
+		b, open := collect(ctx, sub.Messages(), pos, w.r.cfg.BatchSize, w.r.cfg.Linger, caughtUp, hold, events)
 		caughtUp = caughtUp || b.caughtUp
 		if len(b.events) > 0 || b.pos.After(pos) || b.caughtUp {
+			lastWrite = time.Now()
 			stored, err := w.writeLive(ctx, b)
 			if err != nil {
 				return progressed, err
@@ -507,10 +519,11 @@ func (b *batch) add(m eventstore.Message) {
 
 // collect waits for the next message, then gathers those ready, up to max events, into
 // the array of into (emptied first) if it has one; before the subscription caught up it
-// waits up to linger for each next one. It stops after a CaughtUp message so that it is
-// written at once. open is false when the subscription ended or ctx is done.
+// waits up to linger for each next one, and after, until hold if it is later (a Spaced
+// projection's next batch). It stops after a CaughtUp message so that it is written at
+// once. open is false when the subscription ended or ctx is done.
 func collect(ctx context.Context, msgs <-chan eventstore.Message, from eventstore.Position, max int, linger time.Duration, caughtUp bool,
-	into []eventstore.RecordedEvent) (b batch, open bool) {
+	hold time.Time, into []eventstore.RecordedEvent) (b batch, open bool) {
 	b.pos, b.events = from, into[:0]
 	select {
 	case <-ctx.Done():
@@ -537,13 +550,17 @@ func collect(ctx context.Context, msgs <-chan eventstore.Message, from eventstor
 			continue
 		default:
 		}
-		if caughtUp || linger <= 0 {
+		wait := linger
+		if caughtUp {
+			wait = time.Until(hold)
+		}
+		if wait <= 0 {
 			return b, true
 		}
 		if timer == nil {
-			timer = time.NewTimer(linger)
+			timer = time.NewTimer(wait)
 		} else {
-			timer.Reset(linger)
+			timer.Reset(wait)
 		}
 		select {
 		case m, ok := <-msgs:

@@ -520,3 +520,78 @@ func TestHandlersReadByTicketKey(t *testing.T) {
 		t.Fatalf("the ticket's handlers: %+v, %v", k.Handlers, err)
 	}
 }
+
+// spacedJournal is the journal under another name, its live batches spaced an hour apart
+// (projections.Spaced).
+type spacedJournal struct{ journal }
+
+const spacedJournalName = "spaced_journal"
+
+func (spacedJournal) Name() string                 { return spacedJournalName }
+func (spacedJournal) WriteInterval() time.Duration { return time.Hour }
+
+// TestSpacedProjection: once caught up, a Spaced projection writes the events that arrive
+// within its interval of its last batch only when they fill a batch, while the others
+// write each at once; the events it holds are not lost when its runner stops, but
+// written by the next from the checkpoint.
+func TestSpacedProjection(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg := e.config()
+	cfg.BatchSize = 10
+	e.start(cfg, journal{}, spacedJournal{})
+	for deadline := time.Now().Add(30 * time.Second); !e.status(spacedJournalName).CaughtUp; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the spaced journal did not catch up")
+		}
+	}
+	before := e.status(spacedJournalName).Checkpoint
+
+	// Three tickets, two events each: fewer than a batch, held.
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, e.submit(fmt.Sprintf("spaced-%d", i), "100.00", "original").State.ID)
+	}
+	e.sync(journalName)
+	time.Sleep(300 * time.Millisecond)
+	if got := e.status(spacedJournalName).Checkpoint; got != before {
+		t.Fatalf("the spaced journal wrote a batch of 6 events at %s within its interval", got)
+	}
+	for _, id := range ids {
+		if n := e.journaled(id); n != 2 {
+			t.Fatalf("the journal holds %d events of %s, want 2", n, id)
+		}
+	}
+
+	// Three more fill a batch of ten, written at once; the other two events stay held.
+	var tenth eventstore.Position
+	for i := 3; i < 6; i++ {
+		res := e.submit(fmt.Sprintf("spaced-%d", i), "100.00", "original")
+		ids = append(ids, res.State.ID)
+		if i == 4 {
+			tenth = res.Position
+		}
+	}
+	if err := e.runner.WaitFor(ctx, spacedJournalName, tenth, 30*time.Second); err != nil {
+		t.Fatalf("a full batch was not written: %v", err)
+	}
+	e.sync(journalName)
+	last := e.head()
+	time.Sleep(300 * time.Millisecond)
+	if got := e.status(spacedJournalName).Checkpoint; !got.Before(last) {
+		t.Fatalf("the spaced journal reached %s, the head, within its interval with 2 events short of a batch", got)
+	}
+
+	// Stopped and started again, it writes what it held on catching up.
+	e.stop()
+	e.start(cfg, journal{}, spacedJournal{})
+	e.sync(journalName, spacedJournalName)
+	var n int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM rm_spaced_journal.entries WHERE ticket_id = ANY($1)`, ids).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2*len(ids) {
+		t.Fatalf("the spaced journal holds %d events of the %d tickets, want %d", n, len(ids), 2*len(ids))
+	}
+}
