@@ -22,6 +22,7 @@ const (
 	DefaultRelayName          = "outcomes"
 	DefaultRelayBatchSize     = 100
 	DefaultCheckpointInterval = time.Second
+	DefaultBatchInterval      = 100 * time.Millisecond
 	DefaultRetryDelay         = 2 * time.Second
 	DefaultRecentBytes        = 32 << 20
 )
@@ -45,6 +46,12 @@ type RelayConfig struct {
 	// stream (a stream the relay did not follow from its start, after a restart or once
 	// evicted, is read). Default DefaultRecentBytes; negative: keep none.
 	RecentBytes int
+	// BatchInterval is the least time between two transactions that relay something.
+	// The outcomes that arrive within it of the last one gather into the next (up to
+	// BatchSize): under load, one transaction, one publication and one commit for many
+	// outcomes, for a delay of the interval at most; an outcome after a quiet spell
+	// goes at once. Default DefaultBatchInterval; negative: every batch at once.
+	BatchInterval time.Duration
 	// CheckpointInterval is how often progress through events that are not outcomes is
 	// saved; an outcome always saves the checkpoint with its message.
 	// Default DefaultCheckpointInterval.
@@ -65,6 +72,9 @@ func (c *RelayConfig) setDefaults() {
 	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if c.BatchInterval == 0 {
+		c.BatchInterval = DefaultBatchInterval
 	}
 	if c.RetryDelay <= 0 {
 		c.RetryDelay = DefaultRetryDelay
@@ -90,7 +100,9 @@ func (c RelayConfig) Validate() error {
 // ticket (approved, rejected, withdrawn) into an outcome message on the transport. Each
 // batch of messages is published in the transaction that moves the checkpoint, so an
 // outcome is published once per checkpoint move: never lost, and repeated only by a
-// transport that publishes outside the transaction (see Transport).
+// transport that publishes outside the transaction (see Transport). Under load, the
+// outcomes that arrive within RelayConfig.BatchInterval of a batch's commit wait for the
+// next batch, so that many share one transaction.
 //
 // Before publishing, the relay verifies the ticket's hash chain up to the outcome and
 // folds its history into the payload. The history comes from the events the relay
@@ -192,6 +204,7 @@ func (r *Relay) follow(ctx context.Context) error {
 	msgs := sub.Messages()
 	unsaved := cur
 	lastSave := time.Now()
+	var lastCommit time.Time // of the last batch that relayed something
 	for {
 		var (
 			m  eventstore.Message
@@ -205,25 +218,9 @@ func (r *Relay) follow(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("relay: subscription ended: %w", subscriptionErr(sub))
 		}
-		raw := []eventstore.Message{m}
-		relayed := 0
-		if relayable(m) {
-			relayed++
-		}
-	drain:
-		for relayed < r.cfg.BatchSize && len(raw) < drainFactor*r.cfg.BatchSize {
-			select {
-			case m, ok = <-msgs:
-				if !ok {
-					break drain
-				}
-				raw = append(raw, m)
-				if relayable(m) {
-					relayed++
-				}
-			default:
-				break drain
-			}
+		raw, err := r.gather(ctx, msgs, m, lastCommit.Add(r.cfg.BatchInterval))
+		if err != nil {
+			return err
 		}
 		b, err := r.prepare(ctx, recent, raw)
 		if err != nil {
@@ -239,6 +236,9 @@ func (r *Relay) follow(ctx context.Context) error {
 			return err
 		}
 		cur, lastSave = unsaved, time.Now()
+		if !b.empty() {
+			lastCommit = lastSave
+		}
 	}
 }
 
@@ -257,6 +257,61 @@ func subscriptionErr(sub eventstore.Subscription) error {
 		return err
 	}
 	return errors.New("closed")
+}
+
+// gather returns the batch that begins with first: the messages ready after it and,
+// until hold, those that arrive, up to BatchSize outcomes and execution reports and
+// drainFactor times as many messages in all. It fails only when ctx ends.
+func (r *Relay) gather(ctx context.Context, msgs <-chan eventstore.Message, first eventstore.Message, hold time.Time) ([]eventstore.Message, error) {
+	raw := []eventstore.Message{first}
+	relayed := 0
+	add := func(m eventstore.Message) {
+		raw = append(raw, m)
+		if relayable(m) {
+			relayed++
+		}
+	}
+	if relayable(first) {
+		relayed++
+	}
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for relayed < r.cfg.BatchSize && len(raw) < drainFactor*r.cfg.BatchSize {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return raw, nil
+			}
+			add(m)
+			continue
+		default:
+		}
+		wait := time.Until(hold)
+		if wait <= 0 {
+			return raw, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return raw, nil
+			}
+			add(m)
+		case <-timer.C:
+			return raw, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return raw, nil
 }
 
 // batch is what one checkpoint transaction writes.

@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -264,4 +265,47 @@ func TestRelayOnEventStoreDB(t *testing.T) {
 			t.Fatalf("payload %s (%v)", g.body, g.verified)
 		}
 	}
+}
+
+// TestBatchInterval: an outcome after a quiet spell is relayed at once; those that follow
+// within the batch interval of that transaction wait for the next, which a full batch
+// brings forward.
+func TestBatchInterval(t *testing.T) {
+	h := newHarness(t)
+	r, err := relay.New(h.events, h.store, h.sqlTransport(), relay.RelayConfig{BatchSize: 2, BatchInterval: time.Hour,
+		RetryDelay: 200 * time.Millisecond, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("relay: %v", err)
+		}
+	}()
+	recorded := func() int {
+		var n int
+		if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM relay_messages`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	decided := func(i int) {
+		if err := h.decide(i, h.submit(fmt.Sprintf("interval-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	decided(0)
+	waitFor(t, 10*time.Second, "the first outcome relayed at once", func() bool { return recorded() == 1 })
+	decided(1)
+	time.Sleep(300 * time.Millisecond)
+	if n := recorded(); n != 1 {
+		t.Fatalf("%d outcomes relayed within the interval with the batch not full, want 1", n)
+	}
+	decided(2)
+	waitFor(t, 10*time.Second, "a full batch relayed", func() bool { return recorded() == 3 })
 }
