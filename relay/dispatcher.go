@@ -203,11 +203,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The subscription's context ends after the intake has stopped, not with ctx. The SQL
-	// transport hands each message with the transaction that consumes it, and stops
-	// waiting for the message's acknowledgement when its context ends, to acknowledge the
-	// batch's earlier messages and commit in that transaction: ended while the intake runs
-	// a statement there, the transaction, and its connection, would be used by two
-	// goroutines at once.
+	// transport stops waiting for a message's acknowledgement when its context ends, to
+	// acknowledge the batch's earlier messages and commit: ended while the intake stages
+	// a message, the message could be acknowledged after its batch was.
 	subCtx, endSubscription := context.WithCancel(context.WithoutCancel(ctx))
 	defer endSubscription()
 	msgs, err := d.transport.Subscribe(subCtx)
@@ -291,13 +289,20 @@ func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 			handBack(ctx, msg)
 			continue
 		}
-		// The SQL transport hands each message with the transaction that consumes it. A
-		// message being recorded when ctx ends is recorded to the end, for enqueueGrace at
-		// most: cancelled, its statement would take the connection down with it, and the
-		// transport's commit of the batch's earlier messages would fail.
-		tx, _ := wsql.TxFromContext(msg.Context())
+		// The SQL transport hands each message with the transaction that consumes it, and
+		// takes the messages of a batch in with its acknowledgement, in that transaction.
+		if st, ok := d.transport.(*SQLTransport); ok {
+			if _, inTx := wsql.TxFromContext(msg.Context()); inTx {
+				if err := st.stage(msg, m, d.store.now()); err == nil {
+					msg.Ack()
+					continue
+				}
+			}
+		}
+		// A message being recorded when ctx ends is recorded to the end, for enqueueGrace
+		// at most.
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueGrace)
-		err = d.store.enqueue(ectx, tx, m)
+		err = d.store.enqueue(ectx, m)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {

@@ -135,7 +135,7 @@ func TestClaimOrderAndLeases(t *testing.T) {
 	}
 	first, second, other := testMessage("t1", 10), testMessage("t1", 20), testMessage("t2", 15)
 	for _, m := range []outcomeMessage{second, first, other, first} {
-		if err := s.enqueue(ctx, nil, m); err != nil {
+		if err := s.enqueue(ctx, m); err != nil {
 			t.Fatal(err)
 		}
 	}

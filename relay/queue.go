@@ -3,9 +3,9 @@ package relay
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -14,43 +14,77 @@ import (
 // their endpoint's id when their transaction commits.
 const dueChannel = "relay_due"
 
-// enqueue records an outcome message and creates one pending delivery, due now, per
-// enabled endpoint that wants it, in one statement. It is idempotent: a message received
-// again creates nothing new, except deliveries for endpoints registered since. Each
-// endpoint that got a delivery is announced on dueChannel at commit.
-//
-// With tx, the transaction in which the SQL transport consumes the message, the statement
-// runs there: the message's deliveries commit with the consumer group's offset, once per
-// batch of messages. Should it fail there, the transaction is aborted, and the transport
-// rolls it back at the end of its batch and hands the batch over again; the message is
-// recorded in a statement of its own meanwhile, so that the batch goes on. Without tx
-// (another transport), the statement is its own transaction.
-func (s *Store) enqueue(ctx context.Context, tx wsql.Tx, m outcomeMessage) error {
+// intakeCTE is the common part of the statements that take outcome messages in: the
+// messages, given as arrays $k.. (see intakeRows), recorded in the outbox each once, and
+// one pending delivery, due at its message's now, per enabled endpoint that wants it.
+// created returns the endpoints that got a delivery. It is idempotent: messages received
+// again create nothing new, except deliveries for endpoints registered since.
+func intakeCTE(k int) string {
+	arg := func(i int) string { return "$" + strconv.Itoa(k+i) }
+	return `m AS (SELECT * FROM unnest(` + arg(0) + `::uuid[], ` + arg(1) + `::text[], ` + arg(2) + `::text[], ` + arg(3) + `::text[], ` +
+		arg(4) + `::text[], ` + arg(5) + `::text[], ` + arg(6) + `::bigint[], ` + arg(7) + `::bigint[], ` + arg(8) + `::bytea[], ` +
+		arg(9) + `::timestamptz[], ` + arg(10) + `::timestamptz[])
+			AS m(event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, now)),
+		message AS (
+			INSERT INTO relay_messages (event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, relayed_at)
+			SELECT event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, now FROM m
+			ON CONFLICT (event_id) DO NOTHING),
+		created AS (
+			INSERT INTO relay_deliveries (id, endpoint_id, event_id, ticket_id, pos_major, pos_minor, state, next_attempt_at, created_at, updated_at)
+			SELECT relay_webhook_id(m.ticket_id, m.event_id, e.id), e.id, m.event_id, m.ticket_id, m.pos_major, m.pos_minor, 'pending', m.now, m.now, m.now
+			FROM m JOIN relay_endpoints e ON e.system = m.system AND e.enabled AND (cardinality(e.processes) = 0 OR m.process_key = ANY(e.processes))
+				AND (cardinality(e.outcomes) = 0 OR m.outcome = ANY(e.outcomes))
+			ON CONFLICT DO NOTHING RETURNING endpoint_id),
+		due AS (SELECT count(pg_notify(` + arg(11) + `, c.endpoint_id::text)) AS announced FROM (SELECT DISTINCT endpoint_id FROM created) c)`
+}
+
+// intakeArgs is the number of arguments intakeCTE takes.
+const intakeArgs = 12
+
+// intakeRows holds the columns of the outcome messages intakeCTE takes in, and those the
+// relay records (insertOutcomesSQL).
+type intakeRows struct {
+	eventIDs                                             []uuid.UUID
+	ticketIDs, systems, processKeys, outcomes, positions []string
+	majors, minors                                       []int64
+	payloads                                             [][]byte
+	decidedAt, now                                       []time.Time
+}
+
+// add appends m, taken in at now.
+func (r *intakeRows) add(m outcomeMessage, now time.Time) error {
 	major, minor, err := positionColumns(m.Position)
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	const sql = `WITH message AS (
-			INSERT INTO relay_messages (event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, relayed_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (event_id) DO NOTHING),
-		created AS (
-			INSERT INTO relay_deliveries (id, endpoint_id, event_id, ticket_id, pos_major, pos_minor, state, next_attempt_at, created_at, updated_at)
-			SELECT relay_webhook_id($2, $1, e.id), e.id, $1, $2, $7, $8, 'pending', $11, $11, $11 FROM relay_endpoints e
-			WHERE e.system = $3 AND e.enabled AND (cardinality(e.processes) = 0 OR $4 = ANY(e.processes))
-				AND (cardinality(e.outcomes) = 0 OR $5 = ANY(e.outcomes))
-			ON CONFLICT DO NOTHING RETURNING endpoint_id)
-		SELECT pg_notify($12, endpoint_id::text) FROM created`
-	args := []any{m.EventID, m.TicketID, m.System, m.ProcessKey, m.Outcome, m.Position.String(), major, minor, m.Body, m.DecidedAt, now, dueChannel}
-	if tx != nil {
-		_, err := tx.ExecContext(ctx, sql, args...)
-		if err == nil || ctx.Err() != nil {
-			return wrapEnqueue(m, err)
-		}
-		s.cfg.Logger.Debug("relay: outcome not enqueued in the transport's transaction; enqueued on its own, the batch will be handed over again",
-			"ticket", m.TicketID, "event_id", m.EventID, "err", err)
+	r.eventIDs, r.ticketIDs, r.systems = append(r.eventIDs, m.EventID), append(r.ticketIDs, m.TicketID), append(r.systems, m.System)
+	r.processKeys, r.outcomes, r.positions = append(r.processKeys, m.ProcessKey), append(r.outcomes, m.Outcome), append(r.positions, m.Position.String())
+	r.majors, r.minors = append(r.majors, major), append(r.minors, minor)
+	r.payloads, r.decidedAt, r.now = append(r.payloads, m.Body), append(r.decidedAt, m.DecidedAt), append(r.now, now)
+	return nil
+}
+
+func (r *intakeRows) len() int { return len(r.eventIDs) }
+
+// columns returns the rows as arrays, in the order of relay_messages' columns.
+func (r *intakeRows) columns() []any {
+	return []any{r.eventIDs, r.ticketIDs, r.systems, r.processKeys, r.outcomes, r.positions, r.majors, r.minors,
+		r.payloads, r.decidedAt, r.now}
+}
+
+// args returns the arguments of intakeCTE.
+func (r *intakeRows) args() []any { return append(r.columns(), dueChannel) }
+
+// enqueue records an outcome message and creates its deliveries (intakeCTE) in a
+// statement of its own; each endpoint that got a delivery is announced on dueChannel at
+// commit. The SQL transport takes its messages in with the acknowledgement of their batch
+// instead (see SQLTransport).
+func (s *Store) enqueue(ctx context.Context, m outcomeMessage) error {
+	var rows intakeRows
+	if err := rows.add(m, s.now()); err != nil {
+		return wrapEnqueue(m, err)
 	}
-	_, err = s.pool.Exec(ctx, sql, args...)
+	_, err := s.pool.Exec(ctx, `WITH `+intakeCTE(1)+` SELECT announced FROM due`, rows.args()...)
 	return wrapEnqueue(m, err)
 }
 

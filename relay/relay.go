@@ -440,31 +440,11 @@ func (r *Relay) quarantine(b *batch, e *eventstore.RecordedEvent, err error) {
 	b.quarantined = append(b.quarantined, quarantined{eventID: e.ID, stream: e.Stream, position: e.Position, reason: err.Error()})
 }
 
-// insertOutcomesSQL records a batch's outcome messages in the outbox, each once.
+// insertOutcomesSQL records a batch's outcome messages (intakeRows.columns) in the outbox,
+// each once.
 const insertOutcomesSQL = `INSERT INTO relay_messages (event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, relayed_at)
-	SELECT u.*, $11::timestamptz FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bytea[], $10::timestamptz[]) AS u
+	SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bytea[], $10::timestamptz[], $11::timestamptz[])
 	ON CONFLICT (event_id) DO NOTHING`
-
-// outcomeRows holds the columns of insertOutcomesSQL.
-type outcomeRows struct {
-	eventIDs                                             []uuid.UUID
-	ticketIDs, systems, processKeys, outcomes, positions []string
-	majors, minors                                       []int64
-	payloads                                             [][]byte
-	decidedAt                                            []time.Time
-}
-
-func (r *outcomeRows) add(o outcomeMessage) error {
-	major, minor, err := positionColumns(o.Position)
-	if err != nil {
-		return err
-	}
-	r.eventIDs, r.ticketIDs, r.systems = append(r.eventIDs, o.EventID), append(r.ticketIDs, o.TicketID), append(r.systems, o.System)
-	r.processKeys, r.outcomes, r.positions = append(r.processKeys, o.ProcessKey), append(r.outcomes, o.Outcome), append(r.positions, o.Position.String())
-	r.majors, r.minors = append(r.majors, major), append(r.minors, minor)
-	r.payloads, r.decidedAt = append(r.payloads, o.Body), append(r.decidedAt, o.DecidedAt)
-	return nil
-}
 
 // commit moves the checkpoint from cur to next with b's writes and publications, in one
 // transaction.
@@ -479,15 +459,14 @@ func (r *Relay) commit(ctx context.Context, cur, next eventstore.Position, b *ba
 		q.Queue(`UPDATE relay_checkpoints SET position = $2, updated_at = $3 WHERE name = $1 AND position = $4`,
 			r.cfg.Name, next.String(), now, cur.String())
 		if len(b.outcomes) > 0 {
-			var rows outcomeRows
+			var rows intakeRows
 			for _, o := range b.outcomes {
-				if err := rows.add(o); err != nil {
+				if err := rows.add(o, now); err != nil {
 					return err
 				}
 				msgs = append(msgs, o.watermill(r.store.installation))
 			}
-			q.Queue(insertOutcomesSQL, rows.eventIDs, rows.ticketIDs, rows.systems, rows.processKeys, rows.outcomes,
-				rows.positions, rows.majors, rows.minors, rows.payloads, rows.decidedAt, now)
+			q.Queue(insertOutcomesSQL, rows.columns()...)
 		}
 		for _, x := range b.executions {
 			q.Queue(`UPDATE relay_messages m SET execution_status = $2, execution_detail = $3, execution_by = $4, execution_at = $5,

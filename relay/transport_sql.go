@@ -81,19 +81,22 @@ func (c SQLTransportConfig) Validate() error {
 // checkpoint transaction: they become visible exactly when the checkpoint moves.
 //
 // A subscriber consumes a batch in one transaction, which Watermill hands over with each
-// message (TxFromContext): the dispatcher records the message's deliveries there, so that
-// they commit with the group's offset, one commit per batch. Claiming the group takes no
-// transaction id (consumerOffsets); the transaction takes one with the first delivery it
-// records, or with the offset's move right before it commits, and holds it to its commit,
-// a round trip per message of the batch later at most: the readers of an event log in
-// the same cluster (see eventstore/pgstore), and the transport's own, which wait for older
-// transaction ids to end, wait that long. The intake is idempotent, so a batch consumed
-// again after a crash adds nothing.
+// message (TxFromContext). The dispatcher stages each message's outcome with the transport
+// and acknowledges it; the statement that moves the group's offset at the end of the batch
+// records the staged outcomes and their deliveries (consumerOffsets.AckMessageQuery), so
+// that they commit with the offset: one statement and one commit per batch. Claiming the
+// group takes no transaction id (consumerOffsets); the transaction takes one with that last
+// statement and holds it to its commit, so the readers of an event log in the same cluster
+// (see eventstore/pgstore), and the transport's own, which wait for older transaction ids
+// to end, hardly wait for it. The intake is idempotent, so a batch consumed again after a
+// crash, or after its last statement failed, adds nothing.
 type SQLTransport struct {
 	cfg    SQLTransportConfig
 	pool   *pgxpool.Pool
 	schema outboxSchema
 	sub    *wsql.Subscriber
+
+	staged *intakeStage
 
 	mu     sync.Mutex
 	closed chan struct{}  // closed by Close; guarded by mu
@@ -114,6 +117,7 @@ func NewSQLTransport(ctx context.Context, pool *pgxpool.Pool, cfg SQLTransportCo
 		SubscribeBatchSize:  cfg.BatchSize,
 	}}
 	deadline := cfg.AckDeadline
+	staged := &intakeStage{outcomes: make(map[string]stagedOutcome)}
 	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
 		AckDeadline:    &deadline,
@@ -121,7 +125,7 @@ func NewSQLTransport(ctx context.Context, pool *pgxpool.Pool, cfg SQLTransportCo
 		ResendInterval: cfg.PollInterval,
 		RetryInterval:  time.Second,
 		SchemaAdapter:  schema,
-		OffsetsAdapter: consumerOffsets{},
+		OffsetsAdapter: consumerOffsets{staged: staged},
 	}, watermillLogger(cfg.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("relay: SQL transport: %w", err)
@@ -132,7 +136,7 @@ func NewSQLTransport(ctx context.Context, pool *pgxpool.Pool, cfg SQLTransportCo
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("relay: SQL transport: %w", err)
 	}
-	return &SQLTransport{cfg: cfg, pool: pool, schema: schema, sub: sub, closed: make(chan struct{})}, nil
+	return &SQLTransport{cfg: cfg, pool: pool, schema: schema, sub: sub, staged: staged, closed: make(chan struct{})}, nil
 }
 
 // Publish inserts msgs into the topic's table within tx.
@@ -239,8 +243,82 @@ func (s outboxSchema) SelectQuery(p wsql.SelectQueryParams) (wsql.Query, error) 
 // other's commit by the instant between its statement's start and the lock reads an old
 // offset, and its acknowledgement then fails on the row the other updated (repeatable
 // read), which hands a batch over twice: the dispatcher's intake is idempotent.
+//
+// The acknowledgement also takes in the outcomes the dispatcher staged for the batch's
+// messages (see SQLTransport.stage): one statement records them and their deliveries and
+// moves the offset, instead of a statement per message.
 type consumerOffsets struct {
 	wsql.DefaultPostgreSQLOffsetsAdapter
+	staged *intakeStage
+}
+
+// AckMessageQuery moves the group's offset to the batch's last acknowledged message and
+// takes in the outcomes staged for the batch's messages up to it (intakeCTE), in one
+// statement of the consuming transaction. Should it fail, the transaction rolls back and
+// the batch is handed over again.
+func (a consumerOffsets) AckMessageQuery(p wsql.AckMessageQueryParams) (wsql.Query, error) {
+	ack, err := a.DefaultPostgreSQLOffsetsAdapter.AckMessageQuery(p)
+	if err != nil || a.staged == nil {
+		return ack, err
+	}
+	var rows intakeRows
+	for _, r := range p.Rows {
+		if r.Msg != nil {
+			if o, ok := a.staged.take(r.Msg.UUID); ok {
+				if err := rows.add(o.message, o.at); err != nil {
+					return wsql.Query{}, err
+				}
+			}
+		}
+		if r.Msg == p.LastRow.Msg {
+			break // the messages after it were not acknowledged
+		}
+	}
+	if rows.len() == 0 {
+		return ack, nil
+	}
+	table := a.MessagesOffsetsTable(p.Topic)
+	return wsql.Query{
+		Query: `WITH ` + intakeCTE(4) + `
+			INSERT INTO ` + table + ` (offset_acked, last_processed_transaction_id, consumer_group) SELECT $1, $2, $3 FROM due
+			ON CONFLICT (consumer_group) DO UPDATE SET offset_acked = excluded.offset_acked,
+				last_processed_transaction_id = excluded.last_processed_transaction_id`,
+		Args: append(ack.Args[:3:3], rows.args()...),
+	}, nil
+}
+
+// intakeStage holds the outcomes the dispatcher took from the SQL transport's messages
+// until the acknowledgement of their batch takes them in.
+type intakeStage struct {
+	mu       sync.Mutex
+	outcomes map[string]stagedOutcome // by message UUID
+}
+
+type stagedOutcome struct {
+	message outcomeMessage
+	at      time.Time
+}
+
+// take removes and returns what is staged for the message uuid.
+func (s *intakeStage) take(uuid string) (stagedOutcome, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.outcomes[uuid]
+	delete(s.outcomes, uuid)
+	return o, ok
+}
+
+// stage keeps m, the outcome of msg taken at now, for the acknowledgement of msg's batch,
+// which records it with the group's offset; the caller acknowledges msg next. A message
+// handed over again (its batch rolled back) is staged again, replacing what it left.
+func (t *SQLTransport) stage(msg *message.Message, m outcomeMessage, now time.Time) error {
+	if _, _, err := positionColumns(m.Position); err != nil {
+		return err
+	}
+	t.staged.mu.Lock()
+	defer t.staged.mu.Unlock()
+	t.staged.outcomes[msg.UUID] = stagedOutcome{message: m, at: now}
+	return nil
 }
 
 // NextOffsetQuery returns the group's offsets if this transaction holds the group's

@@ -164,18 +164,19 @@ func TestSQLConsumerHoldsNoTransactionID(t *testing.T) {
 	}
 }
 
-// TestIntakeCommitsWithTheOffset: the dispatcher records an outcome's deliveries in the
-// transaction that consumes its message, so that they commit with the consumer group's
-// offset; should its statement fail there, the message is recorded on its own, the batch
-// is handed over again, and every outcome still gets one delivery, delivered once.
+// TestIntakeCommitsWithTheOffset: the outcomes of a batch of the SQL transport's messages,
+// and their deliveries, are recorded by the statement that moves the consumer group's
+// offset, in the transaction that consumes the batch; should that statement fail, the
+// batch is handed over again, and every outcome still gets one delivery, delivered once.
 func TestIntakeCommitsWithTheOffset(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	rcv := newReceiver(t)
 	e := h.register(rcv, relay.NewEndpoint{})
-	// intake_probe logs whether each delivery's statement runs in the consuming
-	// transaction (Watermill's, at repeatable read; the others run at read committed),
-	// and refuses the first two that do.
+	// intake_probe logs whether each delivery is created in the consuming transaction
+	// (Watermill's, at repeatable read; the others run at read committed), and refuses
+	// the first two statements that create one there (the sequence, unlike the log,
+	// outlives their rollback).
 	if _, err := h.pool.Exec(ctx, `
 		CREATE TABLE intake_log (event_id uuid NOT NULL, inside boolean NOT NULL);
 		CREATE SEQUENCE intake_refusals;
@@ -183,11 +184,10 @@ func TestIntakeCommitsWithTheOffset(t *testing.T) {
 		DECLARE
 			inside boolean := current_setting('transaction_isolation') = 'repeatable read';
 		BEGIN
-			IF inside THEN
-				IF nextval('intake_refusals') <= 2 THEN
-					RAISE EXCEPTION 'delivery refused in the consuming transaction';
-				END IF;
+			IF inside AND current_setting('intake.refused', true) IS DISTINCT FROM 'yes' AND nextval('intake_refusals') <= 2 THEN
+				RAISE EXCEPTION 'delivery refused in the consuming transaction';
 			END IF;
+			PERFORM set_config('intake.refused', 'yes', true);
 			INSERT INTO intake_log VALUES (NEW.event_id, inside);
 			RETURN NEW;
 		END $$;
@@ -207,39 +207,91 @@ func TestIntakeCommitsWithTheOffset(t *testing.T) {
 	}
 	h.start(h.sqlTransport(), fastDispatch())
 
-	// The deliveries of the first outcomes are created on their own while the consuming
-	// transaction is refused; the group's offset moves once a batch commits.
-	first := h.outcomes(8, 4)
-	waitFor(t, 20*time.Second, "the first outcomes to be delivered and consumed", func() bool {
-		return h.countState(e.ID, relay.Delivered) == 8 && unconsumed() == 0
-	})
-	second := h.outcomes(8, 4)
-	waitFor(t, 20*time.Second, "every outcome to be delivered and consumed", func() bool {
+	ids := h.outcomes(16, 4)
+	waitFor(t, 30*time.Second, "every outcome to be delivered and consumed", func() bool {
 		return h.countState(e.ID, relay.Delivered) == 16 && unconsumed() == 0
 	})
-	eachTicketOnce(t, rcv, append(first, second...))
+	eachTicketOnce(t, rcv, ids)
 
 	var refusals, deliveries, tickets int
-	if err := h.pool.QueryRow(ctx, `SELECT last_value FROM intake_refusals`).Scan(&refusals); err != nil || refusals < 3 {
-		t.Fatalf("%d statements ran in the consuming transaction (%v), want the two refused and more", refusals, err)
+	if err := h.pool.QueryRow(ctx, `SELECT last_value FROM intake_refusals`).Scan(&refusals); err != nil || refusals < 2 {
+		t.Fatalf("%d statements were refused in the consuming transaction (%v), want 2", refusals, err)
 	}
 	if err := h.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT ticket_id) FROM relay_deliveries`).Scan(&deliveries, &tickets); err != nil ||
 		deliveries != 16 || tickets != 16 {
 		t.Fatalf("%d deliveries of %d tickets (%v), want one for each of 16", deliveries, tickets, err)
 	}
-	// The refused statements' deliveries were created on their own; the later outcomes'
-	// in the consuming transaction, and nowhere else.
 	var alone, inside int
 	if err := h.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE NOT l.inside), count(*) FILTER (WHERE l.inside)
-		FROM intake_log l JOIN relay_deliveries d ON d.event_id = l.event_id WHERE d.ticket_id = ANY($1)`, second).Scan(&alone, &inside); err != nil {
+		FROM intake_log l JOIN relay_deliveries d ON d.event_id = l.event_id`).Scan(&alone, &inside); err != nil {
 		t.Fatal(err)
 	}
-	if alone != 0 || inside < 8 {
-		t.Fatalf("the later outcomes' deliveries: %d created on their own, %d in the consuming transaction", alone, inside)
+	if alone != 0 || inside != 16 {
+		t.Fatalf("deliveries: %d created outside the consuming transaction, %d in it; want none and 16", alone, inside)
 	}
-	if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM intake_log l JOIN relay_deliveries d ON d.event_id = l.event_id
-		WHERE NOT l.inside AND d.ticket_id = ANY($1)`, first).Scan(&alone); err != nil || alone == 0 {
-		t.Fatalf("no delivery of the first outcomes was created on its own (%v)", err)
+}
+
+// TestIntakeOneStatementPerBatch: the dispatcher takes a batch of the SQL transport's
+// messages in with one statement, in the transaction that consumes them.
+func TestIntakeOneStatementPerBatch(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	rcv := newReceiver(t)
+	e := h.register(rcv, relay.NewEndpoint{})
+	if _, err := h.pool.Exec(ctx, `
+		CREATE TABLE intake_log (event_id uuid NOT NULL, xact xid8 NOT NULL, statement timestamptz NOT NULL);
+		CREATE FUNCTION intake_probe() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO intake_log VALUES (NEW.event_id, pg_current_xact_id(), statement_timestamp());
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER intake_probe BEFORE INSERT ON relay_deliveries FOR EACH ROW EXECUTE FUNCTION intake_probe()`); err != nil {
+		t.Fatal(err)
+	}
+	// The outcomes are relayed before any dispatcher runs: the first batch holds them all.
+	tr := h.sqlTransport()
+	r, err := relay.New(h.events, h.store, tr, relay.RelayConfig{RetryDelay: 200 * time.Millisecond, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stopRelay := context.WithCancel(ctx)
+	relayed := make(chan error, 1)
+	go func() { relayed <- r.Run(rctx) }()
+	defer func() {
+		stopRelay()
+		if err := <-relayed; err != nil {
+			t.Errorf("relay: %v", err)
+		}
+	}()
+	ids := h.outcomes(12, 4)
+	waitFor(t, 20*time.Second, "the outcomes relayed", func() bool {
+		var n int
+		if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM "watermill_`+relay.DefaultTopic+`"`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 12
+	})
+	d, err := relay.NewDispatcher(h.store, tr, fastDispatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, stopDispatcher := context.WithCancel(ctx)
+	dispatched := make(chan error, 1)
+	go func() { dispatched <- d.Run(dctx) }()
+	defer func() {
+		stopDispatcher()
+		if err := <-dispatched; err != nil {
+			t.Errorf("dispatcher: %v", err)
+		}
+	}()
+	waitFor(t, 20*time.Second, "every outcome delivered", func() bool { return h.countState(e.ID, relay.Delivered) == 12 })
+	eachTicketOnce(t, rcv, ids)
+	var xacts, statements, rows int
+	if err := h.pool.QueryRow(ctx, `SELECT count(DISTINCT xact), count(DISTINCT (xact, statement)), count(*) FROM intake_log`).Scan(&xacts, &statements, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 12 || xacts != 1 || statements != 1 {
+		t.Fatalf("12 outcomes' deliveries: %d created in %d transactions by %d statements, want 12 in 1 by 1", rows, xacts, statements)
 	}
 }
 
