@@ -534,45 +534,19 @@ func collect(ctx context.Context, msgs <-chan eventstore.Message, from eventstor
 		}
 		b.add(m)
 	}
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
 	for len(b.events) < max && !b.caughtUp {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return b, false
-			}
-			b.add(m)
-			continue
-		default:
-		}
 		wait := linger
 		if caughtUp {
 			wait = time.Until(hold)
 		}
-		if wait <= 0 {
+		m, got, open := eventstore.Receive(ctx, msgs, wait)
+		if !open {
+			return b, false
+		}
+		if !got {
 			return b, true
 		}
-		if timer == nil {
-			timer = time.NewTimer(wait)
-		} else {
-			timer.Reset(wait)
-		}
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return b, false
-			}
-			b.add(m)
-		case <-timer.C:
-			return b, true
-		case <-ctx.Done():
-			return b, true
-		}
+		b.add(m)
 	}
 	return b, true
 }

@@ -144,6 +144,20 @@ func (h *harness) start(tr relay.Transport, dc relay.DispatcherConfig) *running 
 	return run
 }
 
+// runUntilEnd runs f, a relay's or a dispatcher's Run, until the test ends, and reports
+// an error it returns.
+func runUntilEnd(t testing.TB, what string, f func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+	})
+}
+
 func (r *running) stop() {
 	r.once.Do(func() {
 		r.cancel()

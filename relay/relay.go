@@ -265,51 +265,21 @@ func subscriptionErr(sub eventstore.Subscription) error {
 func (r *Relay) gather(ctx context.Context, msgs <-chan eventstore.Message, first eventstore.Message, hold time.Time) ([]eventstore.Message, error) {
 	raw := []eventstore.Message{first}
 	relayed := 0
-	add := func(m eventstore.Message) {
+	if relayable(first) {
+		relayed++
+	}
+	for relayed < r.cfg.BatchSize && len(raw) < drainFactor*r.cfg.BatchSize {
+		m, got, _ := eventstore.Receive(ctx, msgs, time.Until(hold))
+		if !got {
+			break
+		}
 		raw = append(raw, m)
 		if relayable(m) {
 			relayed++
 		}
 	}
-	if relayable(first) {
-		relayed++
-	}
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for relayed < r.cfg.BatchSize && len(raw) < drainFactor*r.cfg.BatchSize {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return raw, nil
-			}
-			add(m)
-			continue
-		default:
-		}
-		wait := time.Until(hold)
-		if wait <= 0 {
-			return raw, nil
-		}
-		if timer == nil {
-			timer = time.NewTimer(wait)
-		} else {
-			timer.Reset(wait)
-		}
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return raw, nil
-			}
-			add(m)
-		case <-timer.C:
-			return raw, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	return raw, nil
 }

@@ -277,15 +277,7 @@ func TestBatchInterval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay: %v", err)
-		}
-	}()
+	runUntilEnd(t, "relay", r.Run)
 	recorded := func() int {
 		var n int
 		if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM relay_messages`).Scan(&n); err != nil {

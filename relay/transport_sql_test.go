@@ -254,15 +254,7 @@ func TestIntakeOneStatementPerBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, stopRelay := context.WithCancel(ctx)
-	relayed := make(chan error, 1)
-	go func() { relayed <- r.Run(rctx) }()
-	defer func() {
-		stopRelay()
-		if err := <-relayed; err != nil {
-			t.Errorf("relay: %v", err)
-		}
-	}()
+	runUntilEnd(t, "relay", r.Run)
 	ids := h.outcomes(12, 4)
 	waitFor(t, 20*time.Second, "the outcomes relayed", func() bool {
 		var n int
@@ -275,15 +267,7 @@ func TestIntakeOneStatementPerBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dctx, stopDispatcher := context.WithCancel(ctx)
-	dispatched := make(chan error, 1)
-	go func() { dispatched <- d.Run(dctx) }()
-	defer func() {
-		stopDispatcher()
-		if err := <-dispatched; err != nil {
-			t.Errorf("dispatcher: %v", err)
-		}
-	}()
+	runUntilEnd(t, "dispatcher", d.Run)
 	waitFor(t, 20*time.Second, "every outcome delivered", func() bool { return h.countState(e.ID, relay.Delivered) == 12 })
 	eachTicketOnce(t, rcv, ids)
 	var xacts, statements, rows int
