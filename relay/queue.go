@@ -15,10 +15,11 @@ import (
 const dueChannel = "relay_due"
 
 // intakeCTE is the common part of the statements that take outcome messages in: the
-// messages, given as arrays $k.. (see intakeRows), recorded in the outbox each once, and
-// one pending delivery, due at its message's now, per enabled endpoint that wants it.
-// created returns the endpoints that got a delivery. It is idempotent: messages received
-// again create nothing new, except deliveries for endpoints registered since.
+// messages, given as the twelve arguments from $k on (intakeRows.args), recorded in the
+// outbox each once, and one pending delivery, due at its message's now, per enabled
+// endpoint that wants it; due announces each endpoint that got one on dueChannel, at
+// commit, and must be read for that to happen. It is idempotent: messages received again
+// create nothing new, except deliveries for endpoints registered since.
 func intakeCTE(k int) string {
 	arg := func(i int) string { return "$" + strconv.Itoa(k+i) }
 	return `m AS (SELECT * FROM unnest(` + arg(0) + `::uuid[], ` + arg(1) + `::text[], ` + arg(2) + `::text[], ` + arg(3) + `::text[], ` +
@@ -37,9 +38,6 @@ func intakeCTE(k int) string {
 			ON CONFLICT DO NOTHING RETURNING endpoint_id),
 		due AS (SELECT count(pg_notify(` + arg(11) + `, c.endpoint_id::text)) AS announced FROM (SELECT DISTINCT endpoint_id FROM created) c)`
 }
-
-// intakeArgs is the number of arguments intakeCTE takes.
-const intakeArgs = 12
 
 // intakeRows holds the columns of the outcome messages intakeCTE takes in, and those the
 // relay records (insertOutcomesSQL).
