@@ -128,7 +128,7 @@ func TestAnyChangedByteBreaksTheChain(t *testing.T) {
 
 func TestEventID(t *testing.T) {
 	cmd := uuid.New()
-	if EventID(cmd, 0) != EventID(cmd, 0) {
+	if first, again := EventID(cmd, 0), EventID(cmd, 0); first != again {
 		t.Fatal("event ids are not deterministic")
 	}
 	seen := map[uuid.UUID]bool{}

@@ -166,7 +166,7 @@ func (l *lease) run(ctx context.Context) {
 		}
 		// Waits here while a test freezes the loop.
 		l.pause.Lock()
-		l.pause.Unlock()
+		l.pause.Unlock() //lint:ignore SA2001 the empty section is the point: it waits for a test's freeze to end
 		if conn == nil {
 			c, err := l.connect(ctx)
 			if err != nil {

@@ -750,7 +750,7 @@ type unsent struct{ err error }
 
 func (u unsent) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, u.err }
 func (u unsent) Query() (pgx.Rows, error)         { return nil, u.err }
-func (u unsent) QueryRow() pgx.Row                { return errRow{u.err} }
+func (u unsent) QueryRow() pgx.Row                { return errRow(u) }
 func (u unsent) Close() error                     { return u.err }
 func (u unsent) Tx() pgx.Tx                       { return nil }
 

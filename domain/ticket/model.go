@@ -208,16 +208,6 @@ func (s State) PendingHandlers() []string {
 	return out
 }
 
-// pendingTaskOf returns the index of principal's pending task.
-func (s State) pendingTaskOf(principal string) int {
-	for i, t := range s.Tasks {
-		if t.Status == TaskPending && t.Assignee == principal {
-			return i
-		}
-	}
-	return -1
-}
-
 // Participant reports whether p submits, watches, is CC'd on, or handled a task of the ticket.
 func (s State) Participant(p string) bool {
 	return p == s.Submitter || slices.Contains(s.Watchers, p) || slices.Contains(s.CC, p) || slices.Contains(s.Handled, p)
