@@ -19,9 +19,15 @@ import (
 // interleaved pairs: 780 against 1,474 on average) for 1.5 % fewer instructions.
 const messageBuffer = 1024
 
-// hiddenRetryMax caps the backoff of a subscription that waits for the horizon to pass
-// events already committed.
-const hiddenRetryMax = 25 * time.Millisecond
+// hiddenRetryMax caps the backoff of a subscription, or of the shared reader, that waits
+// for the horizon to pass events already committed. The horizon is held back by any
+// transaction that holds an id (a projection's batch, the relay's checkpoint), mostly for
+// a few milliseconds: a reader that slept longer than that after it passed left the
+// projections idle with events to apply. Under a 64-client load, 5 ms against 25 ms
+// halved the commands paced for the tickets read model in three interleaved pairs (422
+// against 1,278, 304 against 592, 536 against 970) and lowered the p99 by 6–22 ms; 2 ms
+// read more and paced no fewer.
+const hiddenRetryMax = 5 * time.Millisecond
 
 // Subscribe implements eventstore.Store. The subscription runs in its own goroutine and
 // uses a pool connection only while it reads. It ends with an error wrapping
