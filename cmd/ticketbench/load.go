@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -310,10 +313,28 @@ func (l *load) probe(ctx context.Context, id, pos string, answered time.Time) {
 	}
 }
 
+// catchUp is how long after the last command the read models reached the head of the
+// log: all of them, and each, as first seen (the reads are 50 ms apart).
+type catchUp struct {
+	all  time.Duration
+	each map[string]time.Duration
+}
+
+// String gives all, then each read model's time in name order.
+func (c catchUp) String() string {
+	names := slices.Sorted(maps.Keys(c.each))
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + " " + ms(c.each[n])
+	}
+	return fmt.Sprintf("%s after the last command (%s)", ms(c.all), strings.Join(parts, ", "))
+}
+
 // projectionsCaughtUp waits, at most limit, until every read model has reached the head
-// of the log, and returns how long it waited.
-func projectionsCaughtUp(ctx context.Context, c *client, admin string, limit time.Duration) (time.Duration, error) {
+// of the log, and returns how long each took and all did.
+func projectionsCaughtUp(ctx context.Context, c *client, admin string, limit time.Duration) (catchUp, error) {
 	began := time.Now()
+	res := catchUp{each: map[string]time.Duration{}}
 	for {
 		var out struct {
 			Projections []struct {
@@ -326,26 +347,36 @@ func projectionsCaughtUp(ctx context.Context, c *client, admin string, limit tim
 			} `json:"projections"`
 		}
 		if _, err := c.call(ctx, "GET", "/v1/projections", admin, nil, "", &out); err != nil {
-			return time.Since(began), err
+			res.all = time.Since(began)
+			return res, err
 		}
+		at := time.Since(began)
 		behind := ""
 		for _, p := range out.Projections {
 			switch {
 			case !p.Healthy:
-				return time.Since(began), fmt.Errorf("projection %s is unhealthy: %s", p.Name, p.Error)
+				res.all = at
+				return res, fmt.Errorf("projection %s is unhealthy: %s", p.Name, p.Error)
 			case p.Checkpoint != p.Head && p.LagEvents > 0:
 				behind = fmt.Sprintf("%s is %d events behind", p.Name, p.LagEvents)
+			default:
+				if _, seen := res.each[p.Name]; !seen {
+					res.each[p.Name] = at
+				}
 			}
 		}
 		if behind == "" {
-			return time.Since(began), nil
+			res.all = at
+			return res, nil
 		}
 		if time.Since(began) > limit {
-			return time.Since(began), fmt.Errorf("the read models did not catch up within %s: %s", limit, behind)
+			res.all = time.Since(began)
+			return res, fmt.Errorf("the read models did not catch up within %s: %s", limit, behind)
 		}
 		select {
 		case <-ctx.Done():
-			return time.Since(began), ctx.Err()
+			res.all = time.Since(began)
+			return res, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -66,11 +66,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		after, pacedErr = scrapePaced(ctx, c)
 		pacedRun = after.since(pacedBefore)
 	}
-	catchUp, catchErr := time.Duration(0), error(nil)
+	var (
+		caught   catchUp
+		catchErr error
+	)
 	if !res.interrupted {
-		catchUp, catchErr = projectionsCaughtUp(ctx, c, cfg.token, catchUpTimeout)
+		caught, catchErr = projectionsCaughtUp(ctx, c, cfg.token, catchUpTimeout)
 	}
-	rate := reportLoad(stdout, cfg, res, catchUp, catchErr)
+	rate := reportLoad(stdout, cfg, res, caught, catchErr)
 	if !res.interrupted {
 		ok := len(res.stats.latency[kindSubmit]) + len(res.stats.latency[kindApprove])
 		fmt.Fprintf(stdout, "paced            %s\n", pacedLine(pacedRun, ok, pacedErr))
@@ -131,7 +134,7 @@ func latencyLine(ds []time.Duration, failed int) string {
 }
 
 // reportLoad prints the load phase's figures and returns the commands per second.
-func reportLoad(w io.Writer, cfg config, res loadResult, catchUp time.Duration, catchErr error) float64 {
+func reportLoad(w io.Writer, cfg config, res loadResult, caught catchUp, catchErr error) float64 {
 	ok := len(res.stats.latency[kindSubmit]) + len(res.stats.latency[kindApprove])
 	failed := res.stats.failed[kindSubmit] + res.stats.failed[kindApprove]
 	rate := float64(ok) / res.elapsed.Seconds()
@@ -167,7 +170,7 @@ func reportLoad(w io.Writer, cfg config, res loadResult, catchUp time.Duration, 
 	case catchErr != nil:
 		fmt.Fprintf(w, "read models      %v\n", catchErr)
 	default:
-		fmt.Fprintf(w, "read models      caught up with the log %s after the last command\n", ms(catchUp))
+		fmt.Fprintf(w, "read models      caught up with the log %s\n", caught)
 	}
 	return rate
 }

@@ -46,7 +46,7 @@ func TestRun(t *testing.T) {
 			`(?m)^latency approve +60 ok, 0 failed  p50 ([0-9.]+)ms  p90 [0-9.]+ms  p99 ([0-9.]+)ms  max [0-9.]+ms$`,
 			`(?m)^server time +80 ok, 0 failed  p50 ([0-9.]+)ms  p90 [0-9.]+ms  p99 ([0-9.]+)ms  max [0-9.]+ms  \(ticketd's own time`,
 			`(?m)^projection lag +2[0-9] samples, 0 failed  p50 ([0-9.]+)ms  p99 ([0-9.]+)ms`,
-			`(?m)^read models +caught up with the log [0-9.]+ms after the last command$`,
+			`(?m)^read models +caught up with the log [0-9.]+ms after the last command \(delegations [0-9.]+ms, reminders [0-9.]+ms, tickets [0-9.]+ms\)$`,
 			`(?m)^paced +(no answer waited for a read model \(ticketd's --read-lag-bound\)|[0-9]+ of 80 answers waited for a read model past ticketd's --read-lag-bound, [0-9.]+ms on average)$`,
 			`(?m)^baseline +raw single-row INSERT: ([0-9.]+) transactions/s at concurrency 4 \(([0-9]+) in`,
 			`(?m)^ratio +([0-9.]+) commands per INSERT transaction`,
