@@ -38,8 +38,9 @@ func TestReceive(t *testing.T) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, got, open := eventstore.Receive(cancelled, msgs, 30*time.Second); got || !open {
-		t.Fatalf("context ended: got %v open %v", got, open)
+	began = time.Now()
+	if _, got, open := eventstore.Receive(cancelled, msgs, 30*time.Second); got || !open || time.Since(began) > 10*time.Second {
+		t.Fatalf("context ended: got %v open %v after %s", got, open, time.Since(began))
 	}
 	close(msgs)
 	if _, got, open := eventstore.Receive(ctx, msgs, 30*time.Second); got || open {

@@ -74,5 +74,8 @@ func TestCollectHold(t *testing.T) {
 		if !open || len(b.events) != 1 {
 			t.Fatalf("batch of %d events (open %v), want the one ready after the linger", len(b.events), open)
 		}
+		if ctx.Err() != nil {
+			t.Fatal("collect waited for hold before catching up")
+		}
 	})
 }
