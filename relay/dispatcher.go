@@ -134,9 +134,9 @@ func (c DispatcherConfig) Validate() error {
 // It consumes the transport and turns each outcome into one pending delivery per
 // endpoint that wants it (idempotently: a redelivered message adds nothing), then acks
 // the message; on the SQL transport, the outcomes of a batch of messages get their
-// deliveries with the batch's acknowledgement, in one statement. Deliveries are attempted by one worker per endpoint with up to
-// Concurrency requests in flight, so a slow or dead endpoint only ever holds its own
-// worker. Each worker leases due deliveries in log order, skipping any whose ticket has an
+// deliveries with the batch's acknowledgement, in one statement. Deliveries are
+// attempted by one worker per endpoint with up to Concurrency requests in flight, so a
+// slow or dead endpoint only ever holds its own worker. Each worker leases due deliveries in log order, skipping any whose ticket has an
 // earlier delivery still pending, which keeps each ticket's outcomes in order.
 //
 // An attempt is a POST of the payload with the Standard Webhooks headers, signed with
@@ -301,7 +301,7 @@ func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 			}
 		}
 		// A message being recorded when ctx ends is recorded to the end, for enqueueGrace
-		// at most.
+		// at most, rather than handed back with its statement nearly done.
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueGrace)
 		err = d.store.enqueue(ectx, m)
 		cancel()

@@ -299,6 +299,13 @@ type stagedOutcome struct {
 	at      time.Time
 }
 
+// put stages o for the message uuid, replacing what an earlier hand-over of it left.
+func (s *intakeStage) put(uuid string, o stagedOutcome) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outcomes[uuid] = o
+}
+
 // take removes and returns what is staged for the message uuid.
 func (s *intakeStage) take(uuid string) (stagedOutcome, bool) {
 	s.mu.Lock()
@@ -310,14 +317,15 @@ func (s *intakeStage) take(uuid string) (stagedOutcome, bool) {
 
 // stage keeps m, the outcome of msg taken at now, for the acknowledgement of msg's batch,
 // which records it with the group's offset; the caller acknowledges msg next. A message
-// handed over again (its batch rolled back) is staged again, replacing what it left.
+// handed over again (its batch rolled back) is staged again, replacing what it left. An
+// outcome whose position does not fit the delivery table is refused here, before it
+// could fail its whole batch's acknowledgement: the caller records it as it would on any
+// other transport, which fails on its own and hands it back.
 func (t *SQLTransport) stage(msg *message.Message, m outcomeMessage, now time.Time) error {
 	if _, _, err := positionColumns(m.Position); err != nil {
 		return err
 	}
-	t.staged.mu.Lock()
-	defer t.staged.mu.Unlock()
-	t.staged.outcomes[msg.UUID] = stagedOutcome{message: m, at: now}
+	t.staged.put(msg.UUID, stagedOutcome{message: m, at: now})
 	return nil
 }
 

@@ -335,6 +335,10 @@ func (c catchUp) String() string {
 func projectionsCaughtUp(ctx context.Context, c *client, admin string, limit time.Duration) (catchUp, error) {
 	began := time.Now()
 	res := catchUp{each: map[string]time.Duration{}}
+	end := func(err error) (catchUp, error) {
+		res.all = time.Since(began)
+		return res, err
+	}
 	for {
 		var out struct {
 			Projections []struct {
@@ -347,16 +351,14 @@ func projectionsCaughtUp(ctx context.Context, c *client, admin string, limit tim
 			} `json:"projections"`
 		}
 		if _, err := c.call(ctx, "GET", "/v1/projections", admin, nil, "", &out); err != nil {
-			res.all = time.Since(began)
-			return res, err
+			return end(err)
 		}
 		at := time.Since(began)
 		behind := ""
 		for _, p := range out.Projections {
 			switch {
 			case !p.Healthy:
-				res.all = at
-				return res, fmt.Errorf("projection %s is unhealthy: %s", p.Name, p.Error)
+				return end(fmt.Errorf("projection %s is unhealthy: %s", p.Name, p.Error))
 			case p.Checkpoint != p.Head && p.LagEvents > 0:
 				behind = fmt.Sprintf("%s is %d events behind", p.Name, p.LagEvents)
 			default:
@@ -366,17 +368,14 @@ func projectionsCaughtUp(ctx context.Context, c *client, admin string, limit tim
 			}
 		}
 		if behind == "" {
-			res.all = at
-			return res, nil
+			return end(nil)
 		}
 		if time.Since(began) > limit {
-			res.all = time.Since(began)
-			return res, fmt.Errorf("the read models did not catch up within %s: %s", limit, behind)
+			return end(fmt.Errorf("the read models did not catch up within %s: %s", limit, behind))
 		}
 		select {
 		case <-ctx.Done():
-			res.all = time.Since(began)
-			return res, ctx.Err()
+			return end(ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
