@@ -107,13 +107,17 @@ func requestIDs(next http.Handler) http.Handler {
 
 // statusWriter remembers the status written, and runs before, if set, once before the
 // answer starts. It gives every answer a Server-Timing header: "app" is the time from the
-// request's arrival to its answer's start, and "paced", when there was a wait, the part
-// of it the answer waited for a read model. A client that sets them beside its own
-// measurement sees how much of its latency the server spent.
+// request's arrival to its answer's start; "store", for a command that appended events,
+// the part of it spent appending them to the event store (its wait for a group commit
+// included); "paced", when there was a wait, the part the answer waited for a read model.
+// A client that sets them beside its own measurement sees how much of its latency the
+// server spent, and on what.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 	began  time.Time
+	// appends, for a command, adds up its appends' time.
+	appends *commands.AppendTiming
 	// before runs once as the answer starts and returns how long it waited.
 	before func() time.Duration
 }
@@ -128,21 +132,33 @@ func (w *statusWriter) start(code int) {
 		paced = w.before()
 	}
 	if !w.began.IsZero() && w.Header().Get("Server-Timing") == "" {
-		w.Header().Set("Server-Timing", serverTiming(time.Since(w.began), paced))
+		var store time.Duration
+		if w.appends != nil {
+			store = w.appends.Total()
+		}
+		w.Header().Set("Server-Timing", serverTiming(time.Since(w.began), store, paced))
 	}
 }
 
 // serverTiming formats the Server-Timing header's value (W3C Server Timing): durations in
-// milliseconds, to the microsecond.
-func serverTiming(app, paced time.Duration) string {
-	b := make([]byte, 0, 40)
-	b = append(b, "app;dur="...)
-	b = strconv.AppendFloat(b, float64(app)/float64(time.Millisecond), 'f', 3, 64)
+// milliseconds, to the microsecond; store and paced only when they are not zero.
+func serverTiming(app, store, paced time.Duration) string {
+	b := make([]byte, 0, 64)
+	b = appendTiming(b, "app", app)
+	if store > 0 {
+		b = appendTiming(append(b, ", "...), "store", store)
+	}
 	if paced > 0 {
-		b = append(b, ", paced;dur="...)
-		b = strconv.AppendFloat(b, float64(paced)/float64(time.Millisecond), 'f', 3, 64)
+		b = appendTiming(append(b, ", "...), "paced", paced)
 	}
 	return string(b)
+}
+
+// appendTiming appends one Server-Timing metric with its duration.
+func appendTiming(b []byte, name string, d time.Duration) []byte {
+	b = append(b, name...)
+	b = append(b, ";dur="...)
+	return strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 3, 64)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -184,6 +200,11 @@ func (s *Server) handle(method, pattern string, acc access, h handlerFunc) error
 	s.router.Method(method, pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := arrivedAt(r.Context())
 		sw := &statusWriter{ResponseWriter: w, began: start}
+		if command {
+			var ctx context.Context
+			ctx, sw.appends = commands.WithAppendTiming(r.Context())
+			r = r.WithContext(ctx)
+		}
 		if command && s.cfg.ReadSide != nil {
 			// The pacer's hold is taken as the command arrives and waited for before its
 			// answer goes out, so that the wait overlaps the command's own work.

@@ -212,7 +212,9 @@ func execute[S, E any](ctx context.Context, store eventstore.Store, cache *State
 		if err != nil {
 			return Result[S]{}, err
 		}
+		began := time.Now()
 		res, err := store.Append(ctx, stream, eventstore.Exact(l.Version), data...)
+		timeAppend(ctx, began)
 		if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 			cache.forget(stream)
 			continue

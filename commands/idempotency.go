@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -43,8 +44,10 @@ func (s *Service) ClaimIdempotencyKey(ctx context.Context, commandID uuid.UUID, 
 		return err
 	}
 	stream := KeyClaimStream(commandID)
+	began := time.Now()
 	_, err = s.store.Append(ctx, stream, eventstore.NoStream,
 		eventstore.EventData{ID: uuid.NewSHA1(keyClaimNamespace, []byte(fingerprint+"\x00"+commandID.String())), Type: TypeKeyClaimed, Data: data})
+	timeAppend(ctx, began)
 	if err == nil || !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 		return err
 	}

@@ -68,7 +68,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.baselineTime, "baseline-time", DefaultBaselineTime, "length of the raw INSERT baseline; 0: skip it")
 	fs.DurationVar(&c.timeout, "timeout", DefaultTimeout, "bound on each HTTP request")
 	fs.DurationVar(&c.progress, "progress", time.Second, "interval of the progress lines on stderr")
-	fs.StringVar(&c.latencies, "latencies", "", "write every command's start, kind, latency, server time and read-model wait to this CSV file")
+	fs.StringVar(&c.latencies, "latencies", "", "write every command's start, kind, latency, server time, read-model wait and event-store time to this CSV file")
 	if tok := fs.Lookup("token"); tok.DefValue != "" {
 		tok.DefValue = "$TICKETLEDGER_TOKEN"
 	}

@@ -30,7 +30,9 @@
 // latency per command kind (submit, approve), the same percentiles of ticketd's own time
 // for those commands (the "app" duration of their Server-Timing headers: from the
 // request's arrival to the answer's start; the rest of a latency is the network, both
-// sides' waits for a CPU and the answer's transfer), the projection lag's percentiles, how many
+// sides' waits for a CPU and the answer's transfer), the same percentiles of the part of
+// it spent appending to the event store (Server-Timing "store": the append's round trip
+// and, under load, its wait for a group commit), the projection lag's percentiles, how many
 // answers ticketd held back for a read model past its --read-lag-bound during the load and
 // for how long on average (from its /metrics, read before and after), the baseline's
 // transactions per second, the ratio of the two, and the targets (at
@@ -52,8 +54,8 @@
 //	--timeout D                                bound on each HTTP request (default 30s)
 //	--progress D                               interval of the progress lines (default 1s)
 //	--latencies FILE                           write every command's start, kind, latency,
-//	                                           server time and read-model wait
-//	                                           (milliseconds) to FILE as CSV
+//	                                           server time, read-model wait and event-store
+//	                                           time (milliseconds) to FILE as CSV
 //
 // The exit status is 0 when every command succeeded, 1 on a failure (any command failed,
 // or setup or the baseline could not run) and 2 for a command line that cannot be run.

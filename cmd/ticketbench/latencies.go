@@ -12,19 +12,21 @@ import (
 
 // writeLatencies writes every successful command of the load to path as CSV, in the
 // order they were sent: when it was sent (milliseconds from the load's start), its kind
-// its latency in milliseconds and, where its answer said, the server's own time for it
-// and how long of it the answer waited for a read model (Server-Timing), in milliseconds.
+// its latency in milliseconds and, where its answer said (Server-Timing), the server's own
+// time for it, how long of it the answer waited for a read model and how long it spent
+// appending to the event store, in milliseconds.
 // The file shows when the slow commands came, which
 // percentiles alone do not.
 func writeLatencies(path string, st workerStats) error {
 	type row struct {
-		kind                            int
-		started, latency, served, paced time.Duration
+		kind                                    int
+		started, latency, served, paced, stored time.Duration
 	}
 	var rows []row
 	for k := range kinds {
 		for i, d := range st.latency[k] {
-			rows = append(rows, row{kind: k, started: st.started[k][i], latency: d, served: st.served[k][i], paced: st.paced[k][i]})
+			rows = append(rows, row{kind: k, started: st.started[k][i], latency: d, served: st.served[k][i],
+				paced: st.paced[k][i], stored: st.stored[k][i]})
 		}
 	}
 	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.started, b.started) })
@@ -33,7 +35,7 @@ func writeLatencies(path string, st workerStats) error {
 		return fmt.Errorf("--latencies: %w", err)
 	}
 	w := bufio.NewWriter(f)
-	w.WriteString("started_ms,kind,latency_ms,server_ms,paced_ms\n")
+	w.WriteString("started_ms,kind,latency_ms,server_ms,paced_ms,store_ms\n")
 	var buf []byte
 	for _, r := range rows {
 		buf = strconv.AppendFloat(buf[:0], msFloat(r.started), 'f', 3, 64)
@@ -48,6 +50,10 @@ func writeLatencies(path string, st workerStats) error {
 			buf = strconv.AppendFloat(buf, msFloat(r.paced), 'f', 3, 64)
 		} else {
 			buf = append(buf, ',')
+		}
+		buf = append(buf, ',')
+		if r.stored >= 0 {
+			buf = strconv.AppendFloat(buf, msFloat(r.stored), 'f', 3, 64)
 		}
 		buf = append(buf, '\n')
 		w.Write(buf)

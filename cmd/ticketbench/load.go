@@ -52,11 +52,12 @@ type workerStats struct {
 	// started is, for each latency, when its command was sent, from the load's start.
 	started [kinds][]time.Duration
 	// served is, for each latency, the server's own time for the command (from its
-	// Server-Timing header), or -1 where the answer did not say; paced, the part of it
-	// the answer waited for a read model.
-	served, paced [kinds][]time.Duration
-	failed        [kinds]int
-	errs          []string
+	// Server-Timing header), or -1 where the answer did not say; stored, the part of it
+	// spent appending to the event store, or -1 where the answer did not say; paced, the
+	// part the answer waited for a read model.
+	served, stored, paced [kinds][]time.Duration
+	failed                [kinds]int
+	errs                  []string
 }
 
 // load drives the tickets. Its counters are read by the progress reporter while the
@@ -148,6 +149,7 @@ wait:
 			res.stats.latency[k] = append(res.stats.latency[k], s.latency[k]...)
 			res.stats.started[k] = append(res.stats.started[k], s.started[k]...)
 			res.stats.served[k] = append(res.stats.served[k], s.served[k]...)
+			res.stats.stored[k] = append(res.stats.stored[k], s.stored[k]...)
 			res.stats.paced[k] = append(res.stats.paced[k], s.paced[k]...)
 			res.stats.failed[k] += s.failed[k]
 		}
@@ -255,10 +257,10 @@ func (l *load) command(ctx context.Context, w *wire, kind int, path, token strin
 	var res ticketResult
 	began := time.Now()
 	var err error
-	served, paced := time.Duration(-1), time.Duration(0)
+	served, stored, paced := time.Duration(-1), time.Duration(-1), time.Duration(0)
 	if w != nil {
 		_, err = w.post(ctx, path, token, body, &res)
-		served, paced = w.served, w.paced
+		served, stored, paced = w.served, w.stored, w.paced
 	} else {
 		_, err = l.c.call(ctx, "POST", path, token, body, "application/json", &res)
 	}
@@ -278,6 +280,7 @@ func (l *load) command(ctx context.Context, w *wire, kind int, path, token strin
 	st.latency[kind] = append(st.latency[kind], answered.Sub(began))
 	st.started[kind] = append(st.started[kind], began.Sub(l.began))
 	st.served[kind] = append(st.served[kind], served)
+	st.stored[kind] = append(st.stored[kind], stored)
 	st.paced[kind] = append(st.paced[kind], paced)
 	l.commands.Add(1)
 	if every := int64(l.cfg.lagEvery); every > 0 && l.commandSeq.Add(1)%every == 0 {

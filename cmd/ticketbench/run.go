@@ -146,8 +146,11 @@ func reportLoad(w io.Writer, cfg config, res loadResult, caught catchUp, catchEr
 		fmt.Fprintf(w, "latency %-8s %s\n", kindNames[k], latencyLine(res.stats.latency[k], res.stats.failed[k]))
 	}
 	fmt.Fprintf(w, "latency all      %s\n", latencyLine(all, failed))
-	if served, ok := serverTimes(res.stats); ok {
+	if served, ok := serverTimes(res.stats.served); ok {
 		fmt.Fprintf(w, "server time      %s  (ticketd's own time for the same commands, from their Server-Timing headers: arrival to answer)\n", latencyLine(served, failed))
+	}
+	if stored, ok := serverTimes(res.stats.stored); ok {
+		fmt.Fprintf(w, "event store      %s  (the part of it spent appending to the event store, group commit included: Server-Timing \"store\")\n", latencyLine(stored, failed))
 	}
 	for _, e := range res.stats.errs {
 		fmt.Fprintf(w, "error            %s\n", e)
@@ -175,12 +178,12 @@ func reportLoad(w io.Writer, cfg config, res loadResult, caught catchUp, catchEr
 	return rate
 }
 
-// serverTimes returns the server's time of every successful command, and whether every
-// answer gave one.
-func serverTimes(st workerStats) ([]time.Duration, bool) {
+// serverTimes returns one of the Server-Timing durations of every successful command, and
+// whether every answer gave it.
+func serverTimes(times [kinds][]time.Duration) ([]time.Duration, bool) {
 	var all []time.Duration
 	for k := range kinds {
-		for _, d := range st.served[k] {
+		for _, d := range times[k] {
 			if d < 0 {
 				return nil, false
 			}

@@ -45,6 +45,7 @@ func TestRun(t *testing.T) {
 			`(?m)^latency submit +20 ok, 0 failed  p50 ([0-9.]+)ms  p90 [0-9.]+ms  p99 ([0-9.]+)ms  max [0-9.]+ms$`,
 			`(?m)^latency approve +60 ok, 0 failed  p50 ([0-9.]+)ms  p90 [0-9.]+ms  p99 ([0-9.]+)ms  max [0-9.]+ms$`,
 			`(?m)^server time +80 ok, 0 failed  p50 ([0-9.]+)ms  p90 [0-9.]+ms  p99 ([0-9.]+)ms  max [0-9.]+ms  \(ticketd's own time`,
+			`(?m)^event store +80 ok, 0 failed  p50 ([0-9.]+)ms  p90 [0-9.]+ms  p99 ([0-9.]+)ms  max [0-9.]+ms  \(the part of it spent appending`,
 			`(?m)^projection lag +2[0-9] samples, 0 failed  p50 ([0-9.]+)ms  p99 ([0-9.]+)ms`,
 			`(?m)^read models +caught up with the log [0-9.]+ms after the last command \(delegations [0-9.]+ms, reminders [0-9.]+ms, tickets [0-9.]+ms\)$`,
 			`(?m)^paced +(no answer waited for a read model \(ticketd's --read-lag-bound\)|[0-9]+ of 80 answers waited for a read model past ticketd's --read-lag-bound, [0-9.]+ms on average)$`,
@@ -72,8 +73,9 @@ func TestRun(t *testing.T) {
 }
 
 // checkLatencies checks a --latencies file: its header, then a row per command in the
-// order they were sent, submits and approvals as many as given, every latency positive
-// and the server's time for each positive and within it.
+// order they were sent, submits and approvals as many as given, every latency positive,
+// the server's time for each positive and within it, and the read-model wait and the
+// event store's time within the server's.
 func checkLatencies(t *testing.T, path string, submits, approvals int) {
 	t.Helper()
 	raw, err := os.ReadFile(path)
@@ -81,20 +83,22 @@ func checkLatencies(t *testing.T, path string, submits, approvals int) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
-	if lines[0] != "started_ms,kind,latency_ms,server_ms,paced_ms" {
+	if lines[0] != "started_ms,kind,latency_ms,server_ms,paced_ms,store_ms" {
 		t.Fatalf("--latencies header %q", lines[0])
 	}
 	count, last := map[string]int{}, -1.0
 	for _, l := range lines[1:] {
 		f := strings.Split(l, ",")
-		if len(f) != 5 {
-			t.Fatalf("--latencies row %q: want 5 columns", l)
+		if len(f) != 6 {
+			t.Fatalf("--latencies row %q: want 6 columns", l)
 		}
 		started, err1 := strconv.ParseFloat(f[0], 64)
 		latency, err2 := strconv.ParseFloat(f[2], 64)
 		served, err3 := strconv.ParseFloat(f[3], 64)
 		paced, err4 := strconv.ParseFloat(f[4], 64)
-		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || started < last || latency <= 0 || served <= 0 || served > latency || paced < 0 || paced > served {
+		stored, err5 := strconv.ParseFloat(f[5], 64)
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil || started < last || latency <= 0 || served <= 0 ||
+			served > latency || paced < 0 || paced > served || stored <= 0 || stored > served {
 			t.Fatalf("--latencies row %q after a command sent at %.3f ms", l, last)
 		}
 		last = started

@@ -29,9 +29,10 @@ type wire struct {
 	br      *bufio.Reader
 	buf     []byte
 	// served is the last answer's server time (its Server-Timing "app" duration), or -1
-	// when the answer did not carry one; paced is the part of it the answer waited for a
-	// read model ("paced", 0 when absent).
-	served, paced time.Duration
+	// when the answer did not carry one; stored, the part of it spent appending to the
+	// event store ("store", -1 when absent); paced, the part the answer waited for a read
+	// model ("paced", 0 when absent).
+	served, stored, paced time.Duration
 }
 
 // newWire returns a wire to the server at base, or nil when base is not plain http (the
@@ -115,7 +116,7 @@ func (w *wire) exchange(ctx context.Context, path, token string, body []byte, ou
 		return 0, err
 	}
 	st := res.Header.Get("Server-Timing")
-	w.served, w.paced = serverTiming(st, "app"), max(serverTiming(st, "paced"), 0)
+	w.served, w.stored, w.paced = serverTiming(st, "app"), serverTiming(st, "store"), max(serverTiming(st, "paced"), 0)
 	raw, err := io.ReadAll(res.Body)
 	res.Body.Close()
 	if err != nil {

@@ -114,4 +114,7 @@ func TestServerTiming(t *testing.T) {
 	if got := serverTiming("app;dur=30.5, paced;dur=12.250", "paced"); got != 12250*time.Microsecond {
 		t.Errorf("paced: %v", got)
 	}
+	if got := serverTiming("app;dur=30.5, store;dur=21.125, paced;dur=2", "store"); got != 21125*time.Microsecond {
+		t.Errorf("store: %v", got)
+	}
 }
