@@ -107,9 +107,9 @@ func requestIDs(next http.Handler) http.Handler {
 
 // statusWriter remembers the status written, and runs before, if set, once before the
 // answer starts. It gives every answer a Server-Timing header: "app" is the time from the
-// request's arrival to its answer's start; "store", for a command that appended events,
-// the part of it spent appending them to the event store (its wait for a group commit
-// included); "paced", when there was a wait, the part the answer waited for a read model.
+// request's arrival to its answer's start; "store", for a command that appended (or
+// tried to append) events, the part of it spent in the event store's appends (their wait
+// for a group commit included); "paced", when there was a wait, the part the answer waited for a read model.
 // A client that sets them beside its own measurement sees how much of its latency the
 // server spent, and on what.
 type statusWriter struct {
