@@ -134,10 +134,11 @@ func (c DispatcherConfig) Validate() error {
 // It consumes the transport and turns each outcome into one pending delivery per
 // endpoint that wants it (idempotently: a redelivered message adds nothing), then acks
 // the message; on the SQL transport, the outcomes of a batch of messages get their
-// deliveries with the batch's acknowledgement, in one statement. Deliveries are
-// attempted by one worker per endpoint with up to Concurrency requests in flight, so a
-// slow or dead endpoint only ever holds its own worker. Each worker leases due deliveries in log order, skipping any whose ticket has an
-// earlier delivery still pending, which keeps each ticket's outcomes in order.
+// deliveries with the batch's acknowledgement, in one statement. Deliveries are attempted
+// by one worker per endpoint with up to Concurrency requests in flight, so a slow or dead
+// endpoint only ever holds its own worker. Each worker leases due deliveries in log order,
+// skipping any whose ticket has an earlier delivery still pending, which keeps each
+// ticket's outcomes in order.
 //
 // An attempt is a POST of the payload with the Standard Webhooks headers, signed with
 // every live secret of the endpoint. A 2xx response delivers; 410 Gone disables the

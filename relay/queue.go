@@ -14,33 +14,41 @@ import (
 // their endpoint's id when their transaction commits.
 const dueChannel = "relay_due"
 
+// outboxColumns are the columns of relay_messages an outcome message fills, in the order
+// of intakeRows.columns.
+const outboxColumns = `event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, relayed_at`
+
+// outboxRows returns the rows of outcome messages given as the eleven arrays from $k on
+// (intakeRows.columns), as m, in outboxColumns' order.
+func outboxRows(k int) string {
+	arg := func(i int) string { return "$" + strconv.Itoa(k+i) }
+	return `unnest(` + arg(0) + `::uuid[], ` + arg(1) + `::text[], ` + arg(2) + `::text[], ` + arg(3) + `::text[], ` +
+		arg(4) + `::text[], ` + arg(5) + `::text[], ` + arg(6) + `::bigint[], ` + arg(7) + `::bigint[], ` + arg(8) + `::bytea[], ` +
+		arg(9) + `::timestamptz[], ` + arg(10) + `::timestamptz[]) AS m(` + outboxColumns + `)`
+}
+
 // intakeCTE is the common part of the statements that take outcome messages in: the
 // messages, given as the twelve arguments from $k on (intakeRows.args), recorded in the
-// outbox each once, and one pending delivery, due at its message's now, per enabled
+// outbox each once, and one pending delivery, due at its message's relayed_at, per enabled
 // endpoint that wants it; due announces each endpoint that got one on dueChannel, at
 // commit, and must be read for that to happen. It is idempotent: messages received again
 // create nothing new, except deliveries for endpoints registered since.
 func intakeCTE(k int) string {
-	arg := func(i int) string { return "$" + strconv.Itoa(k+i) }
-	return `m AS (SELECT * FROM unnest(` + arg(0) + `::uuid[], ` + arg(1) + `::text[], ` + arg(2) + `::text[], ` + arg(3) + `::text[], ` +
-		arg(4) + `::text[], ` + arg(5) + `::text[], ` + arg(6) + `::bigint[], ` + arg(7) + `::bigint[], ` + arg(8) + `::bytea[], ` +
-		arg(9) + `::timestamptz[], ` + arg(10) + `::timestamptz[])
-			AS m(event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, now)),
+	return `m AS (SELECT * FROM ` + outboxRows(k) + `),
 		message AS (
-			INSERT INTO relay_messages (event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, relayed_at)
-			SELECT event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, now FROM m
+			INSERT INTO relay_messages (` + outboxColumns + `) SELECT * FROM m
 			ON CONFLICT (event_id) DO NOTHING),
 		created AS (
 			INSERT INTO relay_deliveries (id, endpoint_id, event_id, ticket_id, pos_major, pos_minor, state, next_attempt_at, created_at, updated_at)
-			SELECT relay_webhook_id(m.ticket_id, m.event_id, e.id), e.id, m.event_id, m.ticket_id, m.pos_major, m.pos_minor, 'pending', m.now, m.now, m.now
+			SELECT relay_webhook_id(m.ticket_id, m.event_id, e.id), e.id, m.event_id, m.ticket_id, m.pos_major, m.pos_minor, 'pending', m.relayed_at, m.relayed_at, m.relayed_at
 			FROM m JOIN relay_endpoints e ON e.system = m.system AND e.enabled AND (cardinality(e.processes) = 0 OR m.process_key = ANY(e.processes))
 				AND (cardinality(e.outcomes) = 0 OR m.outcome = ANY(e.outcomes))
 			ON CONFLICT DO NOTHING RETURNING endpoint_id),
-		due AS (SELECT count(pg_notify(` + arg(11) + `, c.endpoint_id::text)) AS announced FROM (SELECT DISTINCT endpoint_id FROM created) c)`
+		due AS (SELECT count(pg_notify($` + strconv.Itoa(k+11) + `, c.endpoint_id::text)) AS announced FROM (SELECT DISTINCT endpoint_id FROM created) c)`
 }
 
-// intakeRows holds the columns of the outcome messages intakeCTE takes in, and those the
-// relay records (insertOutcomesSQL).
+// intakeRows holds the columns (outboxColumns) of the outcome messages intakeCTE takes
+// in, and of those the relay records (insertOutcomesSQL).
 type intakeRows struct {
 	eventIDs                                             []uuid.UUID
 	ticketIDs, systems, processKeys, outcomes, positions []string

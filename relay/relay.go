@@ -412,8 +412,7 @@ func (r *Relay) quarantine(b *batch, e *eventstore.RecordedEvent, err error) {
 
 // insertOutcomesSQL records a batch's outcome messages (intakeRows.columns) in the outbox,
 // each once.
-const insertOutcomesSQL = `INSERT INTO relay_messages (event_id, ticket_id, system, process_key, outcome, position, pos_major, pos_minor, payload, decided_at, relayed_at)
-	SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bytea[], $10::timestamptz[], $11::timestamptz[])
+var insertOutcomesSQL = `INSERT INTO relay_messages (` + outboxColumns + `) SELECT * FROM ` + outboxRows(1) + `
 	ON CONFLICT (event_id) DO NOTHING`
 
 // commit moves the checkpoint from cur to next with b's writes and publications, in one
