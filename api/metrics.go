@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ticketledger/ticketledger/projections"
+	"github.com/ticketledger/ticketledger/relay"
 )
 
 type metrics struct {
@@ -79,7 +80,7 @@ func (m *metrics) observe(operation, method string, command bool, status int, d 
 func (m *metrics) waited(projection string, d time.Duration, err error) {
 	outcome := "reached"
 	switch {
-	case errors.Is(err, projections.ErrWaitTimeout):
+	case errors.Is(err, projections.ErrWaitTimeout), errors.Is(err, relay.ErrWaitTimeout):
 		outcome = "timeout"
 	case err != nil:
 		outcome = "error"

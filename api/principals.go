@@ -14,6 +14,20 @@ import (
 
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r.Context())
+	pos, err := minPosition(r)
+	if err != nil {
+		return err
+	}
+	if !pos.IsZero() {
+		// The caller was authenticated before the wait; after it, the principal index
+		// holds every change up to pos: authenticate again to answer with them.
+		if err := s.waitPrincipals(r); err != nil {
+			return err
+		}
+		if c, err = s.authenticate(r); err != nil {
+			return err
+		}
+	}
 	out := map[string]any{"id": c.ID, "system": c.System, "roles": nonNil(c.Roles), "on_behalf_of": c.OnBehalfOf}
 	if st, ok := s.cfg.Principals.Get(c.ID); ok {
 		out["kind"], out["groups"] = st.Kind, nonNil(st.Groups)

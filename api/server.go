@@ -79,6 +79,9 @@ type Config struct {
 	// deliveries, attempts, redelivery). Nil when the relay does not run here: those
 	// operations then answer 503 with the problem code "relay-off".
 	Webhooks *relay.Store
+	// Relay, set with Webhooks, is the relay whose progress a read of deliveries given a
+	// min_position waits for. Without it such a read answers 503 "relay-off".
+	Relay *relay.Relay
 	// Checks are run by /readyz, by name.
 	Checks map[string]Check
 	// Metrics serves /metrics; nil answers 404.

@@ -64,6 +64,27 @@ func (s *Server) webhooks() (*relay.Store, error) {
 	return s.cfg.Webhooks, nil
 }
 
+// relayPoll is how often a read of deliveries given a min_position looks at the relay's
+// progress.
+const relayPoll = 20 * time.Millisecond
+
+// waitRelayed waits, bounded, until the relay has recorded every outcome and execution
+// report up to min_position, if given, so that a business system reads the outcome of
+// its approval, or its own execution report, right after the command.
+func (s *Server) waitRelayed(r *http.Request) error {
+	pos, err := minPosition(r)
+	if err != nil || pos.IsZero() {
+		return err
+	}
+	if s.cfg.Relay == nil {
+		return domain.Errorf(domain.Unavailable, codeRelayOff, "the outcome relay is not running on this server (ticketd's relay role is off)")
+	}
+	began := time.Now()
+	err = s.cfg.Relay.WaitFor(r.Context(), pos, s.cfg.WaitTimeout, relayPoll)
+	s.metrics.waited("relay", time.Since(began), err)
+	return err
+}
+
 // webhookCaller returns the relay's store and the caller, who must be allowed to use
 // webhooks at all (mayUseWebhooks); errors as webhooks and mayUseWebhooks return them.
 func (s *Server) webhookCaller(r *http.Request) (*relay.Store, commands.Caller, error) {
@@ -431,6 +452,9 @@ func (s *Server) endpointDeliveries(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	q.EndpointID = e.ID
+	if err := s.waitRelayed(r); err != nil {
+		return err
+	}
 	ds, err := st.Deliveries(r.Context(), q)
 	if err != nil {
 		return err
@@ -477,6 +501,9 @@ func (s *Server) ticketDeliveries(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	q.TicketID = id
+	if err := s.waitRelayed(r); err != nil {
+		return err
+	}
 	ds, err := st.Deliveries(r.Context(), q)
 	if err != nil {
 		return err

@@ -56,7 +56,7 @@ func withRelay(t *testing.T, events eventstore.Store, dbURL string) func(*api.Co
 			wg.Wait()
 			_ = transport.Close()
 		})
-		cfg.Webhooks = store
+		cfg.Webhooks, cfg.Relay = store, r
 	}
 }
 
@@ -206,8 +206,19 @@ func TestWebhookDelivery(t *testing.T) {
 				first.payload.Data.BusinessKey != "SO-42" {
 				t.Fatalf("the webhook: %+v", first)
 			}
-			s.must(s.call("POST", "/v1/tickets/"+id+"/execution", shop, map[string]any{"status": "succeeded", "detail": "paid 198.00 CNY"},
+			reported := s.must(s.call("POST", "/v1/tickets/"+id+"/execution", shop, map[string]any{"status": "succeeded", "detail": "paid 198.00 CNY"},
 				"X-Causation-Id", first.id), http.StatusOK, "report the payout")
+
+			// Given the report's position, the first read already shows it, linked to
+			// the webhook it answers.
+			own := s.must(s.call("GET", "/v1/tickets/"+id+"/deliveries?min_position="+reported.str("position"), shop, nil),
+				http.StatusOK, "the deliveries after the report")
+			if os := list(own, "outcomes"); len(os) != 1 || os[0]["outcome"] != "approved" {
+				t.Fatalf("the outcomes read at the report's position: %s", own.raw)
+			} else if ex, _ := os[0]["execution"].(map[string]any); ex == nil || ex["status"] != "succeeded" || ex["webhook_id"] != first.id {
+				t.Fatalf("the report read at its position: %s", own.raw)
+			}
+			s.must(s.call("GET", "/v1/tickets/"+id+"/deliveries?min_position=x", shop, nil), http.StatusBadRequest, "a malformed min_position")
 
 			var dl response
 			waitFor(t, "the report linked to the delivery", func() bool {

@@ -245,11 +245,7 @@ func (r *Relay) follow(ctx context.Context) error {
 // relayable reports whether m is an event the relay writes: an outcome or an execution
 // report.
 func relayable(m eventstore.Message) bool {
-	if m.Kind != eventstore.EventMessage || m.Event == nil {
-		return false
-	}
-	_, ok := outcomeOf(m.Event.Type)
-	return ok || m.Event.Type == ticket.TypeExecutionReported
+	return m.Kind == eventstore.EventMessage && m.Event != nil && relayableEvent(m.Event.Stream, m.Event.Type)
 }
 
 func subscriptionErr(sub eventstore.Subscription) error {

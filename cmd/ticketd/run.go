@@ -207,9 +207,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.has(roleScheduler) {
 		spawn("scheduler", scheduler.New(reminders, svc, scheduler.Config{Logger: logger}).Run)
 	}
-	var webhooks *relay.Store
+	var (
+		webhooks *relay.Store
+		outcomes *relay.Relay
+	)
 	if cfg.has(roleRelay) {
-		if webhooks, err = startRelay(ctx, cfg, pool, follow, logger, spawn); err != nil {
+		if webhooks, outcomes, err = startRelay(ctx, cfg, pool, follow, logger, spawn); err != nil {
 			return err
 		}
 	}
@@ -228,7 +231,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 
-	srv, err := api.New(api.Config{Commands: svc, Definitions: defs, Principals: index, ReadSide: rs, Webhooks: webhooks, Logger: logger,
+	srv, err := api.New(api.Config{Commands: svc, Definitions: defs, Principals: index, ReadSide: rs, Webhooks: webhooks, Relay: outcomes, Logger: logger,
 		Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Checks: map[string]api.Check{
 			"eventstore":  func(ctx context.Context) error { return storeReady(ctx, store) },
@@ -381,13 +384,14 @@ const projectorPoolConns = 6
 // startRelay wires the outcome relay: the log subscription that turns final outcomes into
 // messages on the configured transport, and the dispatcher that delivers them as signed
 // webhooks. Both run until ticketd stops; the transport closes after them. It returns the
-// relay's store, which the API serves the webhook operations from.
-func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events eventstore.Store, logger *slog.Logger, spawn func(string, func(context.Context) error)) (*relay.Store, error) {
+// relay's store, which the API serves the webhook operations from, and the relay, whose
+// progress the API's reads of deliveries wait for.
+func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events eventstore.Store, logger *slog.Logger, spawn func(string, func(context.Context) error)) (*relay.Store, *relay.Relay, error) {
 	policy := egress.Policy{Allow: cfg.webhookAllow}
 	store, err := relay.NewStore(ctx, pool, relay.StoreConfig{Egress: policy, Logger: logger, SecretKey: cfg.secretKey,
 		PreviousSecretKeys: cfg.previousKeys})
 	if err != nil {
-		return nil, fmt.Errorf("relay tables: %w", err)
+		return nil, nil, fmt.Errorf("relay tables: %w", err)
 	}
 	var (
 		transport interface {
@@ -400,26 +404,26 @@ func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events even
 	case "nats":
 		t, err := relay.NewNATSTransport(ctx, relay.NATSTransportConfig{URL: cfg.natsURL, Topic: cfg.natsTopic, Logger: logger})
 		if err != nil {
-			return nil, fmt.Errorf("relay over NATS at %s: %w", cfg.natsURL, err)
+			return nil, nil, fmt.Errorf("relay over NATS at %s: %w", cfg.natsURL, err)
 		}
 		transport = t
 	default:
 		t, err := relay.NewSQLTransport(ctx, pool, relay.SQLTransportConfig{Logger: logger})
 		if err != nil {
-			return nil, fmt.Errorf("relay over PostgreSQL: %w", err)
+			return nil, nil, fmt.Errorf("relay over PostgreSQL: %w", err)
 		}
 		transport, sqlTransport = t, t
 	}
 	r, err := relay.New(events, store, transport, relay.RelayConfig{Logger: logger})
 	if err != nil {
 		transport.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	d, err := relay.NewDispatcher(store, transport, relay.DispatcherConfig{Egress: policy, Logger: logger,
 		Schedule: cfg.webhookSchedule, Timeout: cfg.webhookTimeout})
 	if err != nil {
 		transport.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	var running sync.WaitGroup
 	running.Add(2)
@@ -439,5 +443,5 @@ func startRelay(ctx context.Context, cfg config, pool *pgxpool.Pool, events even
 	if cfg.secretKey == nil {
 		logger.Warn("relay: webhook signing secrets are stored in clear; set TICKETD_SECRET_KEY or --secret-key-file to encrypt them")
 	}
-	return store, nil
+	return store, r, nil
 }

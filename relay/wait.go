@@ -1,0 +1,100 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ticketledger/ticketledger/domain"
+	"github.com/ticketledger/ticketledger/domain/ticket"
+	"github.com/ticketledger/ticketledger/eventstore"
+)
+
+// ErrWaitTimeout is the cause of WaitFor's error when its bound passes before the relay
+// reaches the position.
+var ErrWaitTimeout = errors.New("relay: the relay did not reach the position in time")
+
+// Bounds of WaitFor's read of the log between the checkpoint and the position.
+const (
+	waitScanRead = 256
+	waitScanMax  = 4096
+)
+
+// WaitFor returns nil once the relay has recorded every outcome and execution report of
+// the log up to and including pos: its saved checkpoint is at or after pos, or the log
+// between the checkpoint and pos holds none of them (the relay saves its progress through
+// other events only now and then). It looks again every poll, waiting at most timeout.
+// It is how a read of deliveries and outcomes sees its own writes: give it the position
+// a command returned. Errors: a *domain.Error of kind Unavailable, code
+// "projection-behind", wrapping ErrWaitTimeout when the bound passes; an error wrapping
+// ctx.Err() when ctx ends first; a database or event store error.
+func (r *Relay) WaitFor(ctx context.Context, pos eventstore.Position, timeout, poll time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		cp, err := r.store.Checkpoint(ctx, r.cfg.Name)
+		if err != nil {
+			return err
+		}
+		if !cp.Before(pos) {
+			return nil
+		}
+		passed, err := r.noneToRelay(ctx, cp, pos)
+		if err != nil {
+			return fmt.Errorf("relay: wait for %s: %w", pos, err)
+		}
+		if passed {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("relay: wait for %s: %w", pos, ctx.Err())
+		case <-deadline.C:
+			return &domain.Error{Kind: domain.Unavailable, Code: "projection-behind",
+				Message: fmt.Sprintf("the webhook outcomes and deliveries have not caught up with position %s after %s; try again", pos, timeout),
+				Cause:   ErrWaitTimeout}
+		case <-time.After(poll):
+		}
+	}
+}
+
+// noneToRelay reports whether the log after from, up to and including to, holds no
+// outcome or execution report. It reads at most waitScanMax events; a log that ends, for
+// this reader, before to is not known to hold none.
+func (r *Relay) noneToRelay(ctx context.Context, from, to eventstore.Position) (bool, error) {
+	for scanned := 0; scanned < waitScanMax; {
+		evs, err := r.events.ReadAll(ctx, eventstore.ReadAllOptions{From: from, Count: waitScanRead})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range evs {
+			if e.Position.After(to) {
+				return true, nil
+			}
+			if relayableEvent(e.Stream, e.Type) {
+				return false, nil
+			}
+			if e.Position == to {
+				return true, nil
+			}
+		}
+		if len(evs) < waitScanRead {
+			return false, nil
+		}
+		scanned += len(evs)
+		from = evs[len(evs)-1].Position
+	}
+	return false, nil
+}
+
+// relayableEvent reports whether an event of the given stream and type is one the relay
+// records: an outcome or an execution report of a ticket.
+func relayableEvent(stream, eventType string) bool {
+	if !strings.HasPrefix(stream, "ticket-") {
+		return false
+	}
+	_, ok := outcomeOf(eventType)
+	return ok || eventType == ticket.TypeExecutionReported
+}
