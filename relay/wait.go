@@ -33,6 +33,9 @@ const (
 func (r *Relay) WaitFor(ctx context.Context, pos eventstore.Position, timeout, poll time.Duration) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
+	// blocker is an outcome or execution report at or before pos that a read of the log
+	// found: until the checkpoint passes it, the log need not be read again.
+	var blocker eventstore.Position
 	for {
 		cp, err := r.store.Checkpoint(ctx, r.cfg.Name)
 		if err != nil {
@@ -41,12 +44,15 @@ func (r *Relay) WaitFor(ctx context.Context, pos eventstore.Position, timeout, p
 		if !cp.Before(pos) {
 			return nil
 		}
-		passed, err := r.noneToRelay(ctx, cp, pos)
-		if err != nil {
-			return fmt.Errorf("relay: wait for %s: %w", pos, err)
-		}
-		if passed {
-			return nil
+		if !cp.Before(blocker) {
+			var passed bool
+			passed, blocker, err = r.noneToRelay(ctx, cp, pos)
+			if err != nil {
+				return fmt.Errorf("relay: wait for %s: %w", pos, err)
+			}
+			if passed {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -61,32 +67,33 @@ func (r *Relay) WaitFor(ctx context.Context, pos eventstore.Position, timeout, p
 }
 
 // noneToRelay reports whether the log after from, up to and including to, holds no
-// outcome or execution report. It reads at most waitScanMax events; a log that ends, for
-// this reader, before to is not known to hold none.
-func (r *Relay) noneToRelay(ctx context.Context, from, to eventstore.Position) (bool, error) {
+// outcome or execution report; when it holds one, it returns the first one's position.
+// It reads at most waitScanMax events; a log that ends, for this reader, before to is
+// not known to hold none.
+func (r *Relay) noneToRelay(ctx context.Context, from, to eventstore.Position) (bool, eventstore.Position, error) {
 	for scanned := 0; scanned < waitScanMax; {
 		evs, err := r.events.ReadAll(ctx, eventstore.ReadAllOptions{From: from, Count: waitScanRead})
 		if err != nil {
-			return false, err
+			return false, eventstore.Position{}, err
 		}
 		for _, e := range evs {
 			if e.Position.After(to) {
-				return true, nil
+				return true, eventstore.Position{}, nil
 			}
 			if relayableEvent(e.Stream, e.Type) {
-				return false, nil
+				return false, e.Position, nil
 			}
 			if e.Position == to {
-				return true, nil
+				return true, eventstore.Position{}, nil
 			}
 		}
 		if len(evs) < waitScanRead {
-			return false, nil
+			return false, eventstore.Position{}, nil
 		}
 		scanned += len(evs)
 		from = evs[len(evs)-1].Position
 	}
-	return false, nil
+	return false, eventstore.Position{}, nil
 }
 
 // relayableEvent reports whether an event of the given stream and type is one the relay
