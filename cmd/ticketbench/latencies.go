@@ -19,14 +19,13 @@ import (
 // percentiles alone do not.
 func writeLatencies(path string, st workerStats) error {
 	type row struct {
-		kind                                    int
-		started, latency, served, paced, stored time.Duration
+		kind int
+		sample
 	}
 	var rows []row
 	for k := range kinds {
-		for i, d := range st.latency[k] {
-			rows = append(rows, row{kind: k, started: st.started[k][i], latency: d, served: st.served[k][i],
-				paced: st.paced[k][i], stored: st.stored[k][i]})
+		for _, s := range st.samples[k] {
+			rows = append(rows, row{kind: k, sample: s})
 		}
 	}
 	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.started, b.started) })

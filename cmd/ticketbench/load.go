@@ -46,19 +46,44 @@ func init() {
 	}
 }
 
+// sample is one successful command as its client measured it.
+type sample struct {
+	// started is when the command was sent, from the load's start; latency, how long
+	// its answer took.
+	started, latency time.Duration
+	// served is the server's own time for the command (Server-Timing "app"), or -1
+	// where the answer did not say; stored, the part of it spent appending to the event
+	// store ("store"), or -1 where the answer did not say; paced, the part the answer
+	// waited for a read model ("paced").
+	served, stored, paced time.Duration
+}
+
 // workerStats is what one client measured; only its worker writes it.
 type workerStats struct {
-	latency [kinds][]time.Duration
-	// started is, for each latency, when its command was sent, from the load's start.
-	started [kinds][]time.Duration
-	// served is, for each latency, the server's own time for the command (from its
-	// Server-Timing header), or -1 where the answer did not say; stored, the part of it
-	// spent appending to the event store, or -1 where the answer did not say; paced, the
-	// part the answer waited for a read model.
-	served, stored, paced [kinds][]time.Duration
-	failed                [kinds]int
-	errs                  []string
+	samples [kinds][]sample
+	failed  [kinds]int
+	errs    []string
 }
+
+// ok returns the number of successful commands.
+func (st *workerStats) ok() int { return len(st.samples[kindSubmit]) + len(st.samples[kindApprove]) }
+
+// durations returns one duration of every successful command of the kinds given (every
+// kind when none is), as of picks it.
+func (st *workerStats) durations(of func(sample) time.Duration, ks ...int) []time.Duration {
+	if len(ks) == 0 {
+		ks = []int{kindSubmit, kindApprove}
+	}
+	var out []time.Duration
+	for _, k := range ks {
+		for _, s := range st.samples[k] {
+			out = append(out, of(s))
+		}
+	}
+	return out
+}
+
+func latencyOf(s sample) time.Duration { return s.latency }
 
 // load drives the tickets. Its counters are read by the progress reporter while the
 // workers run.
@@ -146,11 +171,7 @@ wait:
 	res.unfinished = min(l.next.Load(), int64(l.cfg.tickets)) - res.done - res.broken
 	for _, s := range stats {
 		for k := range kinds {
-			res.stats.latency[k] = append(res.stats.latency[k], s.latency[k]...)
-			res.stats.started[k] = append(res.stats.started[k], s.started[k]...)
-			res.stats.served[k] = append(res.stats.served[k], s.served[k]...)
-			res.stats.stored[k] = append(res.stats.stored[k], s.stored[k]...)
-			res.stats.paced[k] = append(res.stats.paced[k], s.paced[k]...)
+			res.stats.samples[k] = append(res.stats.samples[k], s.samples[k]...)
 			res.stats.failed[k] += s.failed[k]
 		}
 		for _, e := range s.errs {
@@ -277,11 +298,8 @@ func (l *load) command(ctx context.Context, w *wire, kind int, path, token strin
 		}
 		return res, false
 	}
-	st.latency[kind] = append(st.latency[kind], answered.Sub(began))
-	st.started[kind] = append(st.started[kind], began.Sub(l.began))
-	st.served[kind] = append(st.served[kind], served)
-	st.stored[kind] = append(st.stored[kind], stored)
-	st.paced[kind] = append(st.paced[kind], paced)
+	st.samples[kind] = append(st.samples[kind], sample{started: began.Sub(l.began), latency: answered.Sub(began),
+		served: served, stored: stored, paced: paced})
 	l.commands.Add(1)
 	if every := int64(l.cfg.lagEvery); every > 0 && l.commandSeq.Add(1)%every == 0 {
 		l.probes.Add(1)

@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	rate := reportLoad(stdout, cfg, res, caught, catchErr)
 	if !res.interrupted {
-		ok := len(res.stats.latency[kindSubmit]) + len(res.stats.latency[kindApprove])
+		ok := res.stats.ok()
 		fmt.Fprintf(stdout, "paced            %s\n", pacedLine(pacedRun, ok, pacedErr))
 	}
 	var errs []error
@@ -135,21 +135,21 @@ func latencyLine(ds []time.Duration, failed int) string {
 
 // reportLoad prints the load phase's figures and returns the commands per second.
 func reportLoad(w io.Writer, cfg config, res loadResult, caught catchUp, catchErr error) float64 {
-	ok := len(res.stats.latency[kindSubmit]) + len(res.stats.latency[kindApprove])
+	ok := res.stats.ok()
 	failed := res.stats.failed[kindSubmit] + res.stats.failed[kindApprove]
 	rate := float64(ok) / res.elapsed.Seconds()
 	fmt.Fprintf(w, "tickets          %d approved, %d failed, %d cut short by --duration in %.2fs: %.1f tickets/s\n",
 		res.done, res.broken, max(0, res.unfinished), res.elapsed.Seconds(), float64(res.done)/res.elapsed.Seconds())
 	fmt.Fprintf(w, "commands         %d ok, %d failed: %.1f commands/s\n", ok, failed, rate)
-	all := append(slices.Clone(res.stats.latency[kindSubmit]), res.stats.latency[kindApprove]...)
+	all := res.stats.durations(latencyOf)
 	for k := range kinds {
-		fmt.Fprintf(w, "latency %-8s %s\n", kindNames[k], latencyLine(res.stats.latency[k], res.stats.failed[k]))
+		fmt.Fprintf(w, "latency %-8s %s\n", kindNames[k], latencyLine(res.stats.durations(latencyOf, k), res.stats.failed[k]))
 	}
 	fmt.Fprintf(w, "latency all      %s\n", latencyLine(all, failed))
-	if served, ok := serverTimes(res.stats.served); ok {
+	if served, ok := serverTimes(res.stats.durations(func(s sample) time.Duration { return s.served })); ok {
 		fmt.Fprintf(w, "server time      %s  (ticketd's own time for the same commands, from their Server-Timing headers: arrival to answer)\n", latencyLine(served, failed))
 	}
-	if stored, ok := serverTimes(res.stats.stored); ok {
+	if stored, ok := serverTimes(res.stats.durations(func(s sample) time.Duration { return s.stored })); ok {
 		fmt.Fprintf(w, "event store      %s  (the part of it spent appending to the event store, group commit included: Server-Timing \"store\")\n", latencyLine(stored, failed))
 	}
 	for _, e := range res.stats.errs {
@@ -178,19 +178,13 @@ func reportLoad(w io.Writer, cfg config, res loadResult, caught catchUp, catchEr
 	return rate
 }
 
-// serverTimes returns one of the Server-Timing durations of every successful command, and
-// whether every answer gave it.
-func serverTimes(times [kinds][]time.Duration) ([]time.Duration, bool) {
-	var all []time.Duration
-	for k := range kinds {
-		for _, d := range times[k] {
-			if d < 0 {
-				return nil, false
-			}
-			all = append(all, d)
-		}
+// serverTimes returns times, one of the Server-Timing durations of every successful
+// command, and whether there are any and every answer gave it (none is negative).
+func serverTimes(times []time.Duration) ([]time.Duration, bool) {
+	if len(times) == 0 || slices.ContainsFunc(times, func(d time.Duration) bool { return d < 0 }) {
+		return nil, false
 	}
-	return all, len(all) > 0
+	return times, true
 }
 
 func reportBaseline(w io.Writer, cfg config, b baselineResult, rate float64) {
@@ -208,7 +202,7 @@ func reportTargets(w io.Writer, cfg config, res loadResult, rate float64) {
 		}
 		return "MISSED"
 	}
-	all := append(slices.Clone(res.stats.latency[kindSubmit]), res.stats.latency[kindApprove]...)
+	all := res.stats.durations(latencyOf)
 	slices.Sort(all)
 	p99 := percentile(all, 0.99)
 	line := fmt.Sprintf("targets          ≥ %d commands/s: %s (%.1f)", targetRate, verdict(rate >= targetRate), rate)
