@@ -34,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"command", "outcome"}),
 		waits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "ticketledger_read_wait_seconds", Help: "Time queries given a min_position waited for their read model to reach it, by projection and outcome.",
+			Name: "ticketledger_read_wait_seconds", Help: "Time queries given a min_position waited for their read model (or the relay, projection \"relay\") to reach it, by projection and outcome.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"projection", "outcome"}),
 		paced: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -75,7 +75,7 @@ func (m *metrics) observe(operation, method string, command bool, status int, d 
 	}
 }
 
-// waited records a read-your-writes wait for projection: outcome "reached", or "timeout"
+// waited records a read-your-writes wait for projection (or "relay"): outcome "reached", or "timeout"
 // and "error" when the query did not get its position.
 func (m *metrics) waited(projection string, d time.Duration, err error) {
 	outcome := "reached"
