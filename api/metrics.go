@@ -75,8 +75,8 @@ func (m *metrics) observe(operation, method string, command bool, status int, d 
 	}
 }
 
-// waited records a read-your-writes wait for projection (or "relay"): outcome "reached", or "timeout"
-// and "error" when the query did not get its position.
+// waited records a read-your-writes wait for projection (or "relay"): outcome
+// "reached", or "timeout" and "error" when the query did not get its position.
 func (m *metrics) waited(projection string, d time.Duration, err error) {
 	outcome := "reached"
 	switch {
