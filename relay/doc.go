@@ -10,7 +10,9 @@
 //   - Relay: follows the event log (the ticket- streams) from its own checkpoint and
 //     publishes one outcome message per outcome on a Watermill Transport, in the
 //     transaction that moves the checkpoint; it keeps the recent ticket streams it
-//     followed, within a budget, for the outcomes' payloads.
+//     followed, within a budget, for the outcomes' payloads. Relay.WaitFor tells a
+//     reader when every outcome and execution report up to a log position is recorded,
+//     for reads of deliveries that must see their own writes.
 //   - Transport: SQLTransport (Watermill's SQL pub/sub on the same PostgreSQL; the
 //     default) or NATSTransport (JetStream, for scale-out).
 //   - Dispatcher: consumes the transport, fans each outcome out to the endpoints that want
