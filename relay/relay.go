@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -190,7 +191,7 @@ func (r *Relay) follow(ctx context.Context) error {
 	// Every event of the ticket streams: the outcomes and execution reports to relay,
 	// and the events before an outcome, kept for its payload; only the first two when
 	// none is kept.
-	filter := eventstore.Filter{StreamPrefixes: []string{"ticket-"}}
+	filter := eventstore.Filter{StreamPrefixes: []string{ticket.Stream("")}}
 	if r.cfg.RecentBytes <= 0 {
 		filter.TypePrefixes = []string{ticket.TypeApproved, ticket.TypeRejected, ticket.TypeWithdrawn, ticket.TypeExecutionReported}
 	}
@@ -394,9 +395,8 @@ func (r *Relay) addExecution(b *batch, e *eventstore.RecordedEvent) {
 }
 
 func ticketIDOf(stream string) string {
-	const prefix = "ticket-"
-	if len(stream) > len(prefix) {
-		return stream[len(prefix):]
+	if id, ok := strings.CutPrefix(stream, ticket.Stream("")); ok && id != "" {
+		return id
 	}
 	return stream
 }

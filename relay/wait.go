@@ -99,7 +99,7 @@ func (r *Relay) noneToRelay(ctx context.Context, from, to eventstore.Position) (
 // relayableEvent reports whether an event of the given stream and type is one the relay
 // records: an outcome or an execution report of a ticket.
 func relayableEvent(stream, eventType string) bool {
-	if !strings.HasPrefix(stream, "ticket-") {
+	if !strings.HasPrefix(stream, ticket.Stream("")) {
 		return false
 	}
 	_, ok := outcomeOf(eventType)
