@@ -68,16 +68,16 @@ type workerStats struct {
 // ok returns the number of successful commands.
 func (st *workerStats) ok() int { return len(st.samples[kindSubmit]) + len(st.samples[kindApprove]) }
 
-// durations returns one duration of every successful command of the kinds given (every
-// kind when none is), as of picks it.
-func (st *workerStats) durations(of func(sample) time.Duration, ks ...int) []time.Duration {
+// durations returns, for every successful command of the kinds given (every kind when
+// none is), the duration pick takes from its sample.
+func (st *workerStats) durations(pick func(sample) time.Duration, ks ...int) []time.Duration {
 	if len(ks) == 0 {
 		ks = []int{kindSubmit, kindApprove}
 	}
 	var out []time.Duration
 	for _, k := range ks {
 		for _, s := range st.samples[k] {
-			out = append(out, of(s))
+			out = append(out, pick(s))
 		}
 	}
 	return out
