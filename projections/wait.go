@@ -100,7 +100,7 @@ func (r *Runner) WaitFor(ctx context.Context, name string, pos eventstore.Positi
 				gap.Reset(gapDelay)
 				continue
 			}
-			passed, selected, err := r.scanBetween(ctx, w.p.Filter(), cp, pos)
+			passed, selected, err := eventstore.ScanBetween(ctx, r.store, w.p.Filter(), cp, pos, MaxGapScan)
 			<-w.scanning
 			if err != nil {
 				return fmt.Errorf("projections: wait for %s: %w", name, err)
@@ -126,47 +126,9 @@ const MaxGapScan = 2048
 // between the checkpoint and the position awaited.
 const gapDelay = 50 * time.Millisecond
 
-// gapFirstRead and gapMaxRead bound the pages a gap scan reads: the first is small,
-// since under load the event right after a checkpoint is usually one the filter selects,
-// and each next page is four times larger, up to gapMaxRead.
-const (
-	gapFirstRead = 16
-	gapMaxRead   = 256
-)
-
 // nothingBetween reports whether the log after from, up to and including to, is wholly
 // readable and holds no event filter selects.
 func (r *Runner) nothingBetween(ctx context.Context, filter eventstore.Filter, from, to eventstore.Position) (bool, error) {
-	passed, _, err := r.scanBetween(ctx, filter, from, to)
+	passed, _, err := eventstore.ScanBetween(ctx, r.store, filter, from, to, MaxGapScan)
 	return passed, err
-}
-
-// scanBetween is nothingBetween that also returns the position of the first event filter
-// selects when it found one (the zero Position otherwise).
-func (r *Runner) scanBetween(ctx context.Context, filter eventstore.Filter, from, to eventstore.Position) (bool, eventstore.Position, error) {
-	count := gapFirstRead
-	for scanned := 0; scanned < MaxGapScan; {
-		evs, err := r.store.ReadAll(ctx, eventstore.ReadAllOptions{From: from, Count: count})
-		if err != nil {
-			return false, eventstore.Position{}, err
-		}
-		for _, e := range evs {
-			if e.Position.After(to) {
-				return true, eventstore.Position{}, nil
-			}
-			if filter.Match(e.Stream, e.Type) {
-				return false, e.Position, nil
-			}
-			if e.Position == to {
-				return true, eventstore.Position{}, nil
-			}
-		}
-		if len(evs) < count {
-			return false, eventstore.Position{}, nil
-		}
-		scanned += len(evs)
-		from = evs[len(evs)-1].Position
-		count = min(4*count, gapMaxRead)
-	}
-	return false, eventstore.Position{}, nil
 }

@@ -193,7 +193,7 @@ func (r *Relay) follow(ctx context.Context) error {
 	// none is kept.
 	filter := eventstore.Filter{StreamPrefixes: []string{ticket.Stream("")}}
 	if r.cfg.RecentBytes <= 0 {
-		filter.TypePrefixes = []string{ticket.TypeApproved, ticket.TypeRejected, ticket.TypeWithdrawn, ticket.TypeExecutionReported}
+		filter = relayedFilter
 	}
 	sub, err := r.events.Subscribe(ctx, cur, filter)
 	if err != nil {
@@ -243,10 +243,14 @@ func (r *Relay) follow(ctx context.Context) error {
 	}
 }
 
-// relayable reports whether m is an event the relay writes: an outcome or an execution
-// report.
+// relayedFilter selects the events the relay writes: the outcomes and execution reports
+// of tickets.
+var relayedFilter = eventstore.Filter{StreamPrefixes: []string{ticket.Stream("")},
+	TypePrefixes: []string{ticket.TypeApproved, ticket.TypeRejected, ticket.TypeWithdrawn, ticket.TypeExecutionReported}}
+
+// relayable reports whether m is an event the relay writes (relayedFilter).
 func relayable(m eventstore.Message) bool {
-	return m.Kind == eventstore.EventMessage && m.Event != nil && relayableEvent(m.Event.Stream, m.Event.Type)
+	return m.Kind == eventstore.EventMessage && m.Event != nil && relayedFilter.Match(m.Event.Stream, m.Event.Type)
 }
 
 func subscriptionErr(sub eventstore.Subscription) error {

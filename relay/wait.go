@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ticketledger/ticketledger/domain"
-	"github.com/ticketledger/ticketledger/domain/ticket"
 	"github.com/ticketledger/ticketledger/eventstore"
 )
 
@@ -16,11 +14,8 @@ import (
 // reaches the position.
 var ErrWaitTimeout = errors.New("relay: the relay did not reach the position in time")
 
-// Bounds of WaitFor's read of the log between the checkpoint and the position.
-const (
-	waitScanRead = 256
-	waitScanMax  = 4096
-)
+// waitScanMax bounds WaitFor's read of the log between the checkpoint and the position.
+const waitScanMax = 4096
 
 // WaitFor returns nil once the relay has recorded every outcome and execution report of
 // the log up to and including pos: its saved checkpoint is at or after pos, or the log
@@ -46,7 +41,7 @@ func (r *Relay) WaitFor(ctx context.Context, pos eventstore.Position, timeout, p
 		}
 		if !cp.Before(blocker) {
 			var passed bool
-			passed, blocker, err = r.noneToRelay(ctx, cp, pos)
+			passed, blocker, err = eventstore.ScanBetween(ctx, r.events, relayedFilter, cp, pos, waitScanMax)
 			if err != nil {
 				return fmt.Errorf("relay: wait for %s: %w", pos, err)
 			}
@@ -64,44 +59,4 @@ func (r *Relay) WaitFor(ctx context.Context, pos eventstore.Position, timeout, p
 		case <-time.After(poll):
 		}
 	}
-}
-
-// noneToRelay reports whether the log after from, up to and including to, holds no
-// outcome or execution report; when it holds one, it returns the first one's position.
-// It reads at most waitScanMax events; a log that ends, for this reader, before to is
-// not known to hold none.
-func (r *Relay) noneToRelay(ctx context.Context, from, to eventstore.Position) (bool, eventstore.Position, error) {
-	for scanned := 0; scanned < waitScanMax; {
-		evs, err := r.events.ReadAll(ctx, eventstore.ReadAllOptions{From: from, Count: waitScanRead})
-		if err != nil {
-			return false, eventstore.Position{}, err
-		}
-		for _, e := range evs {
-			if e.Position.After(to) {
-				return true, eventstore.Position{}, nil
-			}
-			if relayableEvent(e.Stream, e.Type) {
-				return false, e.Position, nil
-			}
-			if e.Position == to {
-				return true, eventstore.Position{}, nil
-			}
-		}
-		if len(evs) < waitScanRead {
-			return false, eventstore.Position{}, nil
-		}
-		scanned += len(evs)
-		from = evs[len(evs)-1].Position
-	}
-	return false, eventstore.Position{}, nil
-}
-
-// relayableEvent reports whether an event of the given stream and type is one the relay
-// records: an outcome or an execution report of a ticket.
-func relayableEvent(stream, eventType string) bool {
-	if !strings.HasPrefix(stream, ticket.Stream("")) {
-		return false
-	}
-	_, ok := outcomeOf(eventType)
-	return ok || eventType == ticket.TypeExecutionReported
 }
