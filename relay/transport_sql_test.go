@@ -146,7 +146,11 @@ func TestSQLConsumerHoldsNoTransactionID(t *testing.T) {
 		t.Fatalf("%d transactions hold a transaction id while two subscribers wait, want none", n)
 	}
 
-	// Once acknowledged, the group moves on: "second" is consumed once, by either member.
+	// Once acknowledged, the group moves on: "second" is consumed, by either member. A
+	// member whose poll began just before the acknowledgement committed may still read the
+	// old offset and hand "first" and "second" over once more, its own acknowledgement then
+	// failing (the race consumerOffsets documents; the intake is idempotent): at most one
+	// repeat of each, and never more than that.
 	m.Ack()
 	var got []string
 	for _, ch := range []<-chan *message.Message{first, second} {
@@ -159,8 +163,12 @@ func TestSQLConsumerHoldsNoTransactionID(t *testing.T) {
 			m.Ack()
 		}
 	}
-	if len(got) != 1 || got[0] != "second" {
-		t.Fatalf("after the acknowledgement the group got %q, want [second]", got)
+	times := map[string]int{}
+	for _, g := range got {
+		times[g]++
+	}
+	if times["second"] < 1 || times["second"] > 2 || times["first"] > 1 || len(times) > 2 {
+		t.Fatalf("after the acknowledgement the group got %q, want [second] (or the race's repeat: first, second, second)", got)
 	}
 }
 
