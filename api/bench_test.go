@@ -41,7 +41,9 @@ func BenchmarkCommands(b *testing.B) {
 	})
 	shop, xiaoli, fang, chen := s.refundCast()
 
-	serve := func(method, path, token string, body []byte, want int) []byte {
+	// serve and refund report failures as errors: the refunds run on RunParallel's
+	// goroutines, where b.Fatal must not be called.
+	serve := func(method, path, token string, body []byte, want int) ([]byte, error) {
 		// http.NewRequest, not httptest.NewRequest, which parses a request text with a
 		// 4 kB reader of its own: what is measured is the handler's allocation.
 		var rd io.Reader = http.NoBody
@@ -50,7 +52,7 @@ func BenchmarkCommands(b *testing.B) {
 		}
 		req, err := http.NewRequest(method, "http://ticketd"+path, rd)
 		if err != nil {
-			b.Fatal(err)
+			return nil, err
 		}
 		req.RemoteAddr = "192.0.2.1:1234"
 		if body != nil {
@@ -62,35 +64,46 @@ func BenchmarkCommands(b *testing.B) {
 		w := httptest.NewRecorder()
 		s.server.ServeHTTP(w, req)
 		if w.Code != want {
-			b.Fatalf("%s %s: %d, want %d: %s", method, path, w.Code, want, w.Body.Bytes())
+			return nil, fmt.Errorf("%s %s: %d, want %d: %s", method, path, w.Code, want, w.Body.Bytes())
 		}
-		return w.Body.Bytes()
+		return w.Body.Bytes(), nil
 	}
 	approve := []byte(`{"comment":"ok"}`)
-	refund := func(i int) {
+	refund := func(i int) error {
 		sub, err := json.Marshal(map[string]any{"process": "refund", "business_key": fmt.Sprintf("B-%d", i), "title": "Refund",
 			"submitter": map[string]any{"id": "cust-1"}, "fields": refundFields("98.50", "bank_transfer")})
 		if err != nil {
-			b.Fatal(err)
+			return err
+		}
+		answer, err := serve("POST", "/v1/tickets", shop, sub, http.StatusCreated)
+		if err != nil {
+			return err
 		}
 		var res struct {
 			TicketID string `json:"ticket_id"`
 		}
-		if err := json.Unmarshal(serve("POST", "/v1/tickets", shop, sub, http.StatusCreated), &res); err != nil {
-			b.Fatal(err)
+		if err := json.Unmarshal(answer, &res); err != nil {
+			return err
 		}
 		for _, who := range []string{xiaoli, fang, chen} {
-			serve("POST", "/v1/tickets/"+res.TicketID+"/approve", who, approve, http.StatusOK)
+			if _, err := serve("POST", "/v1/tickets/"+res.TicketID+"/approve", who, approve, http.StatusOK); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
 
 	const baselineRequests = 20000
 	began := time.Now()
 	for range baselineRequests {
-		serve("GET", "/healthz", "", nil, http.StatusOK)
+		if _, err := serve("GET", "/healthz", "", nil, http.StatusOK); err != nil {
+			b.Fatal(err)
+		}
 	}
 	baseline := time.Since(began) / baselineRequests
-	refund(-1) // the first ticket compiles and caches what later ones reuse
+	if err := refund(-1); err != nil { // the first ticket compiles and caches what later ones reuse
+		b.Fatal(err)
+	}
 
 	var next atomic.Int64
 	b.ReportAllocs()
@@ -98,7 +111,10 @@ func BenchmarkCommands(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			refund(int(next.Add(1)))
+			if err := refund(int(next.Add(1))); err != nil {
+				b.Error(err)
+				return
+			}
 		}
 	})
 	b.StopTimer()
