@@ -254,6 +254,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route *routers.Ro
 			params[k] = rc.URLParams.Values[i]
 		}
 	}
+	var jsonBody []byte
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
+		jsonBody = bodyOf(r.Context())
+	}
+	if err := checkText(r, params, jsonBody); err != nil {
+		return err
+	}
 	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route,
 		Options: &openapi3filter.Options{MultiError: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
 	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ticketledger/ticketledger/domain"
 )
@@ -202,6 +204,9 @@ func Decide(s State, cmd Command) ([]Event, error) {
 	return nil, domain.Errorf(domain.Invalid, "unknown-command", "unknown delegation command %T", cmd)
 }
 
+// MaxReasonLength is the most characters a grant's reason may have.
+const MaxReasonLength = 2000
+
 func decideGrant(s State, c GrantCmd) ([]Event, error) {
 	if c.Actor != c.Principal && !c.AsAdmin {
 		return nil, domain.Errorf(domain.Forbidden, "not-principal", "only %s or an admin may appoint a delegate for %s", c.Principal, c.Principal)
@@ -219,6 +224,10 @@ func decideGrant(s State, c GrantCmd) ([]Event, error) {
 		return nil, domain.FieldError("empty-period", "until", "the period must end after it starts")
 	case !c.Until.IsZero() && !c.Until.After(c.At):
 		return nil, domain.FieldError("past-period", "until", "the period has already ended")
+	case utf8.RuneCountInString(c.Reason) > MaxReasonLength:
+		return nil, domain.FieldError("too-long", "reason", "must be at most %d characters", MaxReasonLength)
+	case !utf8.ValidString(c.Reason) || strings.IndexByte(c.Reason, 0) >= 0:
+		return nil, domain.FieldError("invalid-text", "reason", "must be UTF-8 text without the NUL character (U+0000)")
 	}
 	for i, p := range c.Processes {
 		if p == "" {

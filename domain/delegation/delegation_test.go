@@ -2,6 +2,7 @@ package delegation
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,8 @@ func TestDecide(t *testing.T) {
 		{name: "no delegate", when: func() GrantCmd { c := grant; c.Delegate = ""; return c }(), wantKind: domain.Invalid, wantCode: "required"},
 		{name: "no id", when: func() GrantCmd { c := grant; c.ID = ""; return c }(), wantKind: domain.Invalid, wantCode: "required"},
 		{name: "no start", when: func() GrantCmd { c := grant; c.From = time.Time{}; return c }(), wantKind: domain.Invalid, wantCode: "required"},
+		{name: "a reason with a NUL", when: func() GrantCmd { c := grant; c.Reason = "leave\x00"; return c }(), wantKind: domain.Invalid, wantCode: "invalid-text"},
+		{name: "a reason too long", when: func() GrantCmd { c := grant; c.Reason = strings.Repeat("假", MaxReasonLength+1); return c }(), wantKind: domain.Invalid, wantCode: "too-long"},
 		{name: "empty process key", when: func() GrantCmd { c := grant; c.Processes = []string{""}; return c }(), wantKind: domain.Invalid, wantCode: "required"},
 		{name: "period ends before it starts", when: func() GrantCmd { c := grant; c.Until = t0.Add(-time.Hour); return c }(), wantKind: domain.Invalid, wantCode: "empty-period"},
 		{name: "period already over", when: func() GrantCmd {

@@ -141,6 +141,10 @@ func (d *decoder) text(n *yaml.Node, path string) (string, bool) {
 				d.add(path, "must be valid UTF-8")
 				return "", false
 			}
+			if strings.IndexByte(n.Value, 0) >= 0 {
+				d.add(path, "must not contain the NUL character (U+0000)")
+				return "", false
+			}
 			return n.Value, true
 		}
 	}

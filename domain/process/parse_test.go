@@ -86,6 +86,7 @@ func TestParseRejects(t *testing.T) {
 		{"custom tag", strings.Replace(minimal, "name: Leave", "name: !secret x", 1), []string{"name: want a string, got a value tagged !secret"}},
 		{"name not string", strings.Replace(minimal, "name: Leave", "name: true", 1), []string{"name: want a string, got a boolean"}},
 		{"blank name", strings.Replace(minimal, "name: Leave", `name: "  "`, 1), []string{"name: must not be empty"}},
+		{"a NUL in the name", strings.Replace(minimal, "name: Leave", `name: "Le\0ave"`, 1), []string{"name: must not contain the NUL character (U+0000)"}},
 		{"no nodes", "key: a\nname: A\nsystem: s\nnodes: []\n", []string{"nodes: must hold at least one node"}},
 		{"nodes not a list", "key: a\nname: A\nsystem: s\nnodes: {}\n", []string{"nodes: want a list, got a mapping"}},
 		{"too large", minimal + "description: " + strings.Repeat("x", MaxSourceSize) + "\n", []string{"more than the"}},

@@ -258,6 +258,10 @@ func checkText(f *Field, s, p string, r *report) (any, bool) {
 		r.add(p, "must be valid UTF-8")
 		return nil, false
 	}
+	if strings.IndexByte(s, 0) >= 0 {
+		r.add(p, "must not contain the NUL character (U+0000)")
+		return nil, false
+	}
 	if s == "" && f.Required {
 		r.add(p, "is required")
 		return nil, false
@@ -568,8 +572,8 @@ func checkAttachment(v any, p string, r *report) (any, bool) {
 	if msg := checkIdent(a.ID); msg != "" {
 		r.add(join(p, "id"), "%s", msg)
 	}
-	if strings.TrimSpace(a.Name) == "" || len(a.Name) > 255 || !utf8.ValidString(a.Name) {
-		r.add(join(p, "name"), "must be a non-empty name of at most 255 bytes")
+	if strings.TrimSpace(a.Name) == "" || len(a.Name) > 255 || !utf8.ValidString(a.Name) || strings.IndexByte(a.Name, 0) >= 0 {
+		r.add(join(p, "name"), "must be a non-empty name of at most 255 bytes, UTF-8 without the NUL character")
 	}
 	if a.URL != "" {
 		u, err := url.Parse(a.URL)
@@ -583,8 +587,8 @@ func checkAttachment(v any, p string, r *report) (any, bool) {
 			r.add(join(p, "sha256"), "must be 64 hexadecimal digits")
 		}
 	}
-	if len(a.ContentType) > 255 || !utf8.ValidString(a.ContentType) {
-		r.add(join(p, "content_type"), "must be at most 255 bytes long")
+	if len(a.ContentType) > 255 || !utf8.ValidString(a.ContentType) || strings.IndexByte(a.ContentType, 0) >= 0 {
+		r.add(join(p, "content_type"), "must be at most 255 bytes of UTF-8 without the NUL character")
 	}
 	if a.Size < 0 {
 		r.add(join(p, "size"), "want a whole number of bytes ≥ 0")

@@ -122,6 +122,7 @@ func TestValidateFieldsRejects(t *testing.T) {
 		{"text type", `{"must": 1}`, []string{"fields.must: want a string, got a number"}},
 		{"text short", `{"must": "x", "title": "a"}`, []string{"fields.title: must be at least 2 characters long"}},
 		{"text long", `{"must": "x", "title": "abcdef"}`, []string{"fields.title: must be at most 5 characters long"}},
+		{"text with a NUL", `{"must": "a\u0000b"}`, []string{"fields.must: must not contain the NUL character (U+0000)"}},
 		{"text pattern", `{"must": "x", "title": "ab1"}`, []string{"fields.title: does not match the pattern [a-z]+"}},
 		{"text default max", `{"must": "` + strings.Repeat("x", DefaultMaxLength+1) + `"}`, []string{"fields.must: must be at most 4000 characters long"}},
 		{"number type", `{"must": "x", "n": "2"}`, []string{"fields.n: want a finite number, got a string"}},

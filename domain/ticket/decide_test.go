@@ -126,6 +126,8 @@ func TestSubmit(t *testing.T) {
 		{name: "no submitter", when: func() Submit { c := submitCmd(10); c.Submitter.ID = ""; return c }(), wantKind: domain.Invalid, wantCode: "required"},
 		{name: "no definition", when: func() Submit { c := submitCmd(10); c.Definition = nil; return c }(), wantKind: domain.Invalid, wantCode: "no-definition"},
 		{name: "a title too long", when: func() Submit { c := submitCmd(10); c.Title = strings.Repeat("长", MaxCommentLength+1); return c }(), wantKind: domain.Invalid, wantCode: "too-long"},
+		{name: "a title with a NUL", when: func() Submit { c := submitCmd(10); c.Title = "a\x00b"; return c }(), wantKind: domain.Invalid, wantCode: "invalid-text"},
+		{name: "a title not UTF-8", when: func() Submit { c := submitCmd(10); c.Title = "a\xffb"; return c }(), wantKind: domain.Invalid, wantCode: "invalid-text"},
 		{name: "invalid fields", when: func() Submit { c := submitCmd(10); c.Fields = json.RawMessage(`{"amount":-1}`); return c }(), wantKind: domain.Invalid, wantCode: "invalid-fields"},
 		{name: "a node without handlers", when: func() Submit {
 			c := submitCmd(10)
@@ -224,6 +226,8 @@ func TestApproveAndReject(t *testing.T) {
 			when: Approve{By: user("cat"), Changes: json.RawMessage(`{"payee":"x"}`), At: at(2)}, wantKind: domain.Invalid, wantCode: "no-definition"},
 		{name: "a comment too long", given: []Command{submitCmd(100)},
 			when: Approve{By: user("ann"), Comment: strings.Repeat("x", MaxCommentLength+1), At: at(1)}, wantKind: domain.Invalid, wantCode: "too-long"},
+		{name: "a comment with a NUL", given: []Command{submitCmd(100)},
+			when: Approve{By: user("ann"), Comment: "ok\x00", At: at(1)}, wantKind: domain.Invalid, wantCode: "invalid-text"},
 		{name: "reject ends the ticket", given: []Command{submitCmd(100)},
 			when: Reject{By: user("ann"), Comment: "not our order", At: at(1)}, then: []string{TypeTaskRejected, TypeNodeCompleted, TypeRejected},
 			check: func(t *testing.T, s State, _ []Event) {
