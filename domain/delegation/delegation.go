@@ -205,7 +205,7 @@ func Decide(s State, cmd Command) ([]Event, error) {
 }
 
 // MaxReasonLength is the most characters a grant's reason may have.
-const MaxReasonLength = 2000
+const MaxReasonLength = 4000
 
 func decideGrant(s State, c GrantCmd) ([]Event, error) {
 	if c.Actor != c.Principal && !c.AsAdmin {
