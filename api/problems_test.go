@@ -78,6 +78,17 @@ func TestProblems(t *testing.T) {
 	if r := s.call("POST", "/v1/tickets", "", valid); r.header.Get("WWW-Authenticate") == "" {
 		t.Fatal("a 401 without WWW-Authenticate")
 	}
+	for path, want := range map[string]string{"/v1/tickets": "POST", "/v1/me": "GET, HEAD", "/v1/processes/refund": "GET, HEAD, PUT"} {
+		if r := s.call("PATCH", path, xiaoli, nil); r.status != 405 || r.header.Get("Allow") != want {
+			t.Errorf("PATCH %s: status %d, Allow %q, want 405 and %q", path, r.status, r.header.Get("Allow"), want)
+		}
+	}
+	if r := s.call("HEAD", "/v1/me", xiaoli, nil); r.status != 200 || len(r.raw) != 0 || r.header.Get("Content-Type") != "application/json" {
+		t.Errorf("HEAD /v1/me: status %d (%s), body %q", r.status, r.header.Get("Content-Type"), r.raw)
+	}
+	if r := s.call("HEAD", "/v1/me", "", nil); r.status != 401 || len(r.raw) != 0 {
+		t.Errorf("HEAD /v1/me without a token: status %d, body %q", r.status, r.raw)
+	}
 }
 
 // TestRoutesMatchDocument checks that every route of the router is an operation of the

@@ -4,13 +4,34 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/ticketledger/ticketledger/commands"
 	"github.com/ticketledger/ticketledger/domain"
 )
+
+// allowedMethods lists the methods r serves at req's path, for the Allow header of a 405
+// (RFC 9110, 15.5.6): HEAD wherever GET is.
+func allowedMethods(r *chi.Mux, req *http.Request) []string {
+	path := req.URL.RawPath
+	if path == "" {
+		path = req.URL.Path
+	}
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if r.Match(chi.NewRouteContext(), m, path) {
+			out = append(out, m)
+			if m == http.MethodGet {
+				out = append(out, http.MethodHead)
+			}
+		}
+	}
+	return out
+}
 
 func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), d)
@@ -27,12 +48,14 @@ var (
 
 func (s *Server) buildRouter() error {
 	r := chi.NewRouter()
-	r.Use(requestIDs, s.recoverer)
+	r.Use(requestIDs, s.recoverer, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
 		s.writeProblem(w, req, domain.Errorf(domain.NotFound, codeNoRoute, "no route %s", req.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
-		s.writeProblem(w, req, domain.Errorf(domain.NotFound, codeMethod, "method %s is not allowed here", req.Method))
+		allowed := allowedMethods(r, req)
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		s.writeProblem(w, req, domain.Errorf(domain.NotFound, codeMethod, "method %s is not allowed here; %s is", req.Method, strings.Join(allowed, ", ")))
 	})
 	s.router = r
 	ticket := s.ticketHandlers()
