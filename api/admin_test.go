@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ticketledger/ticketledger/domain/process"
 )
@@ -116,4 +117,24 @@ func TestWorkbenchCounts(t *testing.T) {
 		want("xiaoli's counts of another process", counts(xiaoli, at+"&process=data-conflict"), 0, 0)
 		s.must(s.call("GET", "/v1/workbench?principal=xiaoli", fang, nil), http.StatusForbidden, "fang reads xiaoli's counts")
 	})
+}
+
+// TestIssuedTokenExpiry issues a token without expiry, whose answer has no expires_at
+// (not the zero time), and one with, whose answer has it.
+func TestIssuedTokenExpiry(t *testing.T) {
+	store, _ := storeKinds[0].open(t)
+	s := start(t, store, "")
+	r := s.must(s.call("POST", "/v1/principals/admin/tokens", s.admin, map[string]any{"label": "second"}), http.StatusCreated, "issue a token")
+	if !strings.HasPrefix(r.str("token"), "tlk_") || r.str("token_id") == "" || r.str("position") == "" {
+		t.Fatalf("the answer: %s", r.raw)
+	}
+	if _, ok := r.body["expires_at"]; ok {
+		t.Fatalf("a token without expiry has expires_at: %s", r.raw)
+	}
+	s.must(s.call("GET", "/v1/me", r.str("token"), nil), http.StatusOK, "the new token")
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	r = s.must(s.call("POST", "/v1/principals/admin/tokens", s.admin, map[string]any{"label": "third", "expires_at": until}), http.StatusCreated, "issue one that expires")
+	if at, err := time.Parse(time.RFC3339, r.str("expires_at")); err != nil || !at.Equal(until) {
+		t.Fatalf("expires_at %q, want %s: %s", r.str("expires_at"), until, r.raw)
+	}
 }

@@ -182,11 +182,19 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.waitIndex(r, res.PrincipalResult.Position); err != nil {
-		return err
+		if r.Context().Err() != nil {
+			return err
+		}
+		// The token is issued and its secret is in this answer only: a 503 would lose it.
+		// It authenticates here once the principal index has caught up.
+		s.logger.Warn("token issued before the principal index reflected it", "principal", id, "token_id", res.Token.ID, "error", err)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, map[string]any{"principal": id, "token": res.Secret, "token_id": res.Token.ID,
-		"expires_at": res.Token.ExpiresAt, "position": res.Position})
+	body := map[string]any{"principal": id, "token": res.Secret, "token_id": res.Token.ID, "position": res.Position}
+	if !res.Token.ExpiresAt.IsZero() {
+		body["expires_at"] = res.Token.ExpiresAt
+	}
+	writeJSON(w, http.StatusCreated, body)
 	return nil
 }
 
