@@ -4,9 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+
+	"go.yaml.in/yaml/v4"
 )
 
 func jsonValid(b []byte) bool { return json.Valid(b) }
+
+// yamlWellFormed parses b as YAML into its node tree, which keeps aliases unexpanded, and
+// returns the parser's error.
+func yamlWellFormed(b []byte) error {
+	var n yaml.Node
+	return yaml.Unmarshal(b, &n)
+}
 
 // decode reads the request's validated JSON body into v; an absent body leaves v as it is.
 func decode(r *http.Request, v any) error {

@@ -324,6 +324,12 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, rb *openapi3.R
 	if mt == "application/json" && !jsonValid(body) {
 		return nil, domain.Errorf(domain.Invalid, codeMalformed, "the body is not well-formed JSON")
 	}
+	if mt == "application/yaml" {
+		if err := yamlWellFormed(body); err != nil {
+			return nil, &validationError{status: http.StatusBadRequest, code: codeMalformedYAML, detail: "the body is not well-formed YAML",
+				errors: []FieldError{{Path: "body", Message: err.Error()}}}
+		}
+	}
 	return body, nil
 }
 

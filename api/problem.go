@@ -47,6 +47,7 @@ type FieldError struct {
 // Codes of the errors the HTTP layer itself raises, as domain.Error codes.
 const (
 	codeMalformed        = "malformed-json"
+	codeMalformedYAML    = "malformed-yaml"
 	codeMediaType        = "unsupported-media-type"
 	codeTooLarge         = "body-too-large"
 	codeBadParameter     = "invalid-parameter"

@@ -34,6 +34,7 @@ func TestProblems(t *testing.T) {
 		paths  []string
 	}{
 		{"malformed JSON", s.call("POST", "/v1/tickets", shop, `{"process": "refund",`), 400, "malformed-json", nil},
+		{"malformed YAML", s.callType("PUT", "/v1/processes/refund", s.admin, []byte("key: [\n"), "application/yaml"), 400, "malformed-yaml", []string{"body"}},
 		{"wrong content type", s.call("POST", "/v1/tickets", shop, `process=refund`, "Content-Type", "application/x-www-form-urlencoded"), 415, "unsupported-media-type", nil},
 		{"too large", s.call("POST", "/v1/tickets", shop, `{"title":"`+strings.Repeat("x", 70<<10)+`"}`), 413, "body-too-large", nil},
 		{"unknown process", s.call("POST", "/v1/tickets", shop, map[string]any{"process": "nope", "fields": map[string]any{}}), 404, "no-such-process", nil},
@@ -161,4 +162,47 @@ func TestDocumentUses30Keywords(t *testing.T) {
 		}
 	}
 	walk("", doc)
+}
+
+// TestReadProblems checks the answers to bad parameters of the read models' queries: a
+// cursor that is not one and a status no list has are 400 naming the parameter; a
+// ticket's state before it was submitted is 404.
+func TestReadProblems(t *testing.T) {
+	store, dbURL := storeKinds[0].open(t)
+	s := start(t, store, dbURL)
+	shop, xiaoli, _, _ := s.refundCast()
+	sub := s.must(s.call("POST", "/v1/tickets", shop, map[string]any{"process": "refund", "business_key": "RP-1", "title": "Refund RP-1",
+		"submitter": map[string]any{"id": "cust-1"}, "fields": refundFields("10.00", "alipay")}), 201, "submit")
+	id := sub.str("ticket_id")
+	sub = s.must(s.call("POST", "/v1/tickets", shop, map[string]any{"process": "refund", "business_key": "RP-2", "title": "Refund RP-2",
+		"submitter": map[string]any{"id": "cust-1"}, "fields": refundFields("10.00", "alipay")}), 201, "submit another")
+	page := s.must(s.call("GET", "/v1/workbench/pending?limit=1&min_position="+sub.str("position"), xiaoli, nil), 200, "a page of one")
+	next := page.str("next")
+	if next == "" {
+		t.Fatalf("no next cursor: %s", page.raw)
+	}
+	s.must(s.call("GET", "/v1/workbench/pending?limit=1&cursor="+next, xiaoli, nil), 200, "the next page")
+	cases := []struct {
+		name, path, token string
+		status            int
+		code, at          string
+	}{
+		{"cursor", "/v1/workbench/pending?cursor=bm90LWEtY3Vyc29y", xiaoli, 400, "invalid-parameter", "query.cursor"},
+		{"cursor of another list", "/v1/workbench/done?cursor=" + next, xiaoli, 400, "invalid-parameter", "query.cursor"},
+		{"status", "/v1/workbench/pending?status=zzz", xiaoli, 400, "invalid-parameter", "query.status"},
+		{"counts status", "/v1/workbench?status=zzz", xiaoli, 400, "invalid-parameter", "query.status"},
+		{"state before", "/v1/tickets/" + id + "/state?at=2000-01-01T00:00:00Z", s.admin, 404, "not-yet-submitted", ""},
+		{"state at position 0", "/v1/tickets/" + id + "/state?position=1/1", s.admin, 404, "not-yet-submitted", ""},
+	}
+	for _, tc := range cases {
+		r := s.call("GET", tc.path, tc.token, nil)
+		if r.status != tc.status || r.str("code") != tc.code {
+			t.Errorf("%s: status %d code %q, want %d %q: %s", tc.name, r.status, r.str("code"), tc.status, tc.code, r.raw)
+			continue
+		}
+		if tc.at != "" && !slices.Contains(errorPaths(r), tc.at) {
+			t.Errorf("%s: no error at %s: %s", tc.name, tc.at, r.raw)
+		}
+	}
+	s.must(s.call("GET", "/v1/workbench/pending?status=pending&min_position="+sub.str("position"), xiaoli, nil), 200, "a known status")
 }

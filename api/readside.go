@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -218,6 +219,9 @@ func (s *Server) stateAt(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if snap.Version == 0 {
+		return domain.Errorf(domain.NotFound, "not-yet-submitted", "ticket %s was not yet submitted at that point of the log", id)
+	}
 	writeJSON(w, http.StatusOK, snapshotView(snap))
 	return nil
 }
@@ -232,6 +236,10 @@ func (s *Server) workbench(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	page, err := s.cfg.ReadSide.Workbench.List(r.Context(), q)
+	var de *domain.Error
+	if errors.As(err, &de) && de.Kind == domain.Invalid && de.Field == "cursor" {
+		return badParameter("query.cursor", de.Message)
+	}
 	if err != nil {
 		return err
 	}
