@@ -74,7 +74,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return def
 	}
 	addr := fs.String("addr", env("TICKETD_ADDR", ":8080"), "listen address (TICKETD_ADDR)")
-	db := fs.String("database-url", env("DATABASE_URL", ""), "PostgreSQL URL (DATABASE_URL); default the local PostgreSQL")
+	db := fs.String("database-url", env("DATABASE_URL", ""), "PostgreSQL URL (DATABASE_URL); unset: postgres://postgres@127.0.0.1:5432/ticketledger?sslmode=disable, the database created if missing")
 	es := fs.String("eventstore-url", env("EVENTSTORE_URL", ""), "the event store (EVENTSTORE_URL): EventStoreDB (esdb://...) or a PostgreSQL database of its own (postgres://...); unset: the --database-url PostgreSQL")
 	roles := fs.String("roles", env("TICKETD_ROLES", "api,projector,relay,scheduler"), "roles: api, projector, relay, scheduler (TICKETD_ROLES)")
 	level := fs.String("log-level", env("TICKETD_LOG_LEVEL", "info"), "debug, info, warn or error (TICKETD_LOG_LEVEL)")

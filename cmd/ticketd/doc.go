@@ -33,9 +33,22 @@
 //	                                    finish on SIGINT or SIGTERM (default 30s)
 //	--pprof-addr      TICKETD_PPROF_ADDR  a separate address serving the Go profiler
 //	                                    (net/http/pprof), e.g. 127.0.0.1:6060 (default off)
+//	--webhook-schedule TICKETD_WEBHOOK_SCHEDULE  delays before each delivery attempt,
+//	                                    comma-separated (default 0s,5s,5m,30m,2h,5h,10h,10h);
+//	                                    after the last a delivery is dead-lettered
+//	--webhook-timeout TICKETD_WEBHOOK_TIMEOUT  bound on one delivery attempt (default 15s)
+//	--webhook-retention TICKETD_WEBHOOK_RETENTION  how long records of ended deliveries
+//	                                    are kept, pruned hourly (default for ever)
+//	--secret-key-file TICKETD_SECRET_KEY_FILE (or the key in TICKETD_SECRET_KEY)  32
+//	                                    bytes in base64 that encrypt the webhook signing
+//	                                    secrets at rest (default: stored in clear)
+//	--previous-secret-key-file TICKETD_PREVIOUS_SECRET_KEY_FILE (or the keys,
+//	                                    comma-separated, in TICKETD_PREVIOUS_SECRET_KEYS)
+//	                                    earlier keys the secrets may still be encrypted
+//	                                    with; they are encrypted again at start
 //
 // On the first start of a fresh installation ticketd creates the principal "admin" and
 // prints its bearer token once. It serves /healthz, /readyz (event store, PostgreSQL,
 // principal index and read models caught up), /metrics (Prometheus) and /openapi.json
-// besides the API under /v1, and logs JSON lines with log/slog.
+// besides the API under /v1, and logs JSON lines with log/slog on standard output.
 package main

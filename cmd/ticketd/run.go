@@ -318,7 +318,8 @@ func ensureDatabase(ctx context.Context, url string) error {
 	if err != nil {
 		return fmt.Errorf("no PostgreSQL answers on %s:%d (user %s): %w\n\n"+
 			"ticketd needs PostgreSQL. Start one, for example:\n"+
-			"    docker compose up -d postgres        (this repository's docker-compose.yml)\n"+
+			"    docker compose up -d postgres        (this repository's docker-compose.yml), then run ticketd with\n"+
+			"        --database-url 'postgres://ticketledger:ticketledger@127.0.0.1:5432/ticketledger?sslmode=disable'\n"+
 			"    sudo apt-get install postgresql && sudo pg_ctlcluster --skip-systemctl-redirect <version> main start\n"+
 			"with trust authentication for the user postgres on 127.0.0.1, or point ticketd at another\n"+
 			"server with --database-url or DATABASE_URL", cc.Host, cc.Port, cc.User, err)
