@@ -84,7 +84,8 @@ func commands() []command {
 		{"principal enable", "ID", "let a disabled principal in again", principalSwitch(true)},
 		{"principal handover", "ID --to USER [--comment C]", "hand a principal's work on every open ticket to another user (离职交接)", principalHandover},
 		{"token issue", "PRINCIPAL", "issue a bearer token (its secret is printed once)", tokenIssue},
-		{"token revoke", "PRINCIPAL TOKEN_ID", "revoke a token", tokenRevoke},
+		{"token list", "PRINCIPAL", "a principal's tokens: id, label, when issued, until when, and whether live", tokenList},
+		{"token revoke", "PRINCIPAL TOKEN_ID", "revoke a token (its id from token list)", tokenRevoke},
 		{"webhook register", "--system S --url U [--process P]... [--outcome O]...", "register a business system's webhook endpoint (its secret is printed once)", webhookRegister},
 		{"webhook list", "", "list the webhook endpoints", webhookList},
 		{"webhook show", "ID", "an endpoint, with its secrets' lifetimes", webhookShow},
@@ -121,13 +122,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return usagef("no command given")
 	}
 	if rest[0] == "help" {
-		if len(rest) >= 3 {
-			if c, ok := findCommand(rest[1] + " " + rest[2]); ok {
-				return ignoreHelp(c.run(ctx, o, []string{"-h"}))
-			}
+		switch {
+		case len(rest) == 1:
+			printUsage(stdout)
+			return nil
+		case subcommands(rest[1]) == "":
+			return usagef("unknown command %q", rest[1])
+		case len(rest) == 2:
+			printGroupUsage(stdout, rest[1])
+			return nil
 		}
-		printUsage(stdout)
-		return nil
+		if c, ok := findCommand(rest[1] + " " + rest[2]); ok {
+			return ignoreHelp(c.run(ctx, o, []string{"-h"}))
+		}
+		return usagef("unknown command %q: %s", rest[1]+" "+rest[2], subcommands(rest[1]))
+	}
+	if subcommands(rest[0]) == "" {
+		return usagef("unknown command %q", rest[0])
 	}
 	if len(rest) < 2 {
 		return usagef("%q needs a subcommand: %s", rest[0], subcommands(rest[0]))
@@ -174,20 +185,37 @@ func subcommands(group string) string {
 
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, "usage: ticketctl [flags] COMMAND [flags] [ARGS]\n\ncommands:\n")
+	printCommands(w, "")
+	fmt.Fprint(w, sharedFlags)
+}
+
+// printGroupUsage prints the commands of group (such as "audit") and the shared flags.
+func printGroupUsage(w io.Writer, group string) {
+	fmt.Fprintf(w, "usage: ticketctl [flags] %s COMMAND [flags] [ARGS]\n\ncommands:\n", group)
+	printCommands(w, group)
+	fmt.Fprint(w, sharedFlags)
+}
+
+// printCommands lists the commands of group, or every command when group is empty.
+func printCommands(w io.Writer, group string) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	for _, c := range commands() {
-		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.summary)
+		if group == "" || strings.HasPrefix(c.name, group+" ") {
+			fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.summary)
+		}
 	}
 	tw.Flush()
-	fmt.Fprint(w, "\nflags of every command (environment variable):\n"+
-		"  --server URL          ticketd's base URL (TICKETLEDGER_SERVER; default "+DefaultServer+")\n"+
-		"  --token TOKEN         bearer token (TICKETLEDGER_TOKEN)\n"+
-		"  --database-url URL    PostgreSQL, for the commands that work on the stores (DATABASE_URL)\n"+
-		"  --eventstore-url URL  EventStoreDB, when it is the event store (EVENTSTORE_URL)\n"+
-		"  --timeout DURATION    bound on each HTTP request (default 30s)\n"+
-		"  --json                print the server's JSON instead of text\n"+
-		"\nrun 'ticketctl help COMMAND' for a command's own flags.\n")
 }
+
+// sharedFlags describes the flags every command takes.
+const sharedFlags = "\nflags of every command (environment variable):\n" +
+	"  --server URL          ticketd's base URL (TICKETLEDGER_SERVER; default " + DefaultServer + ")\n" +
+	"  --token TOKEN         bearer token (TICKETLEDGER_TOKEN)\n" +
+	"  --database-url URL    PostgreSQL, for the commands that work on the stores (DATABASE_URL)\n" +
+	"  --eventstore-url URL  EventStoreDB, when it is the event store (EVENTSTORE_URL)\n" +
+	"  --timeout DURATION    bound on each HTTP request (default 30s)\n" +
+	"  --json                print the server's JSON instead of text\n" +
+	"\nrun 'ticketctl help COMMAND' for a command's own flags.\n"
 
 // flagSet returns a flag set holding the shared flags, bound to o.
 func (o *options) flagSet(name string) *flag.FlagSet {

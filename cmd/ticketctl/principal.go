@@ -22,6 +22,7 @@ type principalView struct {
 		ID        string    `json:"id"`
 		Label     string    `json:"label"`
 		ExpiresAt time.Time `json:"expires_at"`
+		IssuedAt  time.Time `json:"issued_at"`
 		RevokedAt time.Time `json:"revoked_at"`
 	} `json:"tokens"`
 	Position string `json:"position"`
@@ -232,6 +233,41 @@ func expiry(v string, now time.Time) (time.Time, error) {
 		return time.Time{}, usagef("token issue: --expires %q: want a duration such as 720h or an RFC 3339 time such as 2027-01-31T00:00:00Z", v)
 	}
 	return t, nil
+}
+
+// tokenList prints a principal's tokens, the revoked and expired ones too: their ids are
+// what token revoke takes.
+func tokenList(ctx context.Context, o *options, args []string) error {
+	fs := o.flagSet("token list")
+	pos, c, err := o.connect(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	var p principalView
+	_, raw, err := c.do(ctx, request{method: "GET", path: "/v1/principals/" + url.PathEscape(pos[0])}, &p)
+	if err != nil {
+		return fmt.Errorf("tokens of %s: %w", pos[0], err)
+	}
+	if o.json {
+		return printJSON(o.stdout, raw)
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(o.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOKEN_ID\tSTATE\tISSUED\tEXPIRES\tLABEL")
+	for _, t := range p.Tokens {
+		state, expires := "live", "never"
+		if !t.ExpiresAt.IsZero() {
+			expires = t.ExpiresAt.Local().Format(time.RFC3339)
+			if !t.ExpiresAt.After(now) {
+				state = "expired"
+			}
+		}
+		if !t.RevokedAt.IsZero() {
+			state = "revoked " + t.RevokedAt.Local().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, state, t.IssuedAt.Local().Format(time.RFC3339), expires, orDash(t.Label))
+	}
+	return tw.Flush()
 }
 
 func tokenRevoke(ctx context.Context, o *options, args []string) error {

@@ -154,8 +154,16 @@ func TestProcessAndPrincipals(t *testing.T) {
 	tokenID := strings.Fields(issued.stderr)[1]
 	secret := strings.TrimSpace(issued.stdout)
 	call(t, s, "GET", "/v1/me", secret, nil, http.StatusOK)
+	listed := ctl(t, env, "token", "list", "fang").want(t, 0, "TOKEN_ID", tokenID, "laptop").stdout
+	if line := lineWith(listed, tokenID); !strings.Contains(line, " live ") {
+		t.Fatalf("the token before its revocation: %q", line)
+	}
 	ctl(t, env, "token", "revoke", "fang", tokenID).want(t, 0, "revoked token "+tokenID+" of fang")
 	call(t, s, "GET", "/v1/me", secret, nil, http.StatusUnauthorized)
+	if line := lineWith(ctl(t, env, "token", "list", "fang").want(t, 0).stdout, tokenID); !strings.Contains(line, " revoked ") {
+		t.Fatalf("the token after its revocation: %q", line)
+	}
+	ctl(t, env, "token", "list", "nobody").want(t, 1, "tokens of nobody: 404")
 	ctl(t, env, "token", "issue", "fang", "--expires", "yesterday").want(t, 2, "--expires")
 
 	sub := call(t, s, "POST", "/v1/tickets", shop, map[string]any{"process": "refund", "business_key": "SO-1",
@@ -210,6 +218,12 @@ nodes:
 	ctl(t, env, "process", "list", "--bogus").want(t, 2, "flag provided but not defined: -bogus")
 	ctl(t, env, "audit", "verify").want(t, 2, "give a TICKET_ID or --all")
 	ctl(t, env, "help").want(t, 0, "process simulate", "audit export")
+	ctl(t, env, "bogus").want(t, 2, `unknown command "bogus"`)
+	ctl(t, env, "help", "bogus").want(t, 2, `unknown command "bogus"`)
+	ctl(t, env, "help", "audit", "bogus").want(t, 2, `unknown command "audit bogus": want one of audit verify, audit export`)
+	if out := ctl(t, env, "help", "audit").want(t, 0, "ticketctl [flags] audit COMMAND", "audit verify", "audit export", "--server URL").stdout; strings.Contains(out, "process simulate") {
+		t.Fatalf("help on audit lists other commands:\n%s", out)
+	}
 	help := ctl(t, env, "process", "apply", "-h").want(t, 0, "usage: ticketctl process apply [flags] FILE", "$TICKETLEDGER_TOKEN")
 	if strings.Contains(help.stdout, s.AdminToken) {
 		t.Fatalf("help shows the token:\n%s", help.stdout)
@@ -332,4 +346,14 @@ func TestProjectionRebuild(t *testing.T) {
 	ctl(t, env, "projection", "rebuild", "nothing").want(t, 2, `no projection "nothing": want one of tickets, delegations, reminders`)
 	ctl(t, map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"}, "audit", "verify", "--all").
 		want(t, 1, "no PostgreSQL answers at 127.0.0.1:1 (postgres://postgres@127.0.0.1:1/none")
+}
+
+// lineWith returns the first line of out that holds s, or "".
+func lineWith(out, s string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }
