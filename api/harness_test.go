@@ -22,7 +22,9 @@ import (
 	"github.com/ticketledger/ticketledger/projections/audit"
 )
 
-// stack is ticketd's API wired as cmd/ticketd wires it, behind a real HTTP server.
+// stack is ticketd's API behind a real HTTP server, wired as cmd/ticketd wires it (the
+// state cache on PostgreSQL included), but without the pacer, the relay, the scheduler and
+// its reminders read model, which ticketd runs beside it.
 type stack struct {
 	t      testing.TB
 	url    string
@@ -76,7 +78,12 @@ func start(t testing.TB, store eventstore.Store, dbURL string, configure ...func
 	ctx, cancel := context.WithCancel(context.Background())
 	index := commands.NewPrincipalIndex(store, nil)
 	defs := commands.NewProcessDefinitions(store, index.Directory).Following(index.ProcessStreamVersion)
-	svc := commands.New(store, defs, commands.WithPrincipals(index.Get))
+	opts := []commands.Option{commands.WithPrincipals(index.Get)}
+	if _, ok := store.(*pgstore.Store); ok {
+		// As ticketd: on PostgreSQL, commands fold a ticket from its cached state.
+		opts = append(opts, commands.WithStateCache(commands.DefaultStateCacheSize))
+	}
+	svc := commands.New(store, defs, opts...)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = index.Run(ctx) }()
 	cfg := api.Config{Commands: svc, Definitions: defs, Principals: index, WaitTimeout: 10 * time.Second, MaxBodyBytes: 64 << 10}
