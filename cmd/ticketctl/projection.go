@@ -49,8 +49,11 @@ func projectionStatus(ctx context.Context, o *options, args []string) error {
 		switch {
 		case !p.Healthy:
 			state = "UNHEALTHY"
+		case !p.Running && p.LagEvents == 0 && !p.LagEventsAtLeast:
+			// Run by another ticketd (--roles): its checkpoint, kept in PostgreSQL, tells.
+			state = "caught up (projected elsewhere)"
 		case !p.Running:
-			state = "not running here"
+			state = "behind (projected elsewhere, or not at all)"
 		case !p.Active:
 			state = "standing by"
 		case !p.CaughtUp:
