@@ -138,3 +138,24 @@ func TestIssuedTokenExpiry(t *testing.T) {
 		t.Fatalf("expires_at %q, want %s: %s", r.str("expires_at"), until, r.raw)
 	}
 }
+
+// TestSystemRole checks that a service principal acts for its business system only while
+// it holds the role system: without it, it may only ask who it is.
+func TestSystemRole(t *testing.T) {
+	store, dbURL := storeKinds[0].open(t)
+	s := start(t, store, dbURL)
+	_, xiaoli, _, _ := s.refundCast()
+	shop2 := s.principal("svc-shop2", "service", "shop", "reporting")
+	sub := map[string]any{"process": "refund", "business_key": "SR-1", "title": "Refund SR-1",
+		"submitter": map[string]any{"id": "cust-1"}, "fields": refundFields("10.00", "alipay")}
+	if r := s.must(s.call("POST", "/v1/tickets", shop2, sub), http.StatusForbidden, "submit without the role"); r.str("code") != "missing-role" || !strings.Contains(r.str("detail"), "role system") {
+		t.Fatalf("the refusal: %s", r.raw)
+	}
+	s.must(s.call("GET", "/v1/me", shop2, nil), http.StatusOK, "who am I, without the role")
+	s.must(s.call("GET", "/v1/processes", shop2, nil), http.StatusForbidden, "read without the role")
+	s.must(s.call("PUT", "/v1/principals/svc-shop2/roles/system", s.admin, nil), http.StatusOK, "grant system")
+	id := s.must(s.call("POST", "/v1/tickets", shop2, sub), http.StatusCreated, "submit with the role").str("ticket_id")
+	revoked := s.must(s.call("DELETE", "/v1/principals/svc-shop2/roles/system", s.admin, nil), http.StatusOK, "revoke system")
+	s.must(s.call("GET", "/v1/tickets/"+id+"?min_position="+revoked.str("position"), shop2, nil), http.StatusForbidden, "track after the revocation")
+	s.must(s.call("GET", "/v1/tickets/"+id+"?min_position="+revoked.str("position"), xiaoli, nil), http.StatusOK, "the ticket goes on for its approver")
+}

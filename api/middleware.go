@@ -235,6 +235,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route *routers.Ro
 		if len(acc.roles) > 0 && !c.Has(commands.RoleAdmin) && !slices.ContainsFunc(acc.roles, c.Has) {
 			return domain.Errorf(domain.Forbidden, "missing-role", "this operation needs one of the roles %s", strings.Join(acc.roles, ", "))
 		}
+		if c.System != "" && !c.Has(commands.RoleSystem) && !c.Has(commands.RoleAdmin) && route.Path != "/v1/me" {
+			// A business system's authority over its tickets comes with the role: revoking it
+			// stops the system without disabling the principal.
+			return domain.Errorf(domain.Forbidden, "missing-role", "service principal %s acts for system %s only while it holds the role %s",
+				c.ID, c.System, commands.RoleSystem)
+		}
 		r = r.WithContext(context.WithValue(r.Context(), keyCaller, c))
 	}
 	if route.Operation.RequestBody != nil {

@@ -11,7 +11,11 @@
 // random secret shown once to whoever issued it, and the stream keeps only its SHA-256
 // hash (HashToken), its expiry and its revocation.
 //
-// Roles are slugs. Five carry authority in the API (RoleAdmin, RoleDesigner, RoleApprover,
-// RoleAuditor, RoleSystem); any other role, such as "finance", and every group only matter
-// to process routing, where nodes name the roles and groups that handle them.
+// Roles are slugs. Four carry authority in the API: RoleAdmin (everything), RoleDesigner
+// (process definitions), RoleAuditor (histories, statistics, principals) and RoleSystem,
+// without which a service principal may do nothing for its system. RoleApprover marks
+// the users who decide tasks, but grants nothing by itself: who may decide a task is the
+// node's routing (and the delegations of its handlers). Any other role, such as
+// "finance", and every group only matter to process routing, where nodes name the roles
+// and groups that handle them.
 package principal
