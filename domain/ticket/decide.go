@@ -168,7 +168,8 @@ func (b *builder) submit(c Submit) error {
 		return invalidFields(err)
 	}
 	if b.s.Status != StatusNone {
-		if b.s.BusinessKey == c.BusinessKey && b.s.ProcessKey == c.Definition.Key() && equalFields(b.s.Fields, fields) {
+		if b.s.BusinessKey == c.BusinessKey && b.s.ProcessKey == c.Definition.Key() && b.s.Submitter == c.Submitter.ID &&
+			b.s.Title == c.Title && equalFields(b.s.Fields, fields) {
 			return nil
 		}
 		return domain.Errorf(domain.Conflict, "already-submitted", "ticket %s already exists with other content", c.TicketID)
