@@ -25,6 +25,7 @@ import (
 
 	"github.com/ticketledger/ticketledger/commands"
 	"github.com/ticketledger/ticketledger/domain"
+	"github.com/ticketledger/ticketledger/domain/principal"
 )
 
 type ctxKey int
@@ -365,6 +366,9 @@ func (s *Server) authenticate(r *http.Request) (commands.Caller, error) {
 		return c, err
 	}
 	if obo := r.Header.Get("X-On-Behalf-Of"); obo != "" && obo != c.ID {
+		if !principal.ValidID(obo) {
+			return c, badParameter("header.X-On-Behalf-Of", "not a principal id: 1 to 128 letters, digits, '.', '_', '@' and '-', beginning with a letter or digit")
+		}
 		c.OnBehalfOf = obo
 	}
 	return c, nil

@@ -47,6 +47,7 @@ func TestProblems(t *testing.T) {
 		{"invalid definition", s.callType("PUT", "/v1/processes/refund", s.admin, []byte("key: refund\nnodes: []\n"), "application/yaml"), 422, "invalid-definition", nil},
 		{"unknown ticket", s.call("POST", "/v1/tickets/00000000-0000-0000-0000-000000000000/approve", xiaoli, nil), 404, "no-such-ticket", nil},
 		{"bad parameter", s.call("GET", "/v1/processes?min_position=soon", xiaoli, nil), 400, "invalid-parameter", []string{"query.min_position"}},
+		{"acting for no principal", s.call("GET", "/v1/me", xiaoli, nil, "X-On-Behalf-Of", "../../x y"), 400, "invalid-parameter", []string{"header.X-On-Behalf-Of"}},
 		{"no route", s.call("GET", "/v1/nowhere", xiaoli, nil), 404, "no-such-route", nil},
 		{"method", s.call("PATCH", "/v1/tickets", xiaoli, nil), 405, "method-not-allowed", nil},
 	}
