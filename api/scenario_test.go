@@ -146,6 +146,15 @@ func TestRefundScenario(t *testing.T) {
 		if batch.body["approved"] != 3.0 || batch.body["failed"] != 1.0 {
 			t.Fatalf("batch: %s", batch.raw)
 		}
+		if last := batch.body["results"].([]any)[2].(map[string]any)["result"].(map[string]any)["position"]; batch.str("position") == "" || batch.str("position") != last {
+			t.Fatalf("the batch's position %q, want its last approval's %v", batch.str("position"), last)
+		}
+		doneList := s.must(s.call("GET", "/v1/workbench/done?min_position="+batch.str("position"), xiaoli, nil), http.StatusOK, "done after the batch")
+		for _, it := range ids[:3] {
+			if !strings.Contains(string(doneList.raw), it["ticket_id"].(string)) {
+				t.Fatalf("ticket %s is not done at the batch's position: %s", it["ticket_id"], doneList.raw)
+			}
+		}
 		batchAgain := s.must(s.call("POST", "/v1/approvals", xiaoli, map[string]any{"items": ids}, "Idempotency-Key", "batch-1"), http.StatusOK, "batch again")
 		if batchAgain.body["approved"] != 3.0 || batchAgain.body["failed"] != 1.0 {
 			t.Fatalf("a retried batch did not answer as the first: %s", batchAgain.raw)

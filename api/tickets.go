@@ -8,6 +8,7 @@ import (
 
 	"github.com/ticketledger/ticketledger/commands"
 	"github.com/ticketledger/ticketledger/domain/ticket"
+	"github.com/ticketledger/ticketledger/eventstore"
 )
 
 type submitBody struct {
@@ -164,9 +165,10 @@ func (s *Server) batchApprove(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := struct {
-		Approved int         `json:"approved"`
-		Failed   int         `json:"failed"`
-		Results  []batchItem `json:"results"`
+		Approved int                 `json:"approved"`
+		Failed   int                 `json:"failed"`
+		Position eventstore.Position `json:"position,omitzero"`
+		Results  []batchItem         `json:"results"`
 	}{Results: make([]batchItem, 0, len(b.Items))}
 	for _, it := range b.Items {
 		res, err := s.cfg.Commands.ApproveTask(r.Context(), commands.ApproveTask{Request: request(r, "\x00"+it.TicketID+"\x00"+it.TaskID),
@@ -176,6 +178,9 @@ func (s *Server) batchApprove(w http.ResponseWriter, r *http.Request) error {
 			out.Failed++
 		} else {
 			out.Approved++
+			if res.Position.After(out.Position) {
+				out.Position = res.Position
+			}
 		}
 		out.Results = append(out.Results, item)
 	}
