@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -16,7 +17,8 @@ var nulEscape = []byte(`\u0000`)
 
 // checkText refuses a request whose path parameters, query values or JSON body hold text
 // PostgreSQL cannot store: the NUL character (U+0000), which neither its text nor its
-// jsonb columns take, or bytes that are not UTF-8. Accepted, such text would be written
+// jsonb columns take, or bytes that are not UTF-8; and path parameters with control
+// characters, which no stream or row is named with. Accepted, such text would be written
 // to the log for good and then refused by every read model that copies it; refused here,
 // it is named. Parameters are 400 invalid-parameter, the body 422 invalid-request.
 func checkText(r *http.Request, params map[string]string, body []byte) error {
@@ -27,7 +29,13 @@ func checkText(r *http.Request, params map[string]string, body []byte) error {
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		if msg := textProblem(params[k]); msg != "" {
+		msg := textProblem(params[k])
+		if msg == "" && strings.ContainsFunc(params[k], unicode.IsControl) {
+			// Path parameters name streams and rows; the event stores refuse control
+			// characters in a stream's name.
+			msg = "must not contain control characters"
+		}
+		if msg != "" {
 			bad = append(bad, FieldError{Path: "path." + k, Message: msg})
 		}
 	}

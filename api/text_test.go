@@ -49,6 +49,7 @@ func TestTextThatCannotBeStored(t *testing.T) {
 			{"key", s.call("POST", "/v1/tickets", shop, `{"process":"refund","business_key":"K4","submitter":{"id":"c"},"fields":{"a\u0000":"x"}}`),
 				422, "invalid-request", "fields"},
 			{"path", s.call("GET", "/v1/tickets/a%00b", xiaoli, nil), 400, "invalid-parameter", "path.ticket_id"},
+			{"path with a control character", s.call("GET", "/v1/tickets/a%0Eb/state?position=0/0", s.admin, nil), 400, "invalid-parameter", "path.ticket_id"},
 			{"path not UTF-8", s.call("GET", "/v1/tickets/a%FFb/history", s.admin, nil), 400, "invalid-parameter", "path.ticket_id"},
 			{"query", s.call("GET", "/v1/workbench/pending?q=%25%00", xiaoli, nil), 400, "invalid-parameter", "query.q"},
 			{"query not UTF-8", s.call("GET", "/v1/workbench/pending?q=%C3", xiaoli, nil), 400, "invalid-parameter", "query.q"},
