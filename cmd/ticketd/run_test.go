@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -329,5 +331,109 @@ func TestEnsureDatabaseRefused(t *testing.T) {
 	}
 	if got := err.Error(); !strings.HasPrefix(got, `the PostgreSQL at 127.0.0.1:5432 refused user "no_such_role_ticketd"`) {
 		t.Fatalf("%q", got)
+	}
+}
+
+// TestEnsureDatabaseCreates creates the default database where it is missing, and leaves
+// it be when it is there.
+func TestEnsureDatabaseCreates(t *testing.T) {
+	name := fmt.Sprintf("ticketd_ensure_%d", time.Now().UnixNano())
+	url := "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
+	admin, err := pgx.Connect(context.Background(), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		admin.Close(context.Background())
+	})
+	exists := func() bool {
+		var ok bool
+		if err := admin.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if exists() {
+		t.Fatalf("database %s is there before the test", name)
+	}
+	for range 2 {
+		if err := ensureDatabase(context.Background(), url); err != nil {
+			t.Fatal(err)
+		}
+		if !exists() {
+			t.Fatalf("database %s was not created", name)
+		}
+	}
+}
+
+// TestShutdownFinishesInFlight stops ticketd while a read waits for a position the read
+// models have not reached: the read still gets its whole answer (503 projection-behind
+// once its bound passes), then run returns without error and the address takes no more
+// requests.
+func TestShutdownFinishesInFlight(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "TICKETD_ADDR": freeAddr(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &out) }()
+	base := "http://" + env["TICKETD_ADDR"]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v\n%s", err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	token := regexp.MustCompile(`tlk_[A-Za-z0-9_-]+`).FindString(out.String())
+	if token == "" {
+		t.Fatalf("no admin token in\n%s", out.String())
+	}
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	inFlight := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", base+"/v1/workbench?min_position=999999999/999999999", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			inFlight <- answer{err: err}
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		inFlight <- answer{status: res.StatusCode, body: b, err: err}
+	}()
+	time.Sleep(500 * time.Millisecond) // the read is waiting
+	cancel()
+	a := <-inFlight
+	if a.err != nil || a.status != http.StatusServiceUnavailable || !strings.Contains(string(a.body), "projection-behind") {
+		t.Fatalf("the read in flight at shutdown: %d %s %v", a.status, a.body, a.err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ticketd did not stop")
+	}
+	if res, err := http.Get(base + "/healthz"); err == nil {
+		res.Body.Close()
+		t.Fatalf("a request after the shutdown was answered: %d", res.StatusCode)
+	}
+	if !strings.Contains(out.String(), "ticketd stopped") {
+		t.Fatalf("no stop in the log:\n%s", out.String())
 	}
 }
