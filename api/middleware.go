@@ -269,7 +269,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route *routers.Ro
 		return err
 	}
 	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{MultiError: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+		Options: &openapi3filter.Options{MultiError: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+			SchemaValidationOptions: []openapi3.SchemaValidationOption{uuidFormat}}}
 	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 		return fromOpenAPI(err)
 	}
@@ -283,6 +284,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route *routers.Ro
 	}
 	return h(w, r)
 }
+
+// uuidFormat holds the document's `format: uuid` strings (ticket, token, endpoint and
+// delivery ids) to the canonical 8-4-4-4-12 hexadecimal form, of any version, as the ids
+// are written; the validator treats formats as annotations unless told.
+var uuidFormat = openapi3.WithStringFormatValidator("uuid",
+	openapi3.NewRegexpFormatValidator(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`))
 
 // honoursIdempotencyKey reports whether route's operation takes an Idempotency-Key, itself
 // or through its path.

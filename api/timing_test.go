@@ -55,14 +55,14 @@ func TestServerTiming(t *testing.T) {
 		t.Fatalf("submit took %v, of which %v in the event store (Server-Timing %q)", app, store, sub.header.Get("Server-Timing"))
 	}
 	id := sub.str("ticket_id")
-	appOf(s.must(s.call("POST", "/v1/tickets/no-such/urge", shop, map[string]any{}), http.StatusNotFound, "an urge of an unknown ticket"), "refused urge")
+	appOf(s.must(s.call("POST", "/v1/tickets/00000000-0000-0000-0000-000000000042/urge", shop, map[string]any{}), http.StatusNotFound, "an urge of an unknown ticket"), "refused urge")
 	appOf(s.must(s.call("GET", "/v1/tickets/"+id+"?min_position="+sub.str("position"), shop, nil), http.StatusOK, "read"), "read")
 	behind := s.must(s.call("GET", "/v1/tickets/"+id+"?min_position=999999999/999999999", shop, nil),
 		http.StatusServiceUnavailable, "a position the read model has not reached")
 	if d := appOf(behind, "projection-behind"); d < wait {
 		t.Fatalf("the answer waited %v for the read model and says it took %v", wait, d)
 	}
-	appOf(s.must(s.call("GET", "/v1/tickets/no-such", shop, nil), http.StatusNotFound, "unknown ticket"), "not found")
+	appOf(s.must(s.call("GET", "/v1/tickets/00000000-0000-0000-0000-000000000042", shop, nil), http.StatusNotFound, "unknown ticket"), "not found")
 	appOf(s.must(s.call("GET", "/v1/no-such-route", shop, nil), http.StatusNotFound, "unknown route"), "no route")
 	appOf(s.must(s.call("DELETE", "/v1/tickets", shop, nil), http.StatusMethodNotAllowed, "a method the route lacks"), "no method")
 	appOf(s.must(s.call("GET", "/v1/me", "tlk_not-a-token", nil), http.StatusUnauthorized, "a bad token"), "unauthenticated")
