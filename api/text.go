@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -27,7 +26,7 @@ func checkText(r *http.Request, params map[string]string, body []byte) error {
 	for k := range params {
 		names = append(names, k)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	for _, k := range names {
 		msg := textProblem(params[k])
 		if msg == "" && strings.ContainsFunc(params[k], unicode.IsControl) {
@@ -44,7 +43,7 @@ func checkText(r *http.Request, params map[string]string, body []byte) error {
 	for k := range query {
 		names = append(names, k)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	for _, k := range names {
 		if msg := textProblem(k); msg != "" {
 			bad = append(bad, FieldError{Path: "query", Message: "a parameter's name " + msg})
