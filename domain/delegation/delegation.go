@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -226,7 +225,7 @@ func decideGrant(s State, c GrantCmd) ([]Event, error) {
 		return nil, domain.FieldError("past-period", "until", "the period has already ended")
 	case utf8.RuneCountInString(c.Reason) > MaxReasonLength:
 		return nil, domain.FieldError("too-long", "reason", "must be at most %d characters", MaxReasonLength)
-	case !utf8.ValidString(c.Reason) || strings.IndexByte(c.Reason, 0) >= 0:
+	case !domain.StorableText(c.Reason):
 		return nil, domain.FieldError("invalid-text", "reason", "must be UTF-8 text without the NUL character (U+0000)")
 	}
 	for i, p := range c.Processes {

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ticketledger/ticketledger/domain"
 )
@@ -303,7 +301,7 @@ func decideIssue(s State, c IssueToken, by Actor) ([]Event, error) {
 		return nil, domain.FieldError("invalid", "hash", "a token hash is a lower-case hex SHA-256")
 	case len(c.Label) > MaxNameLength:
 		return nil, domain.FieldError("too-long", "label", "a label has at most %d bytes", MaxNameLength)
-	case !storable(c.Label):
+	case !domain.StorableText(c.Label):
 		return nil, domain.FieldError("invalid-text", "label", "a label is UTF-8 text without the NUL character (U+0000)")
 	case !c.ExpiresAt.IsZero() && !c.ExpiresAt.After(c.At):
 		return nil, domain.FieldError("past-expiry", "expires_at", "the token would expire before it is issued")
@@ -325,7 +323,7 @@ func checkProfile(name string, attrs map[string]string) error {
 	if len(name) > MaxNameLength {
 		return domain.FieldError("too-long", "name", "a name has at most %d bytes", MaxNameLength)
 	}
-	if !storable(name) {
+	if !domain.StorableText(name) {
 		return domain.FieldError("invalid-text", "name", "a name is UTF-8 text without the NUL character (U+0000)")
 	}
 	if len(attrs) > MaxAttributes {
@@ -338,7 +336,7 @@ func checkProfile(name string, attrs map[string]string) error {
 		if len(attrs[k]) > MaxValueLength {
 			return domain.FieldError("too-long", "attributes."+k, "an attribute value has at most %d bytes", MaxValueLength)
 		}
-		if !storable(attrs[k]) {
+		if !domain.StorableText(attrs[k]) {
 			return domain.FieldError("invalid-text", "attributes."+k, "an attribute value is UTF-8 text without the NUL character (U+0000)")
 		}
 	}
@@ -351,7 +349,3 @@ func emptyNil(m map[string]string) map[string]string {
 	}
 	return m
 }
-
-// storable reports whether s can be kept in PostgreSQL's text and jsonb, as the principal
-// index does: UTF-8 without the NUL character.
-func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }

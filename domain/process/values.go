@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/ticketledger/ticketledger/domain"
 )
 
 // fieldsPath is the path prefix of every problem about submitted values.
@@ -572,7 +574,7 @@ func checkAttachment(v any, p string, r *report) (any, bool) {
 	if msg := checkIdent(a.ID); msg != "" {
 		r.add(join(p, "id"), "%s", msg)
 	}
-	if strings.TrimSpace(a.Name) == "" || len(a.Name) > 255 || !utf8.ValidString(a.Name) || strings.IndexByte(a.Name, 0) >= 0 {
+	if strings.TrimSpace(a.Name) == "" || len(a.Name) > 255 || !domain.StorableText(a.Name) {
 		r.add(join(p, "name"), "must be a non-empty name of at most 255 bytes, UTF-8 without the NUL character")
 	}
 	if a.URL != "" {
@@ -587,7 +589,7 @@ func checkAttachment(v any, p string, r *report) (any, bool) {
 			r.add(join(p, "sha256"), "must be 64 hexadecimal digits")
 		}
 	}
-	if len(a.ContentType) > 255 || !utf8.ValidString(a.ContentType) || strings.IndexByte(a.ContentType, 0) >= 0 {
+	if len(a.ContentType) > 255 || !domain.StorableText(a.ContentType) {
 		r.add(join(p, "content_type"), "must be at most 255 bytes of UTF-8 without the NUL character")
 	}
 	if a.Size < 0 {

@@ -116,7 +116,7 @@ func checkText(field, text string, required bool) error {
 	if required && text == "" {
 		return domain.FieldError("required", field, "must not be empty")
 	}
-	if strings.IndexByte(text, 0) >= 0 || !utf8.ValidString(text) {
+	if !domain.StorableText(text) {
 		return domain.FieldError("invalid-text", field, "must be UTF-8 text without the NUL character (U+0000)")
 	}
 	if utf8.RuneCountInString(text) > MaxCommentLength {
