@@ -66,13 +66,7 @@ func TestProblems(t *testing.T) {
 			if r.str("title") == "" || r.body["status"] != float64(tc.status) || r.str("instance") == "" || r.str("request_id") == "" {
 				t.Fatalf("incomplete problem: %s", r.raw)
 			}
-			var paths []string
-			errs, _ := r.body["errors"].([]any)
-			for _, e := range errs {
-				m, _ := e.(map[string]any)
-				p, _ := m["path"].(string)
-				paths = append(paths, p)
-			}
+			paths := errorPaths(r)
 			for _, want := range tc.paths {
 				if !slices.ContainsFunc(paths, func(p string) bool { return strings.Contains(p, want) }) {
 					t.Fatalf("no error at %s in %s", want, r.raw)
