@@ -864,6 +864,9 @@ func (w *worker) setUpWrite(ctx context.Context, tx pgx.Tx, schema string) error
 // pgx.Tx, and no pre.
 func (w *worker) apply(ctx context.Context, tx writeTx, events []eventstore.RecordedEvent, floor eventstore.Position,
 	replay bool, pre *prelude, tail func(b *pgx.Batch, applied int, last *eventstore.RecordedEvent)) (int, error) {
+	for i := range events {
+		storable(&events[i])
+	}
 	todo := events
 	for i := range events {
 		if !events[i].Position.After(floor) {
