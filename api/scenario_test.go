@@ -261,3 +261,36 @@ func TestDataConflictScenario(t *testing.T) {
 		}
 	})
 }
+
+// TestNodeFieldLimits holds nodes to their field lists over HTTP: a node without an
+// editable list may change no field (the refund's cashier changing the amount is 422),
+// and a node with `visible: []` sees no field.
+func TestNodeFieldLimits(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *stack) {
+		shop, xiaoli, fang, chen := s.refundCast()
+		sub := s.must(s.call("POST", "/v1/tickets", shop, map[string]any{"process": "refund", "business_key": "NL-1", "title": "Refund NL-1",
+			"submitter": map[string]any{"id": "cust-1"}, "fields": refundFields("300.00", "bank_transfer")}), http.StatusCreated, "submit")
+		id := sub.str("ticket_id")
+		s.must(s.call("POST", "/v1/tickets/"+id+"/approve", xiaoli, map[string]any{}), http.StatusOK, "business approves")
+		s.must(s.call("POST", "/v1/tickets/"+id+"/approve", fang, map[string]any{}), http.StatusOK, "finance approves")
+		r := s.must(s.call("POST", "/v1/tickets/"+id+"/approve", chen, map[string]any{"changes": map[string]any{"amount": "9999.00"}}),
+			http.StatusUnprocessableEntity, "the cashier changes the amount")
+		if r.str("code") != "not-editable" {
+			t.Fatalf("the refusal: %s", r.raw)
+		}
+		done := s.must(s.call("POST", "/v1/tickets/"+id+"/approve", chen, map[string]any{}), http.StatusOK, "the cashier approves")
+		seen := s.must(s.call("GET", "/v1/tickets/"+id+"?min_position="+done.str("position"), s.admin, nil), http.StatusOK, "the ticket")
+		if f := fieldsOf(t, seen); f["amount"] != "300.00" {
+			t.Fatalf("the amount after the refused change: %v", f["amount"])
+		}
+
+		blind := "key: blind\nname: Blind\nsystem: shop\nfields:\n  secret: {type: text}\nnodes:\n  - key: check\n    name: Check\n    handlers: [{user: xiaoli}]\n    visible: []\n"
+		s.must(s.callType("PUT", "/v1/processes/blind", s.admin, []byte(blind), "application/yaml"), http.StatusCreated, "publish blind")
+		b := s.must(s.call("POST", "/v1/tickets", shop, map[string]any{"process": "blind", "business_key": "B-1", "submitter": map[string]any{"id": "cust-1"},
+			"fields": map[string]any{"secret": "TOPSECRET"}}), http.StatusCreated, "submit blind")
+		view := s.must(s.call("GET", "/v1/tickets/"+b.str("ticket_id")+"?min_position="+b.str("position"), xiaoli, nil), http.StatusOK, "the handler's view")
+		if strings.Contains(string(view.raw), "TOPSECRET") {
+			t.Fatalf("a node with visible: [] sees the fields: %s", view.raw)
+		}
+	})
+}

@@ -251,7 +251,7 @@ func (f *freshTicket) insertNodes(from int, nodes []ticket.Node) error {
 			return errDecline
 		}
 		f.nodes = append(f.nodes, nodeRow{idx: from + i, key: n.Key, name: n.Name, mode: string(n.Mode),
-			handlers: n.Handlers, visible: n.Visible, hasVisible: len(n.Visible) > 0, rejectTo: n.RejectTo, addedBy: n.AddedBy})
+			handlers: n.Handlers, visible: n.Visible, hasVisible: n.Visible != nil, rejectTo: n.RejectTo, addedBy: n.AddedBy})
 	}
 	return nil
 }

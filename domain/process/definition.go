@@ -65,13 +65,16 @@ func (d *Definition) Node(key string) (Node, int, bool) {
 }
 
 // VisibleFields returns the names of the fields the handlers of the node may see, in
-// field order; nil for an unknown node.
+// field order: empty, not nil, for a node that may see none (`visible: []`); nil for an
+// unknown node.
 func (d *Definition) VisibleFields(nodeKey string) []string {
 	i, ok := d.nodeIndex[nodeKey]
 	if !ok {
 		return nil
 	}
-	return append([]string(nil), d.nodes[i].Visible...)
+	out := make([]string, len(d.nodes[i].Visible))
+	copy(out, d.nodes[i].Visible)
+	return out
 }
 
 // EditableFields returns the names of the fields the handlers of the node may change, in

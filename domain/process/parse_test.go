@@ -288,6 +288,10 @@ nodes:
 	if def.EditableFields("finance") != nil || def.EditableFields("nope") != nil || def.VisibleFields("nope") != nil {
 		t.Error("want nil editable/visible lists")
 	}
+	blind := mustParse(t, minimal+"    visible: []\nfields:\n  days: {type: number}\n")
+	if got := blind.VisibleFields("manager"); got == nil || len(got) != 0 {
+		t.Errorf("VisibleFields of a node with visible: [] = %#v, want empty, not nil (nil is every field)", got)
+	}
 }
 
 func TestParseCanonicalDocument(t *testing.T) {

@@ -326,7 +326,7 @@ func (b *builder) approve(c Approve) error {
 	n, _ := b.s.CurrentNode()
 	var changes Fields
 	if len(bytes.TrimSpace(c.Changes)) > 0 && !bytes.Equal(bytes.TrimSpace(c.Changes), []byte("null")) {
-		if changes, err = b.changes(c.Definition, c.Changes, n.Editable, "changes"); err != nil {
+		if changes, err = b.changes(c.Definition, c.Changes, n.Editable, false, "changes"); err != nil {
 			return err
 		}
 	}
@@ -339,9 +339,10 @@ func (b *builder) approve(c Approve) error {
 	return nil
 }
 
-// changes validates edits to the fields editable lists, merged into the current fields,
-// and returns the fields whose normalised value changed.
-func (b *builder) changes(def Definition, raw json.RawMessage, editable []string, path string) (Fields, error) {
+// changes validates edits to the fields editable lists (any field when anyField is set:
+// the submitter's, on resubmitting), merged into the current fields, and returns the
+// fields whose normalised value changed. An empty or nil editable allows none.
+func (b *builder) changes(def Definition, raw json.RawMessage, editable []string, anyField bool, path string) (Fields, error) {
 	var proposed map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &proposed); err != nil {
 		return nil, domain.FieldError("not-an-object", path, "must be a JSON object of field values")
@@ -350,7 +351,7 @@ func (b *builder) changes(def Definition, raw json.RawMessage, editable []string
 		return nil, domain.Errorf(domain.Invalid, "no-definition", "no process definition given to validate the changes")
 	}
 	for _, k := range slices.Sorted(maps.Keys(proposed)) {
-		if editable != nil && !slices.Contains(editable, k) {
+		if !anyField && !slices.Contains(editable, k) {
 			return nil, domain.FieldError("not-editable", path+"."+k, "this node may not change field %s", k)
 		}
 	}
@@ -476,7 +477,7 @@ func (b *builder) resubmit(c Resubmit) error {
 	}
 	changed := Fields{}
 	if len(bytes.TrimSpace(c.Changes)) > 0 {
-		if changed, err = b.changes(c.Definition, c.Changes, nil, "fields"); err != nil {
+		if changed, err = b.changes(c.Definition, c.Changes, nil, true, "fields"); err != nil {
 			return err
 		}
 	}

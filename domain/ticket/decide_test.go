@@ -222,6 +222,11 @@ func TestApproveAndReject(t *testing.T) {
 			}},
 		{name: "the cashier edits the amount", given: []Command{submitCmd(100), Approve{By: user("ann"), At: at(1)}},
 			when: Approve{By: user("cat"), Changes: json.RawMessage(`{"amount":1}`), Definition: testDef{}, At: at(2)}, wantKind: domain.Invalid, wantCode: "not-editable"},
+		{name: "staff, who may edit nothing, edit the note", given: []Command{submitCmd(100)},
+			when: Approve{By: user("ann"), Changes: json.RawMessage(`{"note":"x"}`), Definition: testDef{}, At: at(1)}, wantKind: domain.Invalid, wantCode: "not-editable"},
+		{name: "an added signer, who may edit nothing, edits the payee",
+			given: []Command{submitCmd(100), AddSigner{By: user("ann"), Signer: "sam", Where: After, At: at(1)}, Approve{By: user("ann"), At: at(2)}},
+			when:  Approve{By: user("sam"), Changes: json.RawMessage(`{"payee":"x"}`), Definition: testDef{}, At: at(3)}, wantKind: domain.Invalid, wantCode: "not-editable"},
 		{name: "an edit that breaks the schema", given: []Command{submitCmd(100), Approve{By: user("ann"), At: at(1)}},
 			when: Approve{By: user("cat"), Changes: json.RawMessage(`{"payee":5}`), Definition: testDef{}, At: at(2)}, wantKind: domain.Invalid, wantCode: "invalid-fields"},
 		{name: "changes that are no object", given: []Command{submitCmd(100), Approve{By: user("ann"), At: at(1)}},
@@ -665,5 +670,26 @@ func TestConstructorsMatchTypeOf(t *testing.T) {
 		if got, err := TypeOf(c()); err != nil || got != typ {
 			t.Errorf("constructors[%s] makes a %T, which TypeOf names %q (%v)", typ, c(), got, err)
 		}
+	}
+}
+
+// TestVisibleNoneIsNotEvery round-trips a route whose nodes see every field (Visible nil)
+// and none (empty): written to the log and read back, they stay apart.
+func TestVisibleNoneIsNotEvery(t *testing.T) {
+	e := &Submitted{TicketID: "t1", Route: []Node{{Key: "all", Handlers: []string{"a"}}, {Key: "none", Handlers: []string{"b"}, Visible: []string{}}}}
+	typ, data, err := Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode(typ, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := back.(*Submitted).Route
+	if route[0].Visible != nil || route[1].Visible == nil || len(route[1].Visible) != 0 {
+		t.Fatalf("visible %#v and %#v from %s", route[0].Visible, route[1].Visible, data)
+	}
+	if !route[0].Sees("amount") || route[1].Sees("amount") {
+		t.Fatal("a node that sees none sees a field, or one that sees every field does not")
 	}
 }

@@ -47,8 +47,9 @@ type Node struct {
 	Name     string   `json:"name,omitempty"`
 	Mode     Mode     `json:"mode"`
 	Handlers []string `json:"handlers"`
-	// Visible lists the fields the node's handlers see; nil means every field.
-	Visible []string `json:"visible,omitempty"`
+	// Visible lists the fields the node's handlers see; nil means every field, and empty
+	// none. It is written even when empty (nil as null), so that the two stay apart.
+	Visible []string `json:"visible"`
 	// Editable lists the fields the node's handlers may change when they approve.
 	Editable []string `json:"editable,omitempty"`
 	// DueAfter is the node's SLA, counted from its activation; 0 means none.
