@@ -524,8 +524,11 @@ func (b *builder) transfer(c Transfer) error {
 		return domain.FieldError("required", "to", "name the user to transfer the task to")
 	case c.To == principal:
 		return domain.FieldError("self-transfer", "to", "the task is already %s's", principal)
-	case slices.Contains(b.s.PendingHandlers(), c.To):
-		return domain.FieldError("already-handler", "to", "%s already holds a pending task at this node", c.To)
+	case slices.ContainsFunc(b.s.Tasks, func(t Task) bool {
+		return t.Assignee == c.To && (t.Status == TaskPending || t.Status == TaskWaiting)
+	}):
+		// A sequential node's later turn counts: the node would have one person sign twice.
+		return domain.FieldError("already-handler", "to", "%s already holds a task at this node", c.To)
 	}
 	if err := checkText("comment", c.Comment, false); err != nil {
 		return err

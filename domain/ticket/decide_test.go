@@ -352,6 +352,8 @@ func TestTransferAndAddSigner(t *testing.T) {
 		{name: "transfer to nobody", given: []Command{submitCmd(100)}, when: Transfer{By: user("ann"), At: at(1)}, wantKind: domain.Invalid, wantCode: "required"},
 		{name: "transfer to oneself", given: []Command{submitCmd(100)}, when: Transfer{By: user("ann"), To: "ann", At: at(1)}, wantKind: domain.Invalid, wantCode: "self-transfer"},
 		{name: "transfer to a fellow handler", given: []Command{submitCmd(100)}, when: Transfer{By: user("ann"), To: "bob", At: at(1)}, wantKind: domain.Invalid, wantCode: "already-handler"},
+		{name: "transfer to a later turn of a sequential node", given: []Command{submitCmd(100), Approve{By: user("ann"), At: at(1)}},
+			when: Transfer{By: user("cat"), To: "cal", At: at(2)}, wantKind: domain.Invalid, wantCode: "already-handler"},
 		{name: "transfer with a comment too long", given: []Command{submitCmd(100)},
 			when: Transfer{By: user("ann"), To: "zoe", Comment: strings.Repeat("x", MaxCommentLength+1), At: at(1)}, wantKind: domain.Invalid, wantCode: "too-long"},
 		{name: "transfer by a stranger", given: []Command{submitCmd(100)}, when: Transfer{By: user("eve"), To: "zoe", At: at(1)}, wantKind: domain.Forbidden, wantCode: "not-a-handler"},
