@@ -409,6 +409,9 @@ func TestTransferAndAddSigner(t *testing.T) {
 				if r := evs[0].(*HandlerReplaced); !slices.Equal(r.Tasks, []string{"2.2"}) || s.Tasks[1].Assignee != "zoe" || s.Tasks[1].Status != TaskWaiting {
 					t.Fatalf("replaced %+v: tasks %+v", r, s.Tasks)
 				}
+				if !s.Participant("zoe") || !slices.Contains(s.Handled, "zoe") {
+					t.Fatalf("zoe, who holds a waiting turn, is no participant: handled %v", s.Handled)
+				}
 				after, _ := Decide(s, Approve{By: user("cat"), At: at(3)})
 				for _, e := range after {
 					s = Evolve(s, e)

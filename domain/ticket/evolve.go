@@ -82,6 +82,7 @@ func Evolve(s State, e Event) State {
 		for i := range tasks {
 			if slices.Contains(e.Tasks, tasks[i].ID) {
 				tasks[i].Assignee = e.To
+				s.Handled = addUnique(s.Handled, e.To)
 			}
 		}
 		s.Tasks = tasks
