@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"slices"
@@ -187,6 +188,8 @@ func TestReadProblems(t *testing.T) {
 	}{
 		{"cursor", "/v1/workbench/pending?cursor=bm90LWEtY3Vyc29y", xiaoli, 400, "invalid-parameter", "query.cursor"},
 		{"cursor of another list", "/v1/workbench/done?cursor=" + next, xiaoli, 400, "invalid-parameter", "query.cursor"},
+		{"cursor holding a NUL", "/v1/workbench/pending?cursor=" + base64.RawURLEncoding.EncodeToString([]byte(`{"l":"pending","t":"2026-01-01T00:00:00Z","k":"a\u0000b","s":"x"}`)),
+			xiaoli, 400, "invalid-parameter", "query.cursor"},
 		{"status", "/v1/workbench/pending?status=zzz", xiaoli, 400, "invalid-parameter", "query.status"},
 		{"counts status", "/v1/workbench?status=zzz", xiaoli, 400, "invalid-parameter", "query.status"},
 		{"state before", "/v1/tickets/" + id + "/state?at=2000-01-01T00:00:00Z", s.admin, 404, "not-yet-submitted", ""},

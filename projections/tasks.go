@@ -184,7 +184,9 @@ func decodeCursor(s string, list List) (cursor, error) {
 	if err == nil {
 		err = json.Unmarshal(raw, &c)
 	}
-	if err != nil || c.List != list {
+	if err != nil || c.List != list || !domain.StorableText(c.Ticket) || !domain.StorableText(c.Task) {
+		// A cursor is the client's to send back: one made up to hold a NUL must not reach
+		// the database, which refuses it.
 		return c, domain.FieldError("invalid", "cursor", "not a cursor of the %s list", list)
 	}
 	return c, nil
