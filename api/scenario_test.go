@@ -294,3 +294,20 @@ func TestNodeFieldLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestRejectToSkippedNode rejects at the refund's cashier, whose rejection goes to
+// finance, on a ticket that skipped finance (a small refund to the original method): it
+// goes back to business review instead of ending the ticket.
+func TestRejectToSkippedNode(t *testing.T) {
+	store, dbURL := storeKinds[0].open(t)
+	s := start(t, store, dbURL)
+	shop, xiaoli, _, chen := s.refundCast()
+	sub := s.must(s.call("POST", "/v1/tickets", shop, map[string]any{"process": "refund", "business_key": "RS-1", "title": "Refund RS-1",
+		"submitter": map[string]any{"id": "cust-1"}, "fields": refundFields("25.00", "original")}), http.StatusCreated, "submit")
+	id := sub.str("ticket_id")
+	s.must(s.call("POST", "/v1/tickets/"+id+"/approve", xiaoli, map[string]any{}), http.StatusOK, "business approves")
+	r := s.must(s.call("POST", "/v1/tickets/"+id+"/reject", chen, map[string]any{"comment": "back to review"}), http.StatusOK, "the cashier rejects")
+	if r.str("status") != "in_progress" || r.str("current_node") != "business" {
+		t.Fatalf("after the cashier's rejection: %s", r.raw)
+	}
+}

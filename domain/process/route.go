@@ -75,6 +75,9 @@ type NodePlan struct {
 	Due    time.Duration
 	Remind time.Duration
 	// Reject is where a rejection at the node goes: RejectEnd or an earlier node's key.
+	// When the ticket skips the node the definition names, it is the first node the ticket
+	// passes through from there on (as a new pass from the named node would begin), else
+	// the nearest one before it, else RejectEnd.
 	Reject string
 }
 
@@ -123,7 +126,33 @@ func (d *Definition) Route(in RouteInput, dir Directory) (Plan, error) {
 	if err := r.err(); err != nil {
 		return nil, err
 	}
+	for i := range plan {
+		plan[i].Reject = plan.rejectTarget(i)
+	}
 	return plan, nil
+}
+
+// rejectTarget is where a rejection at node i goes on this plan (see NodePlan.Reject).
+func (p Plan) rejectTarget(i int) string {
+	key := p[i].Reject
+	if key == RejectEnd || key == "" {
+		return key
+	}
+	target := slices.IndexFunc(p, func(n NodePlan) bool { return n.Key == key })
+	if target < 0 || target >= i || p[target].Applies {
+		return key
+	}
+	for j := target + 1; j < i; j++ {
+		if p[j].Applies {
+			return p[j].Key
+		}
+	}
+	for j := target - 1; j >= 0; j-- {
+		if p[j].Applies {
+			return p[j].Key
+		}
+	}
+	return RejectEnd
 }
 
 // RouteNode is Route for the node with the given key alone, as when a ticket returns to

@@ -72,10 +72,40 @@ func TestRouteRefund(t *testing.T) {
 	want := Plan{
 		{Key: "business", Index: 0, Applies: true, Mode: ModeOneOf, Handlers: []string{"cs1", "cs2"}, Due: 8 * time.Hour, Remind: 2 * time.Hour, Reject: RejectEnd},
 		{Key: "finance", Index: 1, Skipped: SkipCondition, Mode: ModeOneOf, Due: 6 * time.Hour, Remind: time.Hour, Reject: "business"},
-		{Key: "cashier", Index: 2, Applies: true, Mode: ModeOneOf, Handlers: []string{"c1"}, CC: []string{"f1", "f2"}, Due: 4 * time.Hour, Remind: time.Hour, Reject: "finance"},
+		// The cashier rejects to finance, which this ticket skips: to business instead.
+		{Key: "cashier", Index: 2, Applies: true, Mode: ModeOneOf, Handlers: []string{"c1"}, CC: []string{"f1", "f2"}, Due: 4 * time.Hour, Remind: time.Hour, Reject: "business"},
 	}
 	if !reflect.DeepEqual(plan, want) {
 		t.Errorf("plan =\n%+v\nwant\n%+v", plan, want)
+	}
+	if plan, err := def.Route(RouteInput{Values: refundValues(t, def, "300.00", "original")}, directory); err != nil || plan[2].Reject != "finance" {
+		t.Errorf("with finance on the route, the cashier rejects to %q (%v), want finance", plan[2].Reject, err)
+	}
+}
+
+// TestRejectTargetSkipped checks where a rejection goes when the node it names is skipped:
+// to the first node after it the ticket passes through, before the rejecting node, else
+// to the nearest one before it, else it ends the ticket.
+func TestRejectTargetSkipped(t *testing.T) {
+	plan := func(applies string, reject string) Plan {
+		var p Plan
+		for i, c := range applies {
+			p = append(p, NodePlan{Key: string(rune('a' + i)), Index: i, Applies: c == 'y', Reject: RejectEnd})
+		}
+		p[len(p)-1].Reject = reject
+		return p
+	}
+	for _, tc := range []struct{ applies, reject, want string }{
+		{"yyy", "b", "b"},       // b applies
+		{"ynyy", "b", "c"},      // b skipped: c, the next that applies, before d
+		{"ynny", "b", "a"},      // b and c skipped: back to a
+		{"nny", "a", RejectEnd}, // nothing before
+		{"yy", RejectEnd, RejectEnd},
+	} {
+		p := plan(tc.applies, tc.reject)
+		if got := p.rejectTarget(len(p) - 1); got != tc.want {
+			t.Errorf("%s rejecting to %s: %s, want %s", tc.applies, tc.reject, got, tc.want)
+		}
 	}
 }
 
