@@ -311,3 +311,29 @@ func TestRejectToSkippedNode(t *testing.T) {
 		t.Fatalf("after the cashier's rejection: %s", r.raw)
 	}
 }
+
+// TestResubmitKeepsPicks returns a ticket whose approver the submitter picked: resubmitted
+// without picks, it goes to the same approver; with new picks, to the new one.
+func TestResubmitKeepsPicks(t *testing.T) {
+	store, dbURL := storeKinds[0].open(t)
+	s := start(t, store, dbURL)
+	shop, xiaoli, fang, _ := s.refundCast()
+	def := "key: claim\nname: Claim\nsystem: shop\nfields:\n  note: {type: text}\nnodes:\n  - key: lead\n    name: Lead\n    handlers: [{chosen: true}]\n"
+	s.must(s.callType("PUT", "/v1/processes/claim", s.admin, []byte(def), "application/yaml"), http.StatusCreated, "publish claim")
+	sub := s.must(s.call("POST", "/v1/tickets", shop, map[string]any{"process": "claim", "business_key": "C-1",
+		"submitter": map[string]any{"id": "cust-1", "picked": map[string]any{"lead": []string{"xiaoli"}}}, "fields": map[string]any{"note": "n"}}),
+		http.StatusCreated, "submit with a pick")
+	id := sub.str("ticket_id")
+	s.must(s.call("POST", "/v1/tickets/"+id+"/return", xiaoli, map[string]any{"to": "submitter"}), http.StatusOK, "return to the submitter")
+	again := s.must(s.call("POST", "/v1/tickets/"+id+"/resubmit", shop, map[string]any{"comment": "as before"}), http.StatusOK, "resubmit")
+	if p, _ := again.body["pending"].([]any); len(p) != 1 || p[0] != "xiaoli" {
+		t.Fatalf("resubmitted without picks: %s", again.raw)
+	}
+	s.must(s.call("POST", "/v1/tickets/"+id+"/return", xiaoli, map[string]any{"to": "submitter"}), http.StatusOK, "return again")
+	repicked := s.must(s.call("POST", "/v1/tickets/"+id+"/resubmit", shop, map[string]any{"picked": map[string]any{"lead": []string{"fang"}}}),
+		http.StatusOK, "resubmit with a new pick")
+	if p, _ := repicked.body["pending"].([]any); len(p) != 1 || p[0] != "fang" {
+		t.Fatalf("resubmitted with a new pick: %s", repicked.raw)
+	}
+	s.must(s.call("POST", "/v1/tickets/"+id+"/approve", fang, map[string]any{}), http.StatusOK, "the new pick approves")
+}

@@ -127,10 +127,11 @@ func (s *Server) ticketHandlers() map[string]handlerFunc {
 			return svc.WithdrawTicket(r.Context(), commands.WithdrawTicket{Request: req, TicketID: id, Reason: b.Reason})
 		}),
 		"resubmit": ticketCommand(func(r *http.Request, req commands.Request, id string, b struct {
-			Changes json.RawMessage `json:"changes"`
-			Comment string          `json:"comment"`
+			Changes json.RawMessage     `json:"changes"`
+			Picked  map[string][]string `json:"picked"`
+			Comment string              `json:"comment"`
 		}) (commands.TicketResult, error) {
-			return svc.ResubmitTicket(r.Context(), commands.ResubmitTicket{Request: req, TicketID: id, Changes: b.Changes, Comment: b.Comment})
+			return svc.ResubmitTicket(r.Context(), commands.ResubmitTicket{Request: req, TicketID: id, Changes: b.Changes, Picked: b.Picked, Comment: b.Comment})
 		}),
 		"execution": ticketCommand(func(r *http.Request, req commands.Request, id string, b struct {
 			Status string `json:"status"`

@@ -13,6 +13,8 @@ type ResubmitTicket struct {
 	TicketID string
 	// Changes are the corrected fields, as a JSON object; null removes a field.
 	Changes json.RawMessage
+	// Picked, when given, replaces the submitter's earlier picks of approvers.
+	Picked  map[string][]string
 	Comment string
 }
 
@@ -25,6 +27,6 @@ func (s *Service) ResubmitTicket(ctx context.Context, c ResubmitTicket) (TicketR
 		if err != nil {
 			return nil, err
 		}
-		return ticket.Resubmit{Definition: def, Changes: c.Changes, Comment: c.Comment, By: a, At: m.Time}, nil
+		return ticket.Resubmit{Definition: def, Changes: c.Changes, Submitter: ticket.Submitter{Picked: c.Picked}, Comment: c.Comment, By: a, At: m.Time}, nil
 	})
 }

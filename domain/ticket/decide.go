@@ -192,7 +192,8 @@ func (b *builder) submit(c Submit) error {
 	b.emit(&Submitted{
 		TicketID: c.TicketID, ProcessKey: c.Definition.Key(), ProcessVersion: c.Definition.Version(),
 		System: system, BusinessKey: c.BusinessKey, Submitter: c.Submitter.ID, Title: c.Title,
-		Fields: fields, Route: route, Watchers: watchers, CC: uniqueSorted(c.CC), DueAt: dueAt, RemindAt: remindAt, At: c.At,
+		Fields: fields, Route: route, Picked: clonePicks(c.Submitter.Picked), Watchers: watchers, CC: uniqueSorted(c.CC),
+		DueAt: dueAt, RemindAt: remindAt, At: c.At,
 	})
 	b.activate(0, c.By.ID, c.At)
 	return nil
@@ -482,8 +483,10 @@ func (b *builder) resubmit(c Resubmit) error {
 		}
 	}
 	fields := b.s.Fields.merge(changed)
-	submitter := c.Submitter
-	submitter.ID = b.s.Submitter
+	submitter := Submitter{ID: b.s.Submitter, Picked: clonePicks(c.Submitter.Picked)}
+	if len(submitter.Picked) == 0 {
+		submitter.Picked = b.s.Picked
+	}
 	route, err := c.Definition.Route(fields, submitter)
 	if err != nil {
 		return invalidFields(err)
@@ -491,7 +494,8 @@ func (b *builder) resubmit(c Resubmit) error {
 	if err := checkRoute(route); err != nil {
 		return err
 	}
-	b.emit(&Resubmitted{By: c.By.ID, Changed: slices.Sorted(maps.Keys(changed)), Fields: fields, Route: route, Comment: c.Comment, At: c.At})
+	b.emit(&Resubmitted{By: c.By.ID, Changed: slices.Sorted(maps.Keys(changed)), Fields: fields, Route: route, Picked: submitter.Picked,
+		Comment: c.Comment, At: c.At})
 	b.activate(0, c.By.ID, c.At)
 	return nil
 }
@@ -826,6 +830,18 @@ func uniqueInOrder(list []string) []string {
 		if !slices.Contains(out, v) {
 			out = append(out, v)
 		}
+	}
+	return out
+}
+
+// clonePicks copies a submitter's picks, nil when there are none.
+func clonePicks(p map[string][]string) map[string][]string {
+	if len(p) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(p))
+	for k, v := range p {
+		out[k] = slices.Clone(v)
 	}
 	return out
 }

@@ -13,17 +13,20 @@ type Event interface{ isEvent() }
 
 // Submitted opens a ticket.
 type Submitted struct {
-	TicketID       string   `json:"ticket_id"`
-	ProcessKey     string   `json:"process_key"`
-	ProcessVersion int      `json:"process_version"`
-	System         string   `json:"system,omitempty"`
-	BusinessKey    string   `json:"business_key,omitempty"`
-	Submitter      string   `json:"submitter"`
-	Title          string   `json:"title,omitempty"`
-	Fields         Fields   `json:"fields"`
-	Route          []Node   `json:"route"`
-	Watchers       []string `json:"watchers,omitempty"`
-	CC             []string `json:"cc,omitempty"`
+	TicketID       string `json:"ticket_id"`
+	ProcessKey     string `json:"process_key"`
+	ProcessVersion int    `json:"process_version"`
+	System         string `json:"system,omitempty"`
+	BusinessKey    string `json:"business_key,omitempty"`
+	Submitter      string `json:"submitter"`
+	Title          string `json:"title,omitempty"`
+	Fields         Fields `json:"fields"`
+	Route          []Node `json:"route"`
+	// Picked are the approvers the submitter chose for the nodes whose handlers they pick;
+	// a resubmission routes with them again unless it picks anew.
+	Picked   map[string][]string `json:"picked,omitempty"`
+	Watchers []string            `json:"watchers,omitempty"`
+	CC       []string            `json:"cc,omitempty"`
 	// DueAt is when the whole ticket is due (the process's ticket SLA), RemindAt when its
 	// handlers are reminded that it approaches; zero when the process sets none.
 	DueAt    time.Time `json:"due_at,omitzero"`
@@ -87,12 +90,15 @@ const ToSubmitter = "submitter"
 
 // Resubmitted records the submitter's corrected submission after a return.
 type Resubmitted struct {
-	By      string    `json:"by"`
-	Changed []string  `json:"changed,omitempty"`
-	Fields  Fields    `json:"fields"`
-	Route   []Node    `json:"route"`
-	Comment string    `json:"comment,omitempty"`
-	At      time.Time `json:"at"`
+	By      string   `json:"by"`
+	Changed []string `json:"changed,omitempty"`
+	Fields  Fields   `json:"fields"`
+	Route   []Node   `json:"route"`
+	// Picked are the picks the route was planned with: those given on resubmitting, else
+	// the ticket's earlier ones.
+	Picked  map[string][]string `json:"picked,omitempty"`
+	Comment string              `json:"comment,omitempty"`
+	At      time.Time           `json:"at"`
 }
 
 // Withdrawn ends the ticket at the submitter's request.

@@ -17,7 +17,7 @@ func Evolve(s State, e Event) State {
 		s.ProcessKey, s.ProcessVersion = e.ProcessKey, e.ProcessVersion
 		s.System, s.BusinessKey, s.Submitter, s.Title = e.System, e.BusinessKey, e.Submitter, e.Title
 		s.Fields, s.Route, s.SubmittedAt = e.Fields, e.Route, e.At
-		s.Watchers, s.CC = e.Watchers, e.CC
+		s.Watchers, s.CC, s.Picked = e.Watchers, e.CC, e.Picked
 		s.TicketDueAt, s.TicketRemindAt = e.DueAt, e.RemindAt
 	case *NodeActivated:
 		s.Status = StatusInProgress
@@ -54,6 +54,9 @@ func Evolve(s State, e Event) State {
 		}
 	case *Resubmitted:
 		s.Fields, s.Route = e.Fields, e.Route
+		if e.Picked != nil {
+			s.Picked = e.Picked
+		}
 		s.Status, s.Current, s.Tasks = StatusInProgress, -1, nil
 	case *Withdrawn:
 		s.Status, s.FinalAt = StatusWithdrawn, e.At

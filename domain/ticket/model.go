@@ -158,6 +158,8 @@ type State struct {
 	System      string
 	BusinessKey string
 	Submitter   string
+	// Picked are the approvers the submitter chose, per node key (see Submitted).
+	Picked      map[string][]string
 	Title       string
 	Fields      Fields
 	SubmittedAt time.Time
