@@ -27,7 +27,8 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (PruneResult, error
 	var res PruneResult
 	const deliveries = `DELETE FROM relay_deliveries WHERE id = ANY (ARRAY(
 		SELECT id FROM relay_deliveries
-		WHERE state IN ('delivered', 'dead') AND coalesce(delivered_at, dead_at, updated_at) < $1
+		WHERE state IN ('delivered', 'dead')
+			AND coalesce(CASE state WHEN 'delivered' THEN delivered_at ELSE dead_at END, updated_at) < $1
 		LIMIT $2))`
 	const messages = `DELETE FROM relay_messages WHERE event_id = ANY (ARRAY(
 		SELECT m.event_id FROM relay_messages m

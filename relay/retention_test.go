@@ -75,3 +75,39 @@ func TestPruneEndedDeliveries(t *testing.T) {
 		t.Fatalf("%d messages kept that no pending delivery refers to", got)
 	}
 }
+
+// TestPruneAgesByTheLastEnd prunes by when a delivery ended in its present state: one
+// delivered long ago, sent again and dead-lettered just now stays, to be redelivered; one
+// delivered long ago goes.
+func TestPruneAgesByTheLastEnd(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.register(newReceiver(t), relay.NewEndpoint{})
+	run := h.start(h.sqlTransport(), fastDispatch())
+	h.outcomes(2, 2)
+	var ids []uuid.UUID
+	waitFor(t, 20*time.Second, "both deliveries", func() bool {
+		rows, err := h.pool.Query(ctx, `SELECT id FROM relay_deliveries WHERE state = 'delivered' ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		return err == nil && len(ids) == 2
+	})
+	run.stop()
+	long := time.Now().Add(-2 * time.Hour)
+	if _, err := h.pool.Exec(ctx, `UPDATE relay_deliveries SET state = 'dead', delivered_at = $2, dead_at = now() WHERE id = $1`, ids[0], long); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.pool.Exec(ctx, `UPDATE relay_deliveries SET delivered_at = $2 WHERE id = $1`, ids[1], long); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.store.Prune(ctx, time.Now().Add(-time.Hour))
+	if err != nil || res.Deliveries != 1 {
+		t.Fatalf("prune: %+v, %v; want the one delivered long ago", res, err)
+	}
+	var left uuid.UUID
+	if err := h.pool.QueryRow(ctx, `SELECT id FROM relay_deliveries`).Scan(&left); err != nil || left != ids[0] {
+		t.Fatalf("left %v (%v), want the one dead just now, %v", left, err, ids[0])
+	}
+}
