@@ -369,7 +369,7 @@ func (d *Dispatcher) listenOnce(ctx context.Context) error {
 
 // poll starts workers for endpoints with due deliveries.
 func (d *Dispatcher) poll(ctx context.Context) {
-	ids, err := d.store.dueEndpoints(ctx, d.store.now())
+	ids, err := d.store.dueEndpoints(ctx, d.store.now(), d.cfg.Schedule[0])
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Error("relay: looking for due deliveries failed", "err", err)
@@ -456,7 +456,7 @@ func (d *Dispatcher) round(ctx context.Context, t target) (n int, disabled bool,
 	// ends, a minute after a restart. Claimed when ctx has ended, they are given back.
 	now := d.store.now()
 	cctx, cancelClaim := context.WithTimeout(context.WithoutCancel(ctx), claimGrace)
-	cs, err := d.store.claim(cctx, t.endpoint.ID, now, now.Add(d.cfg.Lease), d.cfg.Concurrency)
+	cs, err := d.store.claim(cctx, t.endpoint.ID, now, now.Add(d.cfg.Lease), d.cfg.Concurrency, d.cfg.Schedule[0])
 	cancelClaim()
 	if err != nil || len(cs) == 0 {
 		return 0, false, err

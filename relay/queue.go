@@ -102,11 +102,21 @@ func wrapEnqueue(m outcomeMessage, err error) error {
 	return nil
 }
 
-// dueEndpoints returns the enabled endpoints with a pending, unleased delivery due at now.
-func (s *Store) dueEndpoints(ctx context.Context, now time.Time) ([]uuid.UUID, error) {
+// firstAttemptDue is the condition, on a delivery d, that holds back its first attempt
+// until the schedule's first delay (argument first, in microseconds) has passed since its
+// outcome arrived (created_at), at the time of argument now. A delivery attempted before,
+// redelivered or not, is not held back.
+func firstAttemptDue(now, first int) string {
+	return `(d.attempts > 0 OR d.created_at <= $` + strconv.Itoa(now) + ` - $` + strconv.Itoa(first) + `::bigint * interval '1 microsecond')`
+}
+
+// dueEndpoints returns the enabled endpoints with a pending, unleased delivery due at now,
+// a first attempt once first has passed since its outcome.
+func (s *Store) dueEndpoints(ctx context.Context, now time.Time, first time.Duration) ([]uuid.UUID, error) {
 	rows, err := s.pool.Query(ctx, `SELECT DISTINCT d.endpoint_id FROM relay_deliveries d
 		JOIN relay_endpoints e ON e.id = d.endpoint_id
-		WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1) AND e.enabled`, now)
+		WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1) AND e.enabled
+			AND `+firstAttemptDue(1, 2), now, first.Microseconds())
 	if err != nil {
 		return nil, fmt.Errorf("relay: due endpoints: %w", err)
 	}
@@ -147,14 +157,15 @@ type claimed struct {
 }
 
 // claim leases up to n due deliveries of an endpoint until leaseUntil, oldest outcome
-// first. A delivery is skipped while an earlier delivery of the same ticket to the same
-// endpoint is pending, which keeps each ticket's outcomes in log order. Deliveries
-// leased by others, or locked by a concurrent claim, are skipped.
-func (s *Store) claim(ctx context.Context, endpointID uuid.UUID, now, leaseUntil time.Time, n int) ([]claimed, error) {
+// first; a delivery's first attempt is due once first has passed since its outcome. A
+// delivery is skipped while an earlier delivery of the same ticket to the same endpoint
+// is pending, which keeps each ticket's outcomes in log order. Deliveries leased by
+// others, or locked by a concurrent claim, are skipped.
+func (s *Store) claim(ctx context.Context, endpointID uuid.UUID, now, leaseUntil time.Time, n int, first time.Duration) ([]claimed, error) {
 	rows, err := s.pool.Query(ctx, `WITH due AS (
 			SELECT d.id FROM relay_deliveries d
 			WHERE d.endpoint_id = $1 AND d.state = 'pending' AND d.next_attempt_at <= $2
-				AND (d.lease_until IS NULL OR d.lease_until < $2)
+				AND (d.lease_until IS NULL OR d.lease_until < $2) AND `+firstAttemptDue(2, 5)+`
 				AND NOT EXISTS (
 					SELECT 1 FROM relay_deliveries p
 					WHERE p.endpoint_id = d.endpoint_id AND p.ticket_id = d.ticket_id AND p.state = 'pending'
@@ -166,7 +177,7 @@ func (s *Store) claim(ctx context.Context, endpointID uuid.UUID, now, leaseUntil
 		FROM due, relay_messages m
 		WHERE d.id = due.id AND m.event_id = d.event_id
 		RETURNING d.id, d.ticket_id, d.lease_token, d.attempts, d.failures, m.payload`,
-		endpointID, now, n, leaseUntil)
+		endpointID, now, n, leaseUntil, first.Microseconds())
 	if err != nil {
 		return nil, fmt.Errorf("relay: claim deliveries of %s: %w", endpointID, err)
 	}

@@ -461,3 +461,33 @@ func TestStopLetsAnAttemptFinish(t *testing.T) {
 	}
 	eachTicketOnce(t, rcv, ids)
 }
+
+// TestFirstDelay holds each delivery's first attempt for the schedule's first delay,
+// counted from the outcome's arrival; a redelivery is not held.
+func TestFirstDelay(t *testing.T) {
+	h := newHarness(t)
+	rec := newReceiver(t)
+	h.register(rec, relay.NewEndpoint{})
+	cfg := fastDispatch()
+	cfg.Schedule = append([]time.Duration{time.Second}, cfg.Schedule[1:]...)
+	run := h.start(h.sqlTransport(), cfg)
+	defer run.stop()
+	sent := time.Now()
+	h.outcomes(1, 1)
+	waitFor(t, 10*time.Second, "the delivery", func() bool { return len(rec.all()) == 1 })
+	if waited := rec.all()[0].at.Sub(sent); waited < time.Second {
+		t.Fatalf("the first attempt came %s after the outcome, within the first delay of 1s", waited)
+	}
+	ds, err := h.store.Deliveries(context.Background(), relay.DeliveryQuery{})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries %v, %v", ds, err)
+	}
+	again := time.Now()
+	if _, err := h.store.Redeliver(context.Background(), ds[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the redelivery", func() bool { return len(rec.all()) == 2 })
+	if waited := rec.all()[1].at.Sub(again); waited >= time.Second {
+		t.Fatalf("the redelivery waited %s, held back as a first attempt", waited)
+	}
+}
