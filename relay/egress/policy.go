@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -93,6 +94,11 @@ func (p Policy) CheckURL(ctx context.Context, raw string) (*url.URL, error) {
 	host := u.Hostname()
 	if host == "" {
 		return nil, fmt.Errorf("%w: %q: no host", ErrInvalidURL, raw)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%w: %q: the port must be from 1 to 65535", ErrInvalidURL, u.Redacted())
+		}
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if !p.Permits(ip) {

@@ -48,7 +48,7 @@ func TestCheckURL(t *testing.T) {
 			t.Errorf("CheckURL(%q) = %v, want ErrForbiddenAddress", raw, err)
 		}
 	}
-	for _, raw := range []string{"ftp://example.com/", "/relative", "http://user:pw@8.8.8.8/", "http://", "::not a url"} {
+	for _, raw := range []string{"ftp://example.com/", "/relative", "http://user:pw@8.8.8.8/", "http://", "::not a url", "http://8.8.8.8:99999/", "http://8.8.8.8:0/"} {
 		if _, err := deny.CheckURL(ctx, raw); !errors.Is(err, egress.ErrInvalidURL) {
 			t.Errorf("CheckURL(%q) = %v, want ErrInvalidURL", raw, err)
 		}
