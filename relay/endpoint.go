@@ -32,9 +32,9 @@ type Endpoint struct {
 	// Outcomes limits the endpoint to these outcomes (OutcomeApproved, OutcomeRejected,
 	// OutcomeWithdrawn); empty means all.
 	Outcomes []string
-	// Enabled endpoints receive new outcomes and have their deliveries attempted. A
-	// disabled endpoint receives nothing new; its pending deliveries wait until it is
-	// enabled again.
+	// Enabled endpoints have their deliveries attempted. A disabled endpoint's deliveries,
+	// those of outcomes decided while it is disabled included, wait until it is enabled
+	// again: disabling pauses an endpoint, and loses nothing.
 	Enabled bool
 	// DisabledReason says why the endpoint was disabled (by an operator, or by a 410 Gone).
 	DisabledReason string

@@ -29,8 +29,8 @@ func outboxRows(k int) string {
 
 // intakeCTE is the common part of the statements that take outcome messages in: the
 // messages, given as the twelve arguments from $k on (intakeRows.args), recorded in the
-// outbox each once, and one pending delivery, due at its message's relayed_at, per enabled
-// endpoint that wants it; due announces each endpoint that got one on dueChannel, at
+// outbox each once, and one pending delivery, due at its message's relayed_at, per
+// endpoint that wants it, enabled or not (a disabled endpoint's deliveries wait for it); due announces each endpoint that got one on dueChannel, at
 // commit, and must be read for that to happen. It is idempotent: messages received again
 // create nothing new, except deliveries for endpoints registered since.
 func intakeCTE(k int) string {
@@ -41,7 +41,7 @@ func intakeCTE(k int) string {
 		created AS (
 			INSERT INTO relay_deliveries (id, endpoint_id, event_id, ticket_id, pos_major, pos_minor, state, next_attempt_at, created_at, updated_at)
 			SELECT relay_webhook_id(m.ticket_id, m.event_id, e.id), e.id, m.event_id, m.ticket_id, m.pos_major, m.pos_minor, 'pending', m.relayed_at, m.relayed_at, m.relayed_at
-			FROM m JOIN relay_endpoints e ON e.system = m.system AND e.enabled AND (cardinality(e.processes) = 0 OR m.process_key = ANY(e.processes))
+			FROM m JOIN relay_endpoints e ON e.system = m.system AND (cardinality(e.processes) = 0 OR m.process_key = ANY(e.processes))
 				AND (cardinality(e.outcomes) = 0 OR m.outcome = ANY(e.outcomes))
 			ON CONFLICT DO NOTHING RETURNING endpoint_id),
 		due AS (SELECT count(pg_notify($` + strconv.Itoa(k+11) + `, c.endpoint_id::text)) AS announced FROM (SELECT DISTINCT endpoint_id FROM created) c)`

@@ -309,11 +309,15 @@ func TestResponses(t *testing.T) {
 	if n := len(gone.all()); n != 1 {
 		t.Fatalf("a disabled endpoint received %d requests", n)
 	}
+	// The outcome decided while it was disabled waits for it, with the paused one.
+	if n := h.countState(goneEp.ID, relay.Pending); n != 2 {
+		t.Fatalf("a disabled endpoint holds %d pending deliveries, want 2", n)
+	}
 	goneOn.Store(false)
 	if _, err := h.store.EnableEndpoint(ctx, goneEp.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the paused delivery after re-enabling", func() bool { return h.countState(goneEp.ID, relay.Delivered) == 1 })
+	waitFor(t, 10*time.Second, "both held deliveries after re-enabling", func() bool { return h.countState(goneEp.ID, relay.Delivered) == 2 })
 	if _, err := h.store.Delivery(ctx, slowEp.ID); err == nil {
 		t.Fatal("a delivery was found under an endpoint id")
 	}
