@@ -19,6 +19,10 @@ const (
 	DefaultNATSURL       = "nats://127.0.0.1:4222"
 	DefaultNATSAckWait   = 30 * time.Second
 	DefaultNATSConsumers = 4
+	// DefaultNATSMaxAge is how long the stream keeps a message. A message is only the
+	// carrier of an outcome the dispatchers turn into deliveries within seconds; the
+	// deliveries, not the stream, keep it until it is delivered.
+	DefaultNATSMaxAge = 30 * 24 * time.Hour
 )
 
 // NATSTransportConfig tunes the NATS JetStream transport. The zero value selects every
@@ -40,6 +44,9 @@ type NATSTransportConfig struct {
 	// deliveries in log order once they are enqueued, so parallel intake reorders
 	// nothing that matters. Default DefaultNATSConsumers.
 	Consumers int
+	// MaxAge is how long the stream keeps a message, set on the stream at start: an outcome
+	// no dispatcher has taken in within it is lost. Default DefaultNATSMaxAge.
+	MaxAge time.Duration
 	// Options are extra connection options (credentials, TLS...).
 	Options []nats.Option
 	// Logger receives Watermill's logs (its info level as debug); default slog.Default().
@@ -61,6 +68,9 @@ func (c *NATSTransportConfig) setDefaults() {
 	}
 	if c.Consumers <= 0 {
 		c.Consumers = DefaultNATSConsumers
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = DefaultNATSMaxAge
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -128,12 +138,42 @@ func NewNATSTransport(ctx context.Context, cfg NATSTransportConfig) (*NATSTransp
 		sub.Close()
 		return nil, fmt.Errorf("relay: NATS transport: stream %s: %w", cfg.Topic, err)
 	}
+	if err := limitStream(cfg, opts); err != nil {
+		pub.Close()
+		sub.Close()
+		return nil, fmt.Errorf("relay: NATS transport: stream %s: %w", cfg.Topic, err)
+	}
 	if err := ctx.Err(); err != nil {
 		pub.Close()
 		sub.Close()
 		return nil, fmt.Errorf("relay: NATS transport: %w", err)
 	}
 	return &NATSTransport{cfg: cfg, pub: pub, sub: sub}, nil
+}
+
+// limitStream gives the stream cfg.MaxAge: Watermill creates it keeping every message for
+// ever, and nothing else would ever remove one.
+func limitStream(cfg NATSTransportConfig, opts []nats.Option) error {
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := nc.JetStream()
+	if err != nil {
+		return err
+	}
+	info, err := js.StreamInfo(cfg.Topic)
+	if err != nil {
+		return err
+	}
+	if info.Config.MaxAge == cfg.MaxAge {
+		return nil
+	}
+	sc := info.Config
+	sc.MaxAge = cfg.MaxAge
+	_, err = js.UpdateStream(&sc)
+	return err
 }
 
 // Publish publishes msgs to JetStream and waits for the server's acknowledgements; tx is

@@ -75,6 +75,23 @@ func TestNATSTransport(t *testing.T) {
 		}
 	}
 	waitFor(t, 5*time.Second, "every delivery to be recorded", func() bool { return h.countState(e.ID, relay.Delivered) == len(ids) })
+
+	nc, err := nats.Connect(relay.DefaultNATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := js.StreamInfo(cfg.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.MaxAge != relay.DefaultNATSMaxAge {
+		t.Fatalf("the stream keeps messages for %v, want %v", info.Config.MaxAge, relay.DefaultNATSMaxAge)
+	}
 }
 
 func TestTransportConfigs(t *testing.T) {
