@@ -39,6 +39,7 @@ func (s *Server) webhookRoutes() []routeSpec {
 		{"POST", "/v1/webhooks", anyone, s.registerWebhook},
 		{"GET", "/v1/webhooks/{endpoint_id}", anyone, s.getWebhook},
 		{"PATCH", "/v1/webhooks/{endpoint_id}", anyone, s.changeWebhook},
+		{"DELETE", "/v1/webhooks/{endpoint_id}", anyone, s.deleteWebhook},
 		{"POST", "/v1/webhooks/{endpoint_id}/enable", anyone, s.enableWebhook},
 		{"POST", "/v1/webhooks/{endpoint_id}/disable", anyone, s.disableWebhook},
 		{"POST", "/v1/webhooks/{endpoint_id}/rotate", anyone, s.rotateWebhook},
@@ -385,6 +386,20 @@ func (s *Server) disableWebhook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, endpointViewOf(e))
+	return nil
+}
+
+// deleteWebhook deletes an endpoint with its secrets and deliveries: the way to stop one
+// for good, where disabling pauses it and keeps its deliveries waiting.
+func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
+	st, e, err := s.endpointFor(r, false)
+	if err != nil {
+		return err
+	}
+	if err := st.DeleteEndpoint(r.Context(), e.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

@@ -296,6 +296,16 @@ func TestWebhookDelivery(t *testing.T) {
 			if ps, _ := ch.body["processes"].([]any); len(ps) != 1 || ch.str("url") != rc.srv.URL+"/hooks/tickets" {
 				t.Fatalf("change: %s", ch.raw)
 			}
+
+			s.must(s.call("DELETE", "/v1/webhooks/"+endpointID, bob, nil), http.StatusForbidden, "a user deletes")
+			if r := s.call("DELETE", "/v1/webhooks/"+endpointID, shop, nil); r.status != http.StatusNoContent || len(r.raw) != 0 {
+				t.Fatalf("delete: %d %s", r.status, r.raw)
+			}
+			s.must(s.call("GET", "/v1/webhooks/"+endpointID, shop, nil), http.StatusNotFound, "the deleted endpoint")
+			if left := s.must(s.call("GET", "/v1/tickets/"+id+"/deliveries", shop, nil), http.StatusOK, "the ticket's deliveries after the delete"); len(list(left, "deliveries")) != 0 {
+				t.Fatalf("a delivery of the deleted endpoint is left: %s", left.raw)
+			}
+			s.must(s.call("DELETE", "/v1/webhooks/"+endpointID, shop, nil), http.StatusNotFound, "delete again")
 		})
 	}
 }

@@ -253,6 +253,15 @@ func (s *Store) DisableEndpoint(ctx context.Context, id uuid.UUID, reason string
 		WHERE id = $1 RETURNING `+endpointColumns, id, reason, s.now())
 }
 
+// DeleteEndpoint deletes the endpoint with its secrets, its deliveries and their attempts;
+// the outcome messages stay until retention prunes those no delivery refers to. A worker
+// attempting one of its deliveries meanwhile fails to record the attempt, and logs it.
+// Errors: NotFound *domain.Error.
+func (s *Store) DeleteEndpoint(ctx context.Context, id uuid.UUID) error {
+	_, err := s.updateEndpoint(ctx, id, `DELETE FROM relay_endpoints WHERE id = $1 RETURNING `+endpointColumns, id)
+	return err
+}
+
 func (s *Store) updateEndpoint(ctx context.Context, id uuid.UUID, sql string, args ...any) (Endpoint, error) {
 	e, err := scanEndpoint(s.pool.QueryRow(ctx, sql, args...))
 	if isNoRows(err) {

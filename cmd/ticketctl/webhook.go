@@ -178,6 +178,20 @@ func webhookShow(ctx context.Context, o *options, args []string) error {
 }
 
 // webhookSwitch returns the command that enables (or, with disable, disables) an endpoint.
+// webhookDelete deletes an endpoint: the way to stop one for good.
+func webhookDelete(ctx context.Context, o *options, args []string) error {
+	fs := o.flagSet("webhook delete")
+	pos, c, err := o.connect(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.do(ctx, request{method: "DELETE", path: webhookPath(pos[0])}, nil); err != nil {
+		return fmt.Errorf("delete webhook %s: %w", pos[0], err)
+	}
+	fmt.Fprintf(o.stdout, "deleted endpoint %s\n", pos[0])
+	return nil
+}
+
 func webhookSwitch(disable bool) func(ctx context.Context, o *options, args []string) error {
 	name, verb := "webhook enable", "enable"
 	if disable {

@@ -159,6 +159,9 @@ func TestWebhooks(t *testing.T) {
 
 	ctl(t, env, "webhook", "disable", endpoint, "--reason", "maintenance").want(t, 0, "disabled (maintenance)")
 	ctl(t, env, "webhook", "enable", endpoint).want(t, 0, "enabled")
+	ctl(t, env, "webhook", "delete", endpoint).want(t, 0, "deleted endpoint "+endpoint)
+	ctl(t, env, "webhook", "show", endpoint).want(t, 1, "404")
+	ctl(t, env, "webhook", "delete", endpoint).want(t, 1, "404")
 }
 
 // TestWebhookListen receives the approval's webhook with ticketctl's local receiver, which
