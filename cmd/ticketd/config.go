@@ -61,6 +61,9 @@ type config struct {
 	previousKeys [][]byte
 }
 
+// defaultAddr is where ticketd listens unless --addr or TICKETD_ADDR says otherwise.
+const defaultAddr = ":8080"
+
 func (c config) has(role string) bool { return slices.Contains(c.roles, role) }
 
 // parseConfig reads flags, falling back to the environment, then to the defaults.
@@ -73,7 +76,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 		return def
 	}
-	addr := fs.String("addr", env("TICKETD_ADDR", ":8080"), "listen address (TICKETD_ADDR)")
+	addr := fs.String("addr", env("TICKETD_ADDR", defaultAddr), "listen address (TICKETD_ADDR)")
 	db := fs.String("database-url", env("DATABASE_URL", ""), "PostgreSQL URL (DATABASE_URL); unset: postgres://postgres@127.0.0.1:5432/ticketledger?sslmode=disable, the database created if missing")
 	es := fs.String("eventstore-url", env("EVENTSTORE_URL", ""), "the event store (EVENTSTORE_URL): EventStoreDB (esdb://...) or a PostgreSQL database of its own (postgres://...); unset: the --database-url PostgreSQL")
 	roles := fs.String("roles", env("TICKETD_ROLES", "api,projector,relay,scheduler"), "roles: api, projector, relay, scheduler (TICKETD_ROLES)")

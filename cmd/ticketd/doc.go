@@ -47,6 +47,10 @@
 //	                                    earlier keys the secrets may still be encrypted
 //	                                    with; they are encrypted again at start
 //
+// `ticketd healthcheck [URL]` asks a running ticketd's /readyz (by default on the port of
+// TICKETD_ADDR on 127.0.0.1) and exits 0 on a 200: the check of a container image that
+// has no client of its own.
+//
 // On the first start of a fresh installation ticketd creates the principal "admin" and
 // prints its bearer token once. It serves /healthz, /readyz (event store, PostgreSQL,
 // principal index and read models caught up), /metrics (Prometheus) and /openapi.json

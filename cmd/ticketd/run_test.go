@@ -437,3 +437,42 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 		t.Fatalf("no stop in the log:\n%s", out.String())
 	}
 }
+
+// TestHealthcheck asks a running ticketd's /readyz as the container's health check does:
+// by TICKETD_ADDR, and by URL; nothing listening is an error naming the address.
+func TestHealthcheck(t *testing.T) {
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	env := map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "TICKETD_ADDR": ":" + port}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &out) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	var buf bytes.Buffer
+	deadline := time.Now().Add(30 * time.Second)
+	for healthcheck(context.Background(), nil, func(k string) string { return env[k] }, &buf) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("never healthy:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(buf.String(), "http://127.0.0.1:"+port+"/readyz: 200 OK") {
+		t.Fatalf("healthy, said %q", buf.String())
+	}
+	if err := healthcheck(context.Background(), []string{"http://127.0.0.1:" + port + "/readyz"}, nil, io.Discard); err != nil {
+		t.Fatalf("by URL: %v", err)
+	}
+	closed := freeAddr(t)
+	if err := healthcheck(context.Background(), nil, func(string) string { return closed }, io.Discard); err == nil || !strings.Contains(err.Error(), closed) {
+		t.Fatalf("nothing listening: %v", err)
+	}
+	if err := healthcheck(context.Background(), []string{"http://127.0.0.1:" + port + "/nowhere"}, nil, io.Discard); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("a route that is not there: %v", err)
+	}
+}
