@@ -295,7 +295,7 @@ func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 		// takes the messages of a batch in with its acknowledgement, in that transaction.
 		if st, ok := d.transport.(*SQLTransport); ok {
 			if _, inTx := wsql.TxFromContext(msg.Context()); inTx {
-				if err := st.stage(msg, m, d.store.now()); err == nil {
+				if err := st.stage(msg, m, d.store.now(), d.cfg.Schedule[0]); err == nil {
 					msg.Ack()
 					continue
 				}
@@ -304,7 +304,7 @@ func (d *Dispatcher) intake(ctx context.Context, msgs <-chan *message.Message) {
 		// A message being recorded when ctx ends is recorded to the end, for enqueueGrace
 		// at most, rather than handed back with its statement nearly done.
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueGrace)
-		err = d.store.enqueue(ectx, m)
+		err = d.store.enqueue(ectx, m, d.cfg.Schedule[0])
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
@@ -369,7 +369,7 @@ func (d *Dispatcher) listenOnce(ctx context.Context) error {
 
 // poll starts workers for endpoints with due deliveries.
 func (d *Dispatcher) poll(ctx context.Context) {
-	ids, err := d.store.dueEndpoints(ctx, d.store.now(), d.cfg.Schedule[0])
+	ids, err := d.store.dueEndpoints(ctx, d.store.now())
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Error("relay: looking for due deliveries failed", "err", err)
@@ -456,7 +456,7 @@ func (d *Dispatcher) round(ctx context.Context, t target) (n int, disabled bool,
 	// ends, a minute after a restart. Claimed when ctx has ended, they are given back.
 	now := d.store.now()
 	cctx, cancelClaim := context.WithTimeout(context.WithoutCancel(ctx), claimGrace)
-	cs, err := d.store.claim(cctx, t.endpoint.ID, now, now.Add(d.cfg.Lease), d.cfg.Concurrency, d.cfg.Schedule[0])
+	cs, err := d.store.claim(cctx, t.endpoint.ID, now, now.Add(d.cfg.Lease), d.cfg.Concurrency)
 	cancelClaim()
 	if err != nil || len(cs) == 0 {
 		return 0, false, err

@@ -44,7 +44,7 @@ func TestRoundStoppedWhileClaiming(t *testing.T) {
 	}
 	const n = 3
 	for i := range n {
-		if err := s.enqueue(ctx, testMessage(fmt.Sprintf("t%d", i), uint64(10+i))); err != nil {
+		if err := s.enqueue(ctx, testMessage(fmt.Sprintf("t%d", i), uint64(10+i)), 0); err != nil {
 			t.Fatal(err)
 		}
 	}

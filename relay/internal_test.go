@@ -135,12 +135,12 @@ func TestClaimOrderAndLeases(t *testing.T) {
 	}
 	first, second, other := testMessage("t1", 10), testMessage("t1", 20), testMessage("t2", 15)
 	for _, m := range []outcomeMessage{second, first, other, first} {
-		if err := s.enqueue(ctx, m); err != nil {
+		if err := s.enqueue(ctx, m, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 	now := time.Now()
-	cs, err := s.claim(ctx, e.ID, now, now.Add(200*time.Millisecond), 10, 0)
+	cs, err := s.claim(ctx, e.ID, now, now.Add(200*time.Millisecond), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,13 +152,13 @@ func TestClaimOrderAndLeases(t *testing.T) {
 	if len(cs) != 2 || !got[wantFirst] || !got[wantOther] || got[wantSecond] {
 		t.Fatalf("claimed %v; want the first outcome of t1 and t2's, not t1's second", got)
 	}
-	if again, _ := s.claim(ctx, e.ID, time.Now(), time.Now().Add(time.Second), 10, 0); len(again) != 0 {
+	if again, _ := s.claim(ctx, e.ID, time.Now(), time.Now().Add(time.Second), 10); len(again) != 0 {
 		t.Fatalf("leased deliveries were claimed again: %d", len(again))
 	}
 
 	time.Sleep(250 * time.Millisecond)
 	now = time.Now()
-	expired, err := s.claim(ctx, e.ID, now, now.Add(time.Minute), 10, 0)
+	expired, err := s.claim(ctx, e.ID, now, now.Add(time.Minute), 10)
 	if err != nil || len(expired) != 2 || expired[0].attempt != 2 {
 		t.Fatalf("after the lease expired: %+v, %v", expired, err)
 	}
@@ -175,7 +175,7 @@ func TestClaimOrderAndLeases(t *testing.T) {
 	if err != nil || d.State != Delivered {
 		t.Fatalf("a worker whose lease expired overwrote the delivery: %+v, %v", d, err)
 	}
-	next, err := s.claim(ctx, e.ID, time.Now(), time.Now().Add(time.Minute), 10, 0)
+	next, err := s.claim(ctx, e.ID, time.Now(), time.Now().Add(time.Minute), 10)
 	if err != nil || len(next) != 1 || next[0].id != wantSecond {
 		t.Fatalf("after t1's first outcome was delivered: %+v, %v", next, err)
 	}

@@ -28,8 +28,9 @@ func outboxRows(k int) string {
 }
 
 // intakeCTE is the common part of the statements that take outcome messages in: the
-// messages, given as the twelve arguments from $k on (intakeRows.args), recorded in the
-// outbox each once, and one pending delivery, due at its message's relayed_at, per
+// messages, given as the thirteen arguments from $k on (intakeRows.args), recorded in the
+// outbox each once, and one pending delivery, due the schedule's first delay after its
+// message's relayed_at, per
 // endpoint that wants it, enabled or not (a disabled endpoint's deliveries wait for it); due announces each endpoint that got one on dueChannel, at
 // commit, and must be read for that to happen. It is idempotent: messages received again
 // create nothing new, except deliveries for endpoints registered since.
@@ -40,7 +41,8 @@ func intakeCTE(k int) string {
 			ON CONFLICT (event_id) DO NOTHING),
 		created AS (
 			INSERT INTO relay_deliveries (id, endpoint_id, event_id, ticket_id, pos_major, pos_minor, state, next_attempt_at, created_at, updated_at)
-			SELECT relay_webhook_id(m.ticket_id, m.event_id, e.id), e.id, m.event_id, m.ticket_id, m.pos_major, m.pos_minor, 'pending', m.relayed_at, m.relayed_at, m.relayed_at
+			SELECT relay_webhook_id(m.ticket_id, m.event_id, e.id), e.id, m.event_id, m.ticket_id, m.pos_major, m.pos_minor, 'pending',
+				m.relayed_at + $` + strconv.Itoa(k+12) + `::bigint * interval '1 microsecond', m.relayed_at, m.relayed_at
 			FROM m JOIN relay_endpoints e ON e.system = m.system AND (cardinality(e.processes) = 0 OR m.process_key = ANY(e.processes))
 				AND (cardinality(e.outcomes) = 0 OR m.outcome = ANY(e.outcomes))
 			ON CONFLICT DO NOTHING RETURNING endpoint_id),
@@ -55,6 +57,9 @@ type intakeRows struct {
 	majors, minors                                       []int64
 	payloads                                             [][]byte
 	decidedAt, now                                       []time.Time
+	// first is the retry schedule's first delay: the deliveries are due that long after
+	// their outcome is taken in.
+	first time.Duration
 }
 
 // add appends m, taken in at now.
@@ -79,14 +84,14 @@ func (r *intakeRows) columns() []any {
 }
 
 // args returns the arguments of intakeCTE.
-func (r *intakeRows) args() []any { return append(r.columns(), dueChannel) }
+func (r *intakeRows) args() []any { return append(r.columns(), dueChannel, r.first.Microseconds()) }
 
 // enqueue records an outcome message and creates its deliveries (intakeCTE) in a
 // statement of its own; each endpoint that got a delivery is announced on dueChannel at
 // commit. The SQL transport takes its messages in with the acknowledgement of their batch
 // instead (see SQLTransport).
-func (s *Store) enqueue(ctx context.Context, m outcomeMessage) error {
-	var rows intakeRows
+func (s *Store) enqueue(ctx context.Context, m outcomeMessage, first time.Duration) error {
+	rows := intakeRows{first: first}
 	if err := rows.add(m, s.now()); err != nil {
 		return wrapEnqueue(m, err)
 	}
@@ -102,21 +107,11 @@ func wrapEnqueue(m outcomeMessage, err error) error {
 	return nil
 }
 
-// firstAttemptDue is the condition, on a delivery d, that holds back its first attempt
-// until the schedule's first delay (argument first, in microseconds) has passed since its
-// outcome arrived (created_at), at the time of argument now. A delivery attempted before,
-// redelivered or not, is not held back.
-func firstAttemptDue(now, first int) string {
-	return `(d.attempts > 0 OR d.created_at <= $` + strconv.Itoa(now) + ` - $` + strconv.Itoa(first) + `::bigint * interval '1 microsecond')`
-}
-
-// dueEndpoints returns the enabled endpoints with a pending, unleased delivery due at now,
-// a first attempt once first has passed since its outcome.
-func (s *Store) dueEndpoints(ctx context.Context, now time.Time, first time.Duration) ([]uuid.UUID, error) {
+// dueEndpoints returns the enabled endpoints with a pending, unleased delivery due at now.
+func (s *Store) dueEndpoints(ctx context.Context, now time.Time) ([]uuid.UUID, error) {
 	rows, err := s.pool.Query(ctx, `SELECT DISTINCT d.endpoint_id FROM relay_deliveries d
 		JOIN relay_endpoints e ON e.id = d.endpoint_id
-		WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1) AND e.enabled
-			AND `+firstAttemptDue(1, 2), now, first.Microseconds())
+		WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1) AND e.enabled`, now)
 	if err != nil {
 		return nil, fmt.Errorf("relay: due endpoints: %w", err)
 	}
@@ -157,15 +152,14 @@ type claimed struct {
 }
 
 // claim leases up to n due deliveries of an endpoint until leaseUntil, oldest outcome
-// first; a delivery's first attempt is due once first has passed since its outcome. A
-// delivery is skipped while an earlier delivery of the same ticket to the same endpoint
-// is pending, which keeps each ticket's outcomes in log order. Deliveries leased by
-// others, or locked by a concurrent claim, are skipped.
-func (s *Store) claim(ctx context.Context, endpointID uuid.UUID, now, leaseUntil time.Time, n int, first time.Duration) ([]claimed, error) {
+// first. A delivery is skipped while an earlier delivery of the same ticket to the same
+// endpoint is pending, which keeps each ticket's outcomes in log order. Deliveries
+// leased by others, or locked by a concurrent claim, are skipped.
+func (s *Store) claim(ctx context.Context, endpointID uuid.UUID, now, leaseUntil time.Time, n int) ([]claimed, error) {
 	rows, err := s.pool.Query(ctx, `WITH due AS (
 			SELECT d.id FROM relay_deliveries d
 			WHERE d.endpoint_id = $1 AND d.state = 'pending' AND d.next_attempt_at <= $2
-				AND (d.lease_until IS NULL OR d.lease_until < $2) AND `+firstAttemptDue(2, 5)+`
+				AND (d.lease_until IS NULL OR d.lease_until < $2)
 				AND NOT EXISTS (
 					SELECT 1 FROM relay_deliveries p
 					WHERE p.endpoint_id = d.endpoint_id AND p.ticket_id = d.ticket_id AND p.state = 'pending'
@@ -177,7 +171,7 @@ func (s *Store) claim(ctx context.Context, endpointID uuid.UUID, now, leaseUntil
 		FROM due, relay_messages m
 		WHERE d.id = due.id AND m.event_id = d.event_id
 		RETURNING d.id, d.ticket_id, d.lease_token, d.attempts, d.failures, m.payload`,
-		endpointID, now, n, leaseUntil, first.Microseconds())
+		endpointID, now, n, leaseUntil)
 	if err != nil {
 		return nil, fmt.Errorf("relay: claim deliveries of %s: %w", endpointID, err)
 	}

@@ -467,31 +467,46 @@ func TestStopLetsAnAttemptFinish(t *testing.T) {
 }
 
 // TestFirstDelay holds each delivery's first attempt for the schedule's first delay,
-// counted from the outcome's arrival; a redelivery is not held.
+// counted from the outcome's arrival, and shows it due then; an operator's redelivery of
+// a delivery still held sends it at once.
 func TestFirstDelay(t *testing.T) {
 	h := newHarness(t)
+	ctx := context.Background()
 	rec := newReceiver(t)
 	h.register(rec, relay.NewEndpoint{})
 	cfg := fastDispatch()
 	cfg.Schedule = append([]time.Duration{time.Second}, cfg.Schedule[1:]...)
 	run := h.start(h.sqlTransport(), cfg)
-	defer run.stop()
+	defer func() { run.stop() }()
 	sent := time.Now()
 	h.outcomes(1, 1)
 	waitFor(t, 10*time.Second, "the delivery", func() bool { return len(rec.all()) == 1 })
 	if waited := rec.all()[0].at.Sub(sent); waited < time.Second {
 		t.Fatalf("the first attempt came %s after the outcome, within the first delay of 1s", waited)
 	}
-	ds, err := h.store.Deliveries(context.Background(), relay.DeliveryQuery{})
-	if err != nil || len(ds) != 1 {
-		t.Fatalf("deliveries %v, %v", ds, err)
+
+	cfg.Schedule[0] = time.Hour
+	run.stop()
+	run = h.start(h.sqlTransport(), cfg)
+	h.outcomes(1, 1)
+	var held relay.Delivery
+	waitFor(t, 10*time.Second, "the held delivery", func() bool {
+		ds, err := h.store.Deliveries(ctx, relay.DeliveryQuery{State: relay.Pending})
+		if err != nil || len(ds) != 1 {
+			return false
+		}
+		held = ds[0]
+		return true
+	})
+	if due := time.Until(held.NextAttemptAt); due < 50*time.Minute {
+		t.Fatalf("the held delivery shows itself due in %s, want about an hour", due)
 	}
 	again := time.Now()
-	if _, err := h.store.Redeliver(context.Background(), ds[0].ID); err != nil {
+	if _, err := h.store.Redeliver(ctx, held.ID); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the redelivery", func() bool { return len(rec.all()) == 2 })
-	if waited := rec.all()[1].at.Sub(again); waited >= time.Second {
-		t.Fatalf("the redelivery waited %s, held back as a first attempt", waited)
+	if waited := rec.all()[1].at.Sub(again); waited >= 30*time.Second {
+		t.Fatalf("the redelivery waited %s", waited)
 	}
 }

@@ -265,6 +265,7 @@ func (a consumerOffsets) AckMessageQuery(p wsql.AckMessageQueryParams) (wsql.Que
 	for _, r := range p.Rows {
 		if r.Msg != nil {
 			if o, ok := a.staged.take(r.Msg.UUID); ok {
+				rows.first = o.first
 				if err := rows.add(o.message, o.at); err != nil {
 					return wsql.Query{}, err
 				}
@@ -297,6 +298,8 @@ type intakeStage struct {
 type stagedOutcome struct {
 	message outcomeMessage
 	at      time.Time
+	// first is the dispatcher's first delay (see intakeRows).
+	first time.Duration
 }
 
 // put stages o for the message uuid, replacing what an earlier hand-over of it left.
@@ -321,11 +324,11 @@ func (s *intakeStage) take(uuid string) (stagedOutcome, bool) {
 // outcome whose position does not fit the delivery table is refused here, before it
 // could fail its whole batch's acknowledgement: the caller records it as it would on any
 // other transport, which fails on its own and hands it back.
-func (t *SQLTransport) stage(msg *message.Message, m outcomeMessage, now time.Time) error {
+func (t *SQLTransport) stage(msg *message.Message, m outcomeMessage, now time.Time, first time.Duration) error {
 	if _, _, err := positionColumns(m.Position); err != nil {
 		return err
 	}
-	t.staged.put(msg.UUID, stagedOutcome{message: m, at: now})
+	t.staged.put(msg.UUID, stagedOutcome{message: m, at: now, first: first})
 	return nil
 }
 
