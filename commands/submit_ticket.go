@@ -63,8 +63,8 @@ func (s *Service) SubmitTicket(ctx context.Context, c SubmitTicket) (TicketResul
 	case id == "":
 		id = uuid.NewSHA1(ticketNamespace, m.CommandID[:]).String()
 	default:
-		if _, err := uuid.Parse(id); err != nil {
-			return TicketResult{}, domain.FieldError("invalid", "ticket_id", "must be a UUID")
+		if !validTicketID(id) {
+			return TicketResult{}, domain.FieldError("invalid", "ticket_id", "must be a UUID in its 8-4-4-4-12 form")
 		}
 	}
 	submitter := c.Submitter

@@ -34,10 +34,19 @@ func TicketIDFor(system, process, businessKey string) string {
 	return uuid.NewSHA1(ticketNamespace, []byte(system+"\x00"+process+"\x00"+businessKey)).String()
 }
 
+// validTicketID reports whether id can name a ticket: a UUID in its canonical
+// 8-4-4-4-12 hexadecimal form, the one ticket ids are made and written in (the API's
+// format: uuid). uuid.Parse alone also takes braces, a urn:uuid: prefix and 32 bare
+// digits, which would name other streams.
+func validTicketID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
+}
+
 // Ticket loads a ticket's current state from its stream, verifying its hash chain.
 // Errors: a NotFound *domain.Error when no such ticket exists.
 func (s *Service) Ticket(ctx context.Context, id string) (Loaded[ticket.State], error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !validTicketID(id) {
 		return Loaded[ticket.State]{}, domain.Errorf(domain.NotFound, "no-such-ticket", "no ticket %q", id)
 	}
 	l, err := Load(ctx, s.store, ticketAggregate, ticket.Stream(id))
@@ -53,7 +62,7 @@ func (s *Service) Ticket(ctx context.Context, id string) (Loaded[ticket.State], 
 // onTicket runs a command on an existing ticket: decide receives the ticket's state and
 // the caller as the domain sees them.
 func (s *Service) onTicket(ctx context.Context, id string, r Request, decide func(ticket.State, ticket.Actor, Meta) (ticket.Command, error)) (TicketResult, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !validTicketID(id) {
 		return TicketResult{}, domain.Errorf(domain.NotFound, "no-such-ticket", "no ticket %q", id)
 	}
 	actor, err := s.actor(ctx, r.Caller)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -282,13 +283,21 @@ func TestTamperedTicketIsRefused(t *testing.T) {
 func TestUnknownTicket(t *testing.T) {
 	eachStore(t, func(t *testing.T, store eventstore.Store) {
 		svc := commands.New(store, tickettest.Definitions{twoStep})
-		for _, id := range []string{"not-a-uuid", uuid.NewString()} {
+		id := uuid.NewString()
+		for _, id := range []string{"not-a-uuid", id, "{" + id + "}", "urn:uuid:" + id, strings.ReplaceAll(id, "-", "")} {
 			if _, err := svc.ApproveTask(context.Background(), commands.ApproveTask{Request: user("ann"), TicketID: id}); !domain.Is(err, domain.NotFound) {
 				t.Fatalf("approve on ticket %q: %v", id, err)
 			}
 		}
 		if _, err := svc.SubmitTicket(context.Background(), commands.SubmitTicket{Request: commands.Request{Caller: shop}, Process: "nope"}); !domain.Is(err, domain.NotFound) {
 			t.Fatalf("submit to an unknown process: %v", err)
+		}
+		for _, tid := range []string{"urn:uuid:" + id, "{" + id + "}", id} {
+			_, err := svc.SubmitTicket(context.Background(), commands.SubmitTicket{Request: commands.Request{CommandID: uuid.New(), Caller: shop},
+				Process: "two-step", TicketID: tid, Submitter: ticket.Submitter{ID: "wang"}, Fields: json.RawMessage(`{"amount":"12.50"}`)})
+			if canonical := tid == id; canonical != (err == nil) || !canonical && !domain.Is(err, domain.Invalid) {
+				t.Fatalf("submit with ticket id %q: %v", tid, err)
+			}
 		}
 	})
 }
