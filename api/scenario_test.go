@@ -335,5 +335,9 @@ func TestResubmitKeepsPicks(t *testing.T) {
 	if p, _ := repicked.body["pending"].([]any); len(p) != 1 || p[0] != "fang" {
 		t.Fatalf("resubmitted with a new pick: %s", repicked.raw)
 	}
-	s.must(s.call("POST", "/v1/tickets/"+id+"/approve", fang, map[string]any{}), http.StatusOK, "the new pick approves")
+	done := s.must(s.call("POST", "/v1/tickets/"+id+"/approve", fang, map[string]any{}), http.StatusOK, "the new pick approves")
+	st := s.must(s.call("GET", "/v1/tickets/"+id+"/state?position="+done.str("position"), s.admin, nil), http.StatusOK, "the state an auditor replays")
+	if picked, _ := st.body["picked"].(map[string]any); fmt.Sprint(picked["lead"]) != "[fang]" {
+		t.Fatalf("the picks in the replayed state: %s", st.raw)
+	}
 }

@@ -28,6 +28,7 @@ type stateView struct {
 	Watchers       []string            `json:"watchers,omitempty"`
 	CC             []string            `json:"cc,omitempty"`
 	Handled        []string            `json:"handled,omitempty"`
+	Picked         map[string][]string `json:"picked,omitempty"`
 	Urges          int                 `json:"urges"`
 	FinalAt        time.Time           `json:"final_at,omitzero"`
 	Executions     []ticket.Execution  `json:"executions,omitempty"`
@@ -40,7 +41,7 @@ func snapshotView(snap audit.Snapshot) stateView {
 	st := snap.State
 	out := stateView{ID: st.ID, Status: st.Status, Process: st.ProcessKey, ProcessVersion: st.ProcessVersion, System: st.System,
 		BusinessKey: st.BusinessKey, Submitter: st.Submitter, Title: st.Title, Fields: st.Fields, SubmittedAt: st.SubmittedAt,
-		Route: nonNil(st.Route), Tasks: nonNil(st.Tasks), DueAt: st.DueAt, TicketDueAt: st.TicketDueAt, Watchers: st.Watchers, CC: st.CC, Handled: st.Handled,
+		Route: nonNil(st.Route), Tasks: nonNil(st.Tasks), DueAt: st.DueAt, TicketDueAt: st.TicketDueAt, Watchers: st.Watchers, CC: st.CC, Handled: st.Handled, Picked: st.Picked,
 		Urges: st.Urges, FinalAt: st.FinalAt, Executions: st.Executions, Version: snap.Version, Position: snap.Position, At: snap.At}
 	if out.Fields == nil {
 		out.Fields = ticket.Fields{}

@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/ticketledger/ticketledger/domain"
 )
 
 // nulEscape is how JSON writes the NUL character, the only way it can be in a JSON text.
@@ -68,11 +69,8 @@ func checkText(r *http.Request, params map[string]string, body []byte) error {
 
 // textProblem says what is wrong with s as stored text, or "".
 func textProblem(s string) string {
-	switch {
-	case !utf8.ValidString(s):
-		return "must be valid UTF-8"
-	case strings.IndexByte(s, 0) >= 0:
-		return "must not contain the NUL character (U+0000)"
+	if !domain.StorableText(s) {
+		return "must be UTF-8 text without the NUL character (U+0000)"
 	}
 	return ""
 }

@@ -15,6 +15,7 @@
 //	ticketctl principal revoke-role ID ROLE
 //	ticketctl token issue PRINCIPAL [--label L] [--expires 720h|RFC3339]
 //	                                           prints the secret, shown this once, on stdout
+//	ticketctl token list PRINCIPAL             its tokens: ids, states, issue and expiry
 //	ticketctl token revoke PRINCIPAL TOKEN_ID
 //	ticketctl projection status                each read model's checkpoint, health and lag
 //	ticketctl webhook register --system S --url U [--process P]... [--outcome O]...
@@ -22,7 +23,8 @@
 //	                                           prints its signing secret, shown this once
 //	ticketctl webhook list [--system S]        the endpoints
 //	ticketctl webhook show ID                  an endpoint and its secrets' lifetimes
-//	ticketctl webhook enable|disable ID        resume or stop an endpoint's deliveries
+//	ticketctl webhook enable|disable ID        resume or pause an endpoint's deliveries
+//	ticketctl webhook delete ID                stop an endpoint for good
 //	ticketctl webhook rotate ID [--overlap 24h]
 //	                                           a new secret (printed once); the old one keeps
 //	                                           signing during the overlap

@@ -177,7 +177,6 @@ func webhookShow(ctx context.Context, o *options, args []string) error {
 	return nil
 }
 
-// webhookSwitch returns the command that enables (or, with disable, disables) an endpoint.
 // webhookDelete deletes an endpoint: the way to stop one for good.
 func webhookDelete(ctx context.Context, o *options, args []string) error {
 	fs := o.flagSet("webhook delete")
@@ -192,6 +191,7 @@ func webhookDelete(ctx context.Context, o *options, args []string) error {
 	return nil
 }
 
+// webhookSwitch returns the command that enables (or, with disable, disables) an endpoint.
 func webhookSwitch(disable bool) func(ctx context.Context, o *options, args []string) error {
 	name, verb := "webhook enable", "enable"
 	if disable {

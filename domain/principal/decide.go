@@ -155,7 +155,7 @@ func Decide(s State, cmd Command) ([]Event, error) {
 	}
 	switch c := cmd.(type) {
 	case ChangeProfile:
-		if err := checkProfile(c.Name, c.Attributes); err != nil {
+		if err := checkProfile(c.Name, c.Department, c.Attributes); err != nil {
 			return nil, err
 		}
 		attrs := emptyNil(c.Attributes)
@@ -209,6 +209,9 @@ func Decide(s State, cmd Command) ([]Event, error) {
 		}
 		if by.ID == s.ID {
 			return nil, domain.Errorf(domain.Conflict, "self-lockout", "principals may not disable themselves")
+		}
+		if !domain.StorableText(c.Reason) {
+			return nil, domain.FieldError("invalid-text", "reason", "a reason is UTF-8 text without the NUL character (U+0000)")
 		}
 		return []Event{&Disabled{Reason: c.Reason, By: by.ID, At: c.At.UTC()}}, nil
 	case Enable:
@@ -265,7 +268,7 @@ func decideCreate(s State, c Create) ([]Event, error) {
 	default:
 		return nil, domain.FieldError("invalid", "kind", "kind is %q or %q", User, Service)
 	}
-	if err := checkProfile(c.Name, c.Attributes); err != nil {
+	if err := checkProfile(c.Name, c.Department, c.Attributes); err != nil {
 		return nil, err
 	}
 	for i, r := range c.Roles {
@@ -319,7 +322,10 @@ func decideIssue(s State, c IssueToken, by Actor) ([]Event, error) {
 	return []Event{&TokenIssued{Token: t}}, nil
 }
 
-func checkProfile(name string, attrs map[string]string) error {
+func checkProfile(name, department string, attrs map[string]string) error {
+	if !domain.StorableText(department) {
+		return domain.FieldError("invalid-text", "department", "a department is UTF-8 text without the NUL character (U+0000)")
+	}
 	if len(name) > MaxNameLength {
 		return domain.FieldError("too-long", "name", "a name has at most %d bytes", MaxNameLength)
 	}

@@ -41,6 +41,7 @@ func TestDecide(t *testing.T) {
 		{name: "bad role", when: Create{ID: "u", Kind: User, Roles: []string{"Finance"}, By: root, At: t0}, wantKind: domain.Invalid, wantCode: "invalid"},
 		{name: "bad attribute", when: Create{ID: "u", Kind: User, Attributes: map[string]string{"Level": "1"}, By: root, At: t0}, wantKind: domain.Invalid, wantCode: "invalid"},
 		{name: "a name with a NUL", when: Create{ID: "u", Kind: User, Name: "a\x00", By: root, At: t0}, wantKind: domain.Invalid, wantCode: "invalid-text"},
+		{name: "a department with a NUL", when: Create{ID: "u", Kind: User, Department: "fin\x00", By: root, At: t0}, wantKind: domain.Invalid, wantCode: "invalid-text"},
 		{name: "an attribute not UTF-8", when: Create{ID: "u", Kind: User, Attributes: map[string]string{"level": "\xff"}, By: root, At: t0}, wantKind: domain.Invalid, wantCode: "invalid-text"},
 		{name: "same creation again", given: []Event{created("fang", "finance")}, when: Create{ID: "fang", Kind: User, Name: "Fang", Roles: []string{"finance"}, By: root, At: t0.Add(time.Hour)}},
 		{name: "creation with other terms", given: []Event{created("fang", "finance")}, when: Create{ID: "fang", Kind: User, Name: "Other", By: root, At: t0},

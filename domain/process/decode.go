@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/ticketledger/ticketledger/domain"
 )
 
 // YAML tags of the scalars the decoder reads.
@@ -141,7 +143,7 @@ func (d *decoder) text(n *yaml.Node, path string) (string, bool) {
 				d.add(path, "must be valid UTF-8")
 				return "", false
 			}
-			if strings.IndexByte(n.Value, 0) >= 0 {
+			if !domain.StorableText(n.Value) {
 				d.add(path, "must not contain the NUL character (U+0000)")
 				return "", false
 			}

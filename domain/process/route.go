@@ -156,7 +156,9 @@ func (p Plan) rejectTarget(i int) string {
 }
 
 // RouteNode is Route for the node with the given key alone, as when a ticket returns to
-// it after a rejection. An unknown node is a problem at path "node".
+// it after a rejection. Its Reject is the definition's as written: only Route, which sees
+// every node, redirects it from a node the ticket skips. An unknown node is a problem at
+// path "node".
 func (d *Definition) RouteNode(nodeKey string, in RouteInput, dir Directory) (NodePlan, error) {
 	i, ok := d.nodeIndex[nodeKey]
 	if !ok {

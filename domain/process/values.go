@@ -260,7 +260,7 @@ func checkText(f *Field, s, p string, r *report) (any, bool) {
 		r.add(p, "must be valid UTF-8")
 		return nil, false
 	}
-	if strings.IndexByte(s, 0) >= 0 {
+	if !domain.StorableText(s) {
 		r.add(p, "must not contain the NUL character (U+0000)")
 		return nil, false
 	}

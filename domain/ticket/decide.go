@@ -483,9 +483,13 @@ func (b *builder) resubmit(c Resubmit) error {
 		}
 	}
 	fields := b.s.Fields.merge(changed)
-	submitter := Submitter{ID: b.s.Submitter, Picked: clonePicks(c.Submitter.Picked)}
-	if len(submitter.Picked) == 0 {
-		submitter.Picked = b.s.Picked
+	// Picks given now replace the earlier ones of their nodes; the others stand.
+	submitter := Submitter{ID: b.s.Submitter, Picked: clonePicks(b.s.Picked)}
+	for node, ids := range c.Submitter.Picked {
+		if submitter.Picked == nil {
+			submitter.Picked = map[string][]string{}
+		}
+		submitter.Picked[node] = slices.Clone(ids)
 	}
 	route, err := c.Definition.Route(fields, submitter)
 	if err != nil {

@@ -291,6 +291,20 @@ func TestReturnResubmitWithdraw(t *testing.T) {
 		{name: "return with a comment too long", given: []Command{submitCmd(100)},
 			when: Return{By: user("ann"), Comment: strings.Repeat("x", MaxCommentLength+1), At: at(1)}, wantKind: domain.Invalid, wantCode: "too-long"},
 		{name: "approve while returned", given: returned, when: Approve{By: user("bob"), At: at(2)}, wantKind: domain.Conflict, wantCode: "no-active-node"},
+		{name: "resubmit keeps the picks of the nodes it does not pick anew",
+			given: []Command{func() Submit {
+				c := submitCmd(100)
+				c.Submitter.Picked = map[string][]string{"staff": {"ann"}, "cashier": {"cat"}}
+				return c
+			}(), Return{By: user("ann"), To: ToSubmitter, At: at(1)}},
+			when: Resubmit{Definition: testDef{}, Submitter: Submitter{Picked: map[string][]string{"cashier": {"cal"}}}, By: shop, At: at(2)},
+			then: []string{TypeResubmitted, TypeNodeActivated},
+			check: func(t *testing.T, s State, evs []Event) {
+				want := map[string][]string{"staff": {"ann"}, "cashier": {"cal"}}
+				if r := evs[0].(*Resubmitted); !reflect.DeepEqual(r.Picked, want) || !reflect.DeepEqual(s.Picked, want) {
+					t.Fatalf("picks %v, state %v, want %v", r.Picked, s.Picked, want)
+				}
+			}},
 		{name: "resubmit with changes", given: returned,
 			when: Resubmit{Definition: testDef{}, Changes: json.RawMessage(`{"amount":3000,"note":null}`), By: shop, Comment: "receipt attached", At: at(2)},
 			then: []string{TypeResubmitted, TypeNodeActivated},
