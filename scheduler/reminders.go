@@ -252,11 +252,17 @@ type Due struct {
 	FireAt     time.Time
 }
 
-// DueAt returns up to limit reminders whose time is at or before now, oldest first.
+// DueAt returns up to limit reminders whose time is at or before now, oldest first. A
+// due-soon reminder whose overdue one is due too is left out: sending it would record
+// nothing (the decision sends the overdue one alone), so it would stay at the head of the
+// queue, and a backlog of such rows, after the scheduler was down past many due times,
+// would hold back every reminder behind it. Recording the overdue one clears both.
 func (r *Reminders) DueAt(ctx context.Context, now time.Time, limit int) ([]Due, error) {
-	rows, err := r.pool.Query(ctx, `SELECT ticket_id, activation, kind, node, fire_at FROM `+
-		pgx.Identifier{projections.Schema(RemindersName), "reminders"}.Sanitize()+
-		` WHERE fire_at <= $1 ORDER BY fire_at, ticket_id, activation, kind LIMIT $2`, now, limit)
+	table := pgx.Identifier{projections.Schema(RemindersName), "reminders"}.Sanitize()
+	rows, err := r.pool.Query(ctx, `SELECT r.ticket_id, r.activation, r.kind, r.node, r.fire_at FROM `+table+` r
+		WHERE r.fire_at <= $1 AND NOT (r.kind = $3 AND EXISTS (
+			SELECT 1 FROM `+table+` o WHERE o.ticket_id = r.ticket_id AND o.activation = r.activation AND o.kind = $4 AND o.fire_at <= $1))
+		ORDER BY r.fire_at, r.ticket_id, r.activation, r.kind LIMIT $2`, now, limit, ticket.DueSoon, ticket.Overdue)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: due reminders: %w", err)
 	}

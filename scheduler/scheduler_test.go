@@ -392,3 +392,52 @@ func rebuiltAlike(t *testing.T, ctx context.Context, pool *pgxpool.Pool, store *
 		t.Fatalf("one batch:\n%s\nevent by event:\n%s", strings.Join(got, "\n"), strings.Join(byEvent, "\n"))
 	}
 }
+
+// TestBacklogAfterAnOutage brings the scheduler back long after the due times of more
+// tickets than one tick takes: every ticket still gets its overdue reminder, the stale
+// due-soon ones, older in the queue, holding nothing back.
+func TestBacklogAfterAnOutage(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	env := newRemindersEnv(t, ctx, t0, projections.Config{})
+	sched := scheduler.New(env.reminders, env.svc, scheduler.Config{Now: env.clk.Now, Batch: 2})
+	var ids []string
+	var last eventstore.Position
+	for i := range 3 {
+		env.clk.Set(t0.Add(time.Duration(i) * time.Minute))
+		sub, err := env.svc.SubmitTicket(ctx, commands.SubmitTicket{Request: commands.Request{Caller: commands.Caller{ID: "wang"}}, Process: "sla", Fields: json.RawMessage(`{}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, last = append(ids, sub.State.ID), sub.Position
+	}
+	if err := env.runner.WaitFor(ctx, scheduler.RemindersName, last, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	env.clk.Set(t0.Add(48 * time.Hour))
+	sent := 0
+	for range 5 {
+		n, err := sched.Tick(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent += n
+		head, err := env.store.ReadAll(ctx, eventstore.ReadAllOptions{Direction: eventstore.Backwards, Count: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.runner.WaitFor(ctx, scheduler.RemindersName, head[0].Position, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sent != len(ids) {
+		t.Fatalf("%d reminders sent after the outage, want one overdue reminder for each of %d tickets", sent, len(ids))
+	}
+	for _, id := range ids {
+		l, _ := env.svc.Ticket(ctx, id)
+		if r := l.State.Reminded; len(r) != 1 || !r["1/"+ticket.Overdue] {
+			t.Fatalf("ticket %s: reminders %v, want the overdue one", id, r)
+		}
+	}
+}
