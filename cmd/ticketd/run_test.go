@@ -88,23 +88,7 @@ func TestRun(t *testing.T) {
 				}
 			}()
 			base := "http://" + addr
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				res, err := http.Get(base + "/readyz")
-				if err == nil {
-					b, _ := io.ReadAll(res.Body)
-					res.Body.Close()
-					if res.StatusCode == http.StatusOK {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("readyz: %d %s\n%s", res.StatusCode, b, out.String())
-					}
-				} else if time.Now().After(deadline) {
-					t.Fatalf("readyz: %v\n%s", err, out.String())
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			waitReady(t, base, &out)
 			res, err := http.Get("http://" + pprofAddr + "/debug/pprof/goroutine?debug=1")
 			if err != nil || res.StatusCode != http.StatusOK {
 				t.Fatalf("profiler: %v %v", res, err)
@@ -379,20 +363,7 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &out) }()
 	base := "http://" + env["TICKETD_ADDR"]
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get(base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v\n%s", err, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitReady(t, base, &out)
 	token := regexp.MustCompile(`tlk_[A-Za-z0-9_-]+`).FindString(out.String())
 	if token == "" {
 		t.Fatalf("no admin token in\n%s", out.String())
@@ -474,5 +445,27 @@ func TestHealthcheck(t *testing.T) {
 	}
 	if err := healthcheck(context.Background(), []string{"http://127.0.0.1:" + port + "/nowhere"}, nil, io.Discard); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("a route that is not there: %v", err)
+	}
+}
+
+// waitReady waits, 30 s at most, until the ticketd at base answers /readyz with 200; out
+// is its log, shown if it never does.
+func waitReady(t *testing.T, base string, out *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(base + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+			err = fmt.Errorf("%d %s", res.StatusCode, b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz: %v\n%s", err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
