@@ -78,14 +78,7 @@ func TestRun(t *testing.T) {
 			go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &out) }()
 			defer func() {
 				cancel()
-				select {
-				case err := <-done:
-					if err != nil {
-						t.Errorf("run: %v", err)
-					}
-				case <-time.After(30 * time.Second):
-					t.Error("ticketd did not stop")
-				}
+				awaitStop(t, done)
 			}()
 			base := "http://" + addr
 			waitReady(t, base, &out)
@@ -392,14 +385,7 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	if a.err != nil || a.status != http.StatusServiceUnavailable || !strings.Contains(string(a.body), "projection-behind") {
 		t.Fatalf("the read in flight at shutdown: %d %s %v", a.status, a.body, a.err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("ticketd did not stop")
-	}
+	awaitStop(t, done)
 	if res, err := http.Get(base + "/healthz"); err == nil {
 		res.Body.Close()
 		t.Fatalf("a request after the shutdown was answered: %d", res.StatusCode)
@@ -421,9 +407,7 @@ func TestHealthcheck(t *testing.T) {
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &out) }()
 	defer func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
+		awaitStop(t, done)
 	}()
 	var buf bytes.Buffer
 	deadline := time.Now().Add(30 * time.Second)
@@ -467,5 +451,19 @@ func waitReady(t *testing.T, base string, out *syncBuffer) {
 			t.Fatalf("readyz: %v\n%s", err, out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// awaitStop waits, 30 s at most, for run to return after its context ended, and reports
+// its error.
+func awaitStop(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("ticketd did not stop")
 	}
 }
