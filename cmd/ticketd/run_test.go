@@ -72,16 +72,11 @@ func TestRun(t *testing.T) {
 			env["TICKETD_ADDR"] = addr
 			pprofAddr := freeAddr(t)
 			env["TICKETD_PPROF_ADDR"] = pprofAddr
-			ctx, cancel := context.WithCancel(context.Background())
-			var out syncBuffer
-			done := make(chan error, 1)
-			go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &out) }()
-			defer func() {
-				cancel()
-				awaitStop(t, done)
-			}()
+			d := startDaemon(env)
+			defer d.stop(t)
+			out := &d.out
 			base := "http://" + addr
-			waitReady(t, base, &out)
+			waitReady(t, base, out)
 			res, err := http.Get("http://" + pprofAddr + "/debug/pprof/goroutine?debug=1")
 			if err != nil || res.StatusCode != http.StatusOK {
 				t.Fatalf("profiler: %v %v", res, err)
@@ -350,13 +345,11 @@ func TestEnsureDatabaseCreates(t *testing.T) {
 // requests.
 func TestShutdownFinishesInFlight(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "TICKETD_ADDR": freeAddr(t)}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &out) }()
+	d := startDaemon(env)
+	defer d.cancel()
+	out := &d.out
 	base := "http://" + env["TICKETD_ADDR"]
-	waitReady(t, base, &out)
+	waitReady(t, base, out)
 	token := regexp.MustCompile(`tlk_[A-Za-z0-9_-]+`).FindString(out.String())
 	if token == "" {
 		t.Fatalf("no admin token in\n%s", out.String())
@@ -380,12 +373,12 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 		inFlight <- answer{status: res.StatusCode, body: b, err: err}
 	}()
 	time.Sleep(500 * time.Millisecond) // the read is waiting
-	cancel()
+	d.cancel()
 	a := <-inFlight
 	if a.err != nil || a.status != http.StatusServiceUnavailable || !strings.Contains(string(a.body), "projection-behind") {
 		t.Fatalf("the read in flight at shutdown: %d %s %v", a.status, a.body, a.err)
 	}
-	awaitStop(t, done)
+	awaitStop(t, d.done)
 	if res, err := http.Get(base + "/healthz"); err == nil {
 		res.Body.Close()
 		t.Fatalf("a request after the shutdown was answered: %d", res.StatusCode)
@@ -401,14 +394,9 @@ func TestHealthcheck(t *testing.T) {
 	addr := freeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	env := map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "TICKETD_ADDR": ":" + port}
-	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &out) }()
-	defer func() {
-		cancel()
-		awaitStop(t, done)
-	}()
+	d := startDaemon(env)
+	defer d.stop(t)
+	out := &d.out
 	var buf bytes.Buffer
 	deadline := time.Now().Add(30 * time.Second)
 	for healthcheck(context.Background(), nil, func(k string) string { return env[k] }, &buf) != nil {
@@ -466,4 +454,26 @@ func awaitStop(t *testing.T, done <-chan error) {
 	case <-time.After(30 * time.Second):
 		t.Error("ticketd did not stop")
 	}
+}
+
+// daemon is ticketd's run in a goroutine of a test, on env for its environment.
+type daemon struct {
+	out    syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startDaemon starts run with env; the caller stops it (stop) when the test ends.
+func startDaemon(env map[string]string) *daemon {
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &daemon{cancel: cancel, done: make(chan error, 1)}
+	go func() { d.done <- run(ctx, nil, func(k string) string { return env[k] }, &d.out) }()
+	return d
+}
+
+// stop ends run's context and waits for it to return (awaitStop).
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	awaitStop(t, d.done)
 }
